@@ -1,0 +1,156 @@
+//! What to call and under which constraints.
+
+use std::{sync::Arc, time::Duration};
+
+use rmcp::model::JsonObject;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::{CallError, ToolName};
+
+/// One tool invocation: a qualified name and its JSON arguments.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolCall {
+    /// The tool to run.
+    pub name: ToolName,
+    /// Arguments matching the tool's input schema; `None` sends none.
+    pub arguments: Option<JsonObject>,
+}
+
+impl ToolCall {
+    /// A call without arguments.
+    pub fn new(name: ToolName) -> Self {
+        Self {
+            name,
+            arguments: None,
+        }
+    }
+
+    /// Sets the arguments; they must be a JSON object.
+    pub fn with_arguments(mut self, arguments: serde_json::Value) -> Result<Self, CallError> {
+        match arguments {
+            serde_json::Value::Object(map) => {
+                self.arguments = Some(map);
+                Ok(self)
+            }
+            serde_json::Value::Null => {
+                self.arguments = None;
+                Ok(self)
+            }
+            other => Err(CallError::InvalidRequest {
+                reason: format!(
+                    "arguments of `{}` must be a JSON object like {{\"key\": \"value\"}}, got {}",
+                    self.name,
+                    json_type(&other)
+                ),
+            }),
+        }
+    }
+}
+
+fn json_type(value: &serde_json::Value) -> &'static str {
+    match value {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
+}
+
+/// The constraints a call runs under; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct CallContext {
+    /// The call must have an answer by this instant, or fail with a timeout.
+    pub deadline: Instant,
+    /// Who the call is made for (user, API key, agent); used by limits and audit.
+    pub principal: Option<Arc<str>>,
+    /// Cancelling it abandons the call; upstream servers are told.
+    pub cancel: CancellationToken,
+    /// Overrides the tool's idempotency annotation for retry decisions.
+    pub idempotent: Option<bool>,
+}
+
+impl CallContext {
+    /// The default per-call budget when nothing else is configured.
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+    /// A context whose deadline is `timeout` from now.
+    pub fn with_timeout(timeout: Duration) -> Self {
+        Self::with_deadline(Instant::now() + timeout)
+    }
+
+    /// A context with an absolute deadline.
+    pub fn with_deadline(deadline: Instant) -> Self {
+        Self {
+            deadline,
+            principal: None,
+            cancel: CancellationToken::new(),
+            idempotent: None,
+        }
+    }
+
+    /// Sets the principal.
+    pub fn principal(mut self, principal: impl Into<Arc<str>>) -> Self {
+        self.principal = Some(principal.into());
+        self
+    }
+
+    /// Marks the call as safe (or unsafe) to repeat, whatever the tool says.
+    pub fn idempotent(mut self, idempotent: bool) -> Self {
+        self.idempotent = Some(idempotent);
+        self
+    }
+
+    /// Uses `token` for cancellation.
+    pub fn cancel_with(mut self, token: CancellationToken) -> Self {
+        self.cancel = token;
+        self
+    }
+
+    /// Time left until the deadline (zero once it has passed).
+    pub fn remaining(&self) -> Duration {
+        self.deadline.saturating_duration_since(Instant::now())
+    }
+
+    /// The earlier of the current deadline and `timeout` from now.
+    pub fn capped(&self, timeout: Duration) -> Self {
+        let mut ctx = self.clone();
+        ctx.deadline = ctx.deadline.min(Instant::now() + timeout);
+        ctx
+    }
+}
+
+impl Default for CallContext {
+    fn default() -> Self {
+        Self::with_timeout(Self::DEFAULT_TIMEOUT)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arguments_must_be_an_object() -> Result<(), CallError> {
+        let name = ToolName::new("ns", "tool")?;
+        let err = ToolCall::new(name.clone())
+            .with_arguments(serde_json::json!([1, 2]))
+            .unwrap_err();
+        assert!(err.to_string().contains("an array"), "{err}");
+        let call = ToolCall::new(name).with_arguments(serde_json::json!({"a": 1}))?;
+        assert_eq!(call.arguments.map(|a| a.len()), Some(1));
+        Ok(())
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn capped_keeps_the_earlier_deadline() {
+        let ctx = CallContext::with_timeout(Duration::from_secs(10));
+        assert_eq!(ctx.capped(Duration::from_secs(60)).deadline, ctx.deadline);
+        let short = ctx.capped(Duration::from_secs(1));
+        assert!(short.deadline < ctx.deadline);
+        tokio::time::advance(Duration::from_secs(20)).await;
+        assert_eq!(ctx.remaining(), Duration::ZERO);
+    }
+}

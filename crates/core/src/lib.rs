@@ -1,0 +1,17 @@
+#![doc = include_str!("../README.md")]
+
+mod call;
+pub mod duration;
+mod error;
+mod id;
+mod invoker;
+mod name;
+
+pub use call::{CallContext, ToolCall};
+pub use error::{CallError, ErrorKind, Phase};
+pub use id::{InstanceId, ServerId};
+pub use invoker::{BoxFuture, DynInvoker, Invoker};
+pub use name::{NameError, NameTable, ToolName, ToolNaming};
+
+/// rmcp model types that appear in toolmesh's public API.
+pub use rmcp::model::{CallToolResult, JsonObject, Tool};

@@ -1,1 +1,8 @@
-//! placeholder until the fixture lands
+#![doc = include_str!("../README.md")]
+
+pub mod fixture;
+mod harness;
+mod options;
+
+pub use harness::{FixtureServer, fixture_bin, stdio_command, try_fixture_bin};
+pub use options::FixtureOptions;

@@ -1,0 +1,404 @@
+//! [`Session`]: one live MCP connection, whatever the wire, with a deadline on every call.
+
+mod classify;
+mod events;
+
+use std::{
+    future::Future,
+    sync::Arc,
+    time::Duration,
+};
+
+use rmcp::{
+    ClientHandler,
+    model::{
+        CallToolRequestParams, CallToolResult, GetPromptRequestParams, GetPromptResult,
+        JsonObject, Prompt, ProtocolVersion, ReadResourceRequestParams, ReadResourceResult,
+        Resource, ServerPeerInfo, SubscriptionFilter, Tool,
+    },
+    service::{ClientLifecycleMode, ClientServiceExt, RoleClient, RunningService, ServiceError},
+};
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+use toolmesh_core::{CallContext, CallError, Invoker, Phase, ToolCall};
+
+pub use events::ServerEvent;
+use events::EventHandler;
+
+use crate::{Endpoint, ProtocolChoice, TransportKind, http, stdio, websocket};
+
+/// Buffered notifications per subscriber before the slowest one starts missing some.
+const EVENT_BUFFER: usize = 256;
+
+/// A connected MCP server. Cheap to clone; every clone is the same connection.
+///
+/// Dropping the last clone closes the connection; for stdio the child process (and its
+/// process group) is killed and reaped.
+#[derive(Clone)]
+pub struct Session {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    label: Arc<str>,
+    kind: TransportKind,
+    service: RunningService<RoleClient, EventHandler>,
+    info: Arc<ServerPeerInfo>,
+    events: broadcast::Sender<ServerEvent>,
+    call_timeout: Duration,
+    /// How a stdio child ended, once it has.
+    exit: Option<stdio::ExitWatch>,
+    /// Held for its `Drop`: kills the child.
+    child: Option<stdio::ChildGuard>,
+    /// Cancelled when the session is dropped; stops helper tasks.
+    closing: CancellationToken,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.closing.cancel();
+    }
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("endpoint", &self.inner.label)
+            .field("transport", &self.inner.kind)
+            .field("protocol", &self.protocol_version().as_str())
+            .field("closed", &self.is_closed())
+            .finish()
+    }
+}
+
+/// Runs `fut` until the context's deadline or cancellation.
+async fn bounded<T>(
+    target: &Arc<str>,
+    ctx: &CallContext,
+    fut: impl Future<Output = T>,
+) -> Result<T, CallError> {
+    tokio::select! {
+        biased;
+        out = fut => Ok(out),
+        () = tokio::time::sleep_until(ctx.deadline) => Err(CallError::Timeout {
+            target: target.clone(),
+            after: ctx.deadline.saturating_duration_since(tokio::time::Instant::now()).max(Duration::ZERO),
+            phase: Phase::AfterSend,
+        }),
+        () = ctx.cancel.cancelled() => Err(CallError::Cancelled {
+            target: target.clone(),
+            phase: Phase::AfterSend,
+        }),
+    }
+}
+
+impl Session {
+    /// Connects to `endpoint` and runs the MCP handshake within its connect timeout.
+    pub async fn connect(endpoint: &Endpoint) -> Result<Self, CallError> {
+        let label: Arc<str> = endpoint.label().into();
+        let kind = endpoint.validate().map_err(|e| CallError::InvalidRequest {
+            reason: format!("endpoint {label}: {e}"),
+        })?;
+        let connect_timeout = endpoint.connect_timeout.unwrap_or(Endpoint::DEFAULT_CONNECT_TIMEOUT);
+        let ctx = CallContext::with_timeout(connect_timeout);
+        let choice = endpoint.protocol_version.unwrap_or_default();
+        let (events, _) = broadcast::channel(EVENT_BUFFER);
+        let handler = EventHandler {
+            events: events.clone(),
+            protocol_version: ProtocolVersion::V_2025_11_25,
+        };
+        let lifecycle = match choice {
+            ProtocolChoice::V2025_11_25 => ClientLifecycleMode::Initialize,
+            ProtocolChoice::V2026_07_28 => ClientLifecycleMode::Auto {
+                preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+                legacy_version: Some(ProtocolVersion::V_2025_11_25),
+            },
+        };
+
+        let mut child = None;
+        let mut exit = None;
+        let started = match kind {
+            TransportKind::Stdio => {
+                let spawned = stdio::spawn(endpoint, label.clone()).map_err(|e| {
+                    let (program, _) = endpoint.argv().unwrap_or_default();
+                    CallError::Connect {
+                        target: label.clone(),
+                        reason: format!(
+                            "cannot start `{program}`: {e}; check `command`, `cwd` and PATH"
+                        ),
+                    }
+                })?;
+                child = Some(spawned.guard);
+                exit = Some(spawned.exit);
+                let transport = (spawned.stdout, spawned.stdin);
+                bounded(&label, &ctx, handler.serve_with_lifecycle(transport, lifecycle)).await
+            }
+            TransportKind::StreamableHttp => {
+                let url = endpoint.url.as_deref().unwrap_or_default();
+                let transport = http::transport(endpoint, url).map_err(|e| CallError::InvalidRequest {
+                    reason: format!("endpoint {label}: {e}"),
+                })?;
+                bounded(&label, &ctx, handler.serve_with_lifecycle(transport, lifecycle)).await
+            }
+            TransportKind::Websocket => {
+                let url = endpoint.url.as_deref().unwrap_or_default();
+                let req = websocket::request(endpoint, url).map_err(|e| CallError::InvalidRequest {
+                    reason: format!("endpoint {label}: {e}"),
+                })?;
+                let connected = bounded(&label, &ctx, websocket::connect(req)).await?;
+                let transport = connected.map_err(|e| classify::transport(&label, &e, Phase::BeforeSend))?;
+                bounded(&label, &ctx, handler.serve_with_lifecycle(transport, lifecycle)).await
+            }
+        };
+        let service = match started {
+            Ok(Ok(service)) => service,
+            Ok(Err(e)) => {
+                let mut err = classify::initialize(&label, e);
+                if let (CallError::Connect { reason, .. }, Some(exit)) = (&mut err, &exit) {
+                    if let Some(how) = exit.how(Duration::from_secs(1)).await {
+                        reason.push_str(&format!(" ({how}; see its stderr in the log)"));
+                    }
+                }
+                return Err(err);
+            }
+            Err(CallError::Timeout { .. }) => {
+                return Err(CallError::Connect {
+                    target: label,
+                    reason: format!(
+                        "no answer to the MCP handshake within {connect_timeout:?}; is it an MCP server on this transport? (raise connect_timeout if it starts slowly)"
+                    ),
+                });
+            }
+            Err(e) => return Err(e),
+        };
+        let Some(info) = service.peer_info() else {
+            return Err(CallError::Protocol {
+                target: label,
+                reason: "the handshake finished without server information".into(),
+            });
+        };
+        let closing = CancellationToken::new();
+        if let Some(exit) = exit.clone() {
+            // A dead child closes the session at once, even if a grandchild keeps stdout open.
+            let ct = service.cancellation_token();
+            let closing = closing.clone();
+            tokio::spawn(async move {
+                tokio::select! {
+                    () = exit.exited() => ct.cancel(),
+                    () = closing.cancelled() => {}
+                }
+            });
+        }
+        let session = Self {
+            inner: Arc::new(Inner {
+                label,
+                kind,
+                service,
+                info,
+                events,
+                call_timeout: endpoint.call_timeout(),
+                exit,
+                child,
+                closing,
+            }),
+        };
+        if session.protocol_version() >= &ProtocolVersion::V_2026_07_28 {
+            session.listen_for_list_changes();
+        }
+        Ok(session)
+    }
+
+    /// From 2026-07-28 on, list-changed notifications come on a `subscriptions/listen` stream.
+    fn listen_for_list_changes(&self) {
+        let peer = self.inner.service.peer().clone();
+        let events = self.inner.events.clone();
+        let closing = self.inner.closing.clone();
+        let label = self.inner.label.clone();
+        tokio::spawn(async move {
+            let filter = SubscriptionFilter::builder()
+                .tools_list_changed()
+                .resources_list_changed()
+                .prompts_list_changed()
+                .build();
+            let mut sub = match peer.listen(filter).await {
+                Ok(sub) => sub,
+                Err(e) => {
+                    tracing::debug!(server = %label, "no list-changed subscription: {e}");
+                    return;
+                }
+            };
+            loop {
+                tokio::select! {
+                    next = sub.next() => match next {
+                        Ok(Some(n)) => {
+                            if let Some(event) = ServerEvent::from_notification(n) {
+                                let _ = events.send(event);
+                            }
+                        }
+                        _ => break,
+                    },
+                    () = closing.cancelled() => break,
+                }
+            }
+        });
+    }
+
+    /// The endpoint as named in errors.
+    pub fn label(&self) -> &str {
+        &self.inner.label
+    }
+
+    /// The wire in use.
+    pub fn transport(&self) -> TransportKind {
+        self.inner.kind
+    }
+
+    /// What the server said about itself in the handshake.
+    pub fn server_info(&self) -> &ServerPeerInfo {
+        &self.inner.info
+    }
+
+    /// The negotiated protocol revision.
+    pub fn protocol_version(&self) -> &ProtocolVersion {
+        &self.inner.info.protocol_version
+    }
+
+    /// Process id of a stdio server.
+    pub fn pid(&self) -> Option<u32> {
+        self.inner.child.as_ref().map(stdio::ChildGuard::pid)
+    }
+
+    /// Whether the connection is gone (child exited, transport closed); calls will fail.
+    pub fn is_closed(&self) -> bool {
+        self.inner.service.is_closed() || self.inner.service.peer().is_transport_closed()
+    }
+
+    /// Subscribes to the server's notifications from now on.
+    pub fn events(&self) -> broadcast::Receiver<ServerEvent> {
+        self.inner.events.subscribe()
+    }
+
+    /// A context with this endpoint's default call timeout.
+    pub fn context(&self) -> CallContext {
+        CallContext::with_timeout(self.inner.call_timeout)
+    }
+
+    /// Fails fast, before sending, when the session is known to be dead.
+    fn ensure_open(&self) -> Result<(), CallError> {
+        if self.is_closed() {
+            return Err(CallError::Closed {
+                target: self.inner.label.clone(),
+                phase: Phase::BeforeSend,
+                reason: "the session is closed".to_owned(),
+            });
+        }
+        Ok(())
+    }
+
+    async fn request<T>(
+        &self,
+        ctx: &CallContext,
+        fut: impl Future<Output = Result<T, ServiceError>>,
+    ) -> Result<T, CallError> {
+        self.ensure_open()?;
+        match bounded(&self.inner.label, ctx, fut).await? {
+            Ok(out) => Ok(out),
+            Err(e) => {
+                let err = classify::service(&self.inner.label, e, None);
+                // The child may be reaped a moment after its stdout closed: name how it ended.
+                match (&err, &self.inner.exit) {
+                    (CallError::Closed { .. }, Some(exit)) => {
+                        let how = exit.how(ctx.remaining().min(Duration::from_secs(1))).await;
+                        Err(classify::service(&self.inner.label, ServiceError::TransportClosed, how.as_deref()))
+                    }
+                    _ => Err(err),
+                }
+            }
+        }
+    }
+
+    /// Calls a tool by its name on this server.
+    pub async fn call_tool(
+        &self,
+        name: &str,
+        arguments: Option<JsonObject>,
+        ctx: &CallContext,
+    ) -> Result<CallToolResult, CallError> {
+        let mut params = CallToolRequestParams::new(name.to_owned());
+        params.arguments = arguments;
+        self.request(ctx, self.inner.service.peer().call_tool(params)).await
+    }
+
+    /// Every tool, following pagination.
+    pub async fn list_tools(&self, ctx: &CallContext) -> Result<Vec<Tool>, CallError> {
+        self.request(ctx, self.inner.service.peer().list_all_tools()).await
+    }
+
+    /// Pings the server.
+    pub async fn ping(&self, ctx: &CallContext) -> Result<(), CallError> {
+        let peer = self.inner.service.peer();
+        self.request(ctx, async {
+            peer.send_request(rmcp::model::ClientRequest::PingRequest(Default::default()))
+                .await
+                .map(|_| ())
+        })
+        .await
+    }
+
+    /// Every resource, following pagination.
+    pub async fn list_resources(&self, ctx: &CallContext) -> Result<Vec<Resource>, CallError> {
+        self.request(ctx, self.inner.service.peer().list_all_resources()).await
+    }
+
+    /// Reads a resource.
+    pub async fn read_resource(&self, uri: &str, ctx: &CallContext) -> Result<ReadResourceResult, CallError> {
+        let params = ReadResourceRequestParams::new(uri.to_owned());
+        self.request(ctx, self.inner.service.read_resource(params)).await
+    }
+
+    /// Every prompt, following pagination.
+    pub async fn list_prompts(&self, ctx: &CallContext) -> Result<Vec<Prompt>, CallError> {
+        self.request(ctx, self.inner.service.peer().list_all_prompts()).await
+    }
+
+    /// Renders a prompt.
+    pub async fn get_prompt(
+        &self,
+        name: &str,
+        arguments: Option<JsonObject>,
+        ctx: &CallContext,
+    ) -> Result<GetPromptResult, CallError> {
+        let mut params = GetPromptRequestParams::new(name.to_owned());
+        params.arguments = arguments;
+        self.request(ctx, self.inner.service.get_prompt(params)).await
+    }
+
+    /// Closes the connection now, for every clone. A stdio child is killed and reaped
+    /// before this returns (bounded by `timeout`).
+    pub async fn close(&self, timeout: Duration) {
+        self.inner.service.cancellation_token().cancel();
+        if let Some(child) = &self.inner.child {
+            child.kill();
+        }
+        if let Some(exit) = &self.inner.exit {
+            let _ = tokio::time::timeout(timeout, exit.exited()).await;
+        }
+    }
+}
+
+impl Invoker for Session {
+    /// Calls `call.name.tool()` here; the namespace is the router's business.
+    fn invoke(
+        &self,
+        call: ToolCall,
+        ctx: &CallContext,
+    ) -> impl Future<Output = Result<CallToolResult, CallError>> + Send {
+        async move { self.call_tool(call.name.tool(), call.arguments, ctx).await }
+    }
+}
+
+// Keep the handler type private but assert it is a valid rmcp client.
+const _: fn() = || {
+    fn assert_handler<H: ClientHandler>() {}
+    assert_handler::<EventHandler>();
+};

@@ -263,7 +263,10 @@ impl Drop for FixtureServer {
             match child.try_wait() {
                 Ok(Some(_)) | Err(_) => break,
                 Ok(None) if Instant::now() >= deadline => {
-                    eprintln!("toolmesh-testkit: fixture pid {} not reaped after SIGKILL", self.pid);
+                    eprintln!(
+                        "toolmesh-testkit: fixture pid {} not reaped after SIGKILL",
+                        self.pid
+                    );
                     break;
                 }
                 Ok(None) => std::thread::sleep(Duration::from_millis(1)),

@@ -1,9 +1,14 @@
 //! Streamable HTTP: one shared, pooled reqwest client with TCP_NODELAY.
 
-use std::{collections::HashMap, sync::OnceLock, time::Duration};
+use std::{
+    collections::HashMap,
+    sync::{Arc, OnceLock},
+    time::Duration,
+};
 
 use rmcp::transport::{
-    StreamableHttpClientTransport, streamable_http_client::StreamableHttpClientTransportConfig,
+    StreamableHttpClientTransport, common::client_side_sse::SseRetryPolicy,
+    streamable_http_client::StreamableHttpClientTransportConfig,
 };
 
 use crate::{Endpoint, EndpointError};
@@ -27,6 +32,20 @@ pub fn shared_client() -> reqwest::Client {
         .clone()
 }
 
+/// Reconnects a broken SSE stream a few times, then gives up so in-flight calls fail.
+///
+/// rmcp's default retries forever, which leaves a call to a dead server hanging; the pool
+/// above reconnects whole sessions, so failing fast here is what lets calls fail over.
+#[derive(Debug)]
+struct BoundedRetry;
+
+impl SseRetryPolicy for BoundedRetry {
+    fn retry(&self, attempt: usize) -> Option<Duration> {
+        const DELAYS_MS: [u64; 3] = [100, 250, 500];
+        DELAYS_MS.get(attempt).map(|ms| Duration::from_millis(*ms))
+    }
+}
+
 /// rmcp's transport config for `endpoint`.
 pub(crate) fn config(
     endpoint: &Endpoint,
@@ -43,7 +62,9 @@ pub(crate) fn config(
             http::HeaderValue::try_from(value.as_str()).map_err(|_| invalid("the value of header"))?,
         );
     }
-    let mut config = StreamableHttpClientTransportConfig::with_uri(url.to_owned())
+    let mut config = StreamableHttpClientTransportConfig::with_uri(url.to_owned());
+    config.retry_config = Arc::new(BoundedRetry);
+    let mut config = config
         .max_concurrent_requests(MAX_CONCURRENT_POSTS)
         .custom_headers(headers)
         .reinit_on_expired_session(true);

@@ -15,7 +15,7 @@ async fn main() -> anyhow::Result<()> {
         .with_ansi(false)
         .with_env_filter(
             EnvFilter::try_from_env("TOOLMESH_FIXTURE_LOG")
-                .unwrap_or_else(|_| EnvFilter::new("warn")),
+                .unwrap_or_else(|_| EnvFilter::new("warn,rmcp::service=error")),
         )
         .init();
     run(cli).await

@@ -35,9 +35,13 @@ fn find<'a, T: StdError + 'static>(e: &'a (dyn StdError + 'static)) -> Option<&'
 
 /// HTTP 401/403 anywhere in the chain (with or without a `WWW-Authenticate` challenge).
 fn auth_status(e: &(dyn StdError + 'static), text: &str) -> Option<u16> {
-    if find::<AuthRequiredError>(e).is_some() || text.contains("HTTP 401") {
+    // rmcp's worker transport does not always chain its sources: fall back to the text.
+    if find::<AuthRequiredError>(e).is_some() || text.contains("HTTP 401") || text.contains("Auth required") {
         Some(401)
-    } else if find::<InsufficientScopeError>(e).is_some() || text.contains("HTTP 403") {
+    } else if find::<InsufficientScopeError>(e).is_some()
+        || text.contains("HTTP 403")
+        || text.contains("Insufficient scope")
+    {
         Some(403)
     } else if let Some(tokio_tungstenite::tungstenite::Error::Http(resp)) =
         find::<tokio_tungstenite::tungstenite::Error>(e)

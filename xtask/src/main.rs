@@ -1,0 +1,107 @@
+//! `cargo xtask test` installs what the tests need, then runs the whole suite;
+//! `cargo xtask bench [name]` runs benchmarks in release mode.
+
+mod peers;
+
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(about = "toolmesh project tasks")]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Install test prerequisites (pinned MCP peers) and run every test.
+    Test {
+        /// Extra arguments for the test runner (after `--`).
+        #[arg(last = true)]
+        args: Vec<String>,
+    },
+    /// Install the pinned npm and PyPI MCP servers into target/peers.
+    Peers,
+    /// Run benchmarks (release build); `transport` by default.
+    Bench {
+        /// Which benchmark: transport.
+        #[arg(default_value = "transport")]
+        name: String,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let root = workspace_root()?;
+    match Cli::parse().task {
+        Task::Test { args } => test(&root, &args),
+        Task::Peers => peers::install(&root).map(|_| ()),
+        Task::Bench { name } => bench(&root, &name),
+    }
+}
+
+fn workspace_root() -> anyhow::Result<PathBuf> {
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest
+        .parent()
+        .map(Path::to_path_buf)
+        .context("xtask must live one level below the workspace root")
+}
+
+/// Runs `cmd`, failing with its command line when it does not succeed.
+pub(crate) fn run(cmd: &mut Command) -> anyhow::Result<()> {
+    let shown = format!("{cmd:?}");
+    eprintln!("xtask: {shown}");
+    let status = cmd.status().with_context(|| format!("cannot start {shown}"))?;
+    if !status.success() {
+        bail!("{shown} failed with {status}");
+    }
+    Ok(())
+}
+
+fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}
+
+fn has_nextest() -> bool {
+    cargo()
+        .args(["nextest", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+fn test(root: &Path, extra: &[String]) -> anyhow::Result<()> {
+    let peers = peers::install(root)?;
+    // The fixture binary is spawned by tests of other crates: build it first.
+    run(cargo().current_dir(root).args(["build", "--workspace", "--bins"]))?;
+    let mut cmd = cargo();
+    cmd.current_dir(root).env("TOOLMESH_PEERS_DIR", &peers);
+    if has_nextest() {
+        cmd.args(["nextest", "run", "--workspace", "--no-fail-fast"]);
+    } else {
+        cmd.args(["test", "--workspace", "--no-fail-fast"]);
+    }
+    cmd.args(extra);
+    run(&mut cmd)?;
+    // Doctests (nextest does not run them).
+    run(cargo().current_dir(root).args(["test", "--workspace", "--doc"]))
+}
+
+fn bench(root: &Path, name: &str) -> anyhow::Result<()> {
+    match name {
+        "transport" => {
+            run(cargo().current_dir(root).args([
+                "build", "--release", "-p", "toolmesh-testkit", "--bin", "toolmesh-fixture",
+            ]))?;
+            run(cargo().current_dir(root).args([
+                "bench", "-p", "toolmesh-transport", "--bench", "transport",
+            ]))
+        }
+        other => bail!("unknown benchmark `{other}`; available: transport"),
+    }
+}

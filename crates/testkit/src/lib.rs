@@ -3,6 +3,7 @@
 pub mod fixture;
 mod harness;
 mod options;
+pub mod peers;
 
 pub use harness::{FixtureServer, fixture_bin, stdio_command, try_fixture_bin};
 pub use options::FixtureOptions;

@@ -66,8 +66,9 @@ pub struct CallContext {
     pub deadline: Instant,
     /// Who the call is made for (user, API key, agent); used by limits and audit.
     pub principal: Option<Arc<str>>,
-    /// Cancelling it abandons the call; upstream servers are told.
-    pub cancel: CancellationToken,
+    /// Cancelling it abandons the call; upstream servers are told. `None` (the default)
+    /// leaves only the deadline, which costs nothing per call.
+    pub cancel: Option<CancellationToken>,
     /// Overrides the tool's idempotency annotation for retry decisions.
     pub idempotent: Option<bool>,
 }
@@ -86,7 +87,7 @@ impl CallContext {
         Self {
             deadline,
             principal: None,
-            cancel: CancellationToken::new(),
+            cancel: None,
             idempotent: None,
         }
     }
@@ -105,8 +106,16 @@ impl CallContext {
 
     /// Uses `token` for cancellation.
     pub fn cancel_with(mut self, token: CancellationToken) -> Self {
-        self.cancel = token;
+        self.cancel = Some(token);
         self
+    }
+
+    /// Resolves when the call is cancelled; never, without a token.
+    pub async fn cancelled(&self) {
+        match &self.cancel {
+            Some(token) => token.cancelled().await,
+            None => std::future::pending().await,
+        }
     }
 
     /// Time left until the deadline (zero once it has passed).

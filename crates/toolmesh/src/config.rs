@@ -80,6 +80,7 @@ impl Config {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use figment::error::Kind;
 
@@ -87,7 +88,9 @@ mod tests {
 
     #[test]
     fn top_level_keys_match_the_struct() {
-        let err = Figment::from(("no_such_key", 1)).extract::<Config>().unwrap_err();
+        let err = Figment::from(("no_such_key", 1))
+            .extract::<Config>()
+            .unwrap_err();
         match err.kind {
             Kind::UnknownField(_, expected) => assert_eq!(expected, TOP_LEVEL_KEYS),
             other => panic!("unexpected error kind {other:?}"),

@@ -85,7 +85,7 @@ async fn bounded<T>(
             after: ctx.deadline.saturating_duration_since(tokio::time::Instant::now()).max(Duration::ZERO),
             phase: Phase::AfterSend,
         }),
-        () = ctx.cancel.cancelled() => Err(CallError::Cancelled {
+        () = ctx.cancelled() => Err(CallError::Cancelled {
             target: target.clone(),
             phase: Phase::AfterSend,
         }),

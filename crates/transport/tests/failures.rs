@@ -37,8 +37,8 @@ async fn a_call_past_its_deadline_times_out_promptly_and_the_session_survives() 
 async fn cancelling_the_context_abandons_the_call() -> anyhow::Result<()> {
     for kind in ALL {
         let (session, _running) = connect(kind, FixtureOptions::new()).await?;
-        let ctx = ctx();
-        let cancel = ctx.cancel.clone();
+        let cancel = tokio_util::sync::CancellationToken::new();
+        let ctx = ctx().cancel_with(cancel.clone());
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(100)).await;
             cancel.cancel();

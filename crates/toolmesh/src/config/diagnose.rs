@@ -32,7 +32,10 @@ pub(crate) fn from_provider(error: &figment::Error, metadata: &Metadata) -> Conf
     match &error.kind {
         Kind::Message(message) if error.path.is_empty() => ConfigError::Parse {
             origin: origin(metadata),
-            message: format!("invalid {}: {message}", metadata.name.trim_end_matches(" file")),
+            message: format!(
+                "invalid {}: {message}",
+                metadata.name.trim_end_matches(" file")
+            ),
         },
         _ => convert(error, Some(metadata), None),
     }
@@ -43,7 +46,11 @@ pub(crate) fn from_figment(error: &figment::Error, figment: Option<&Figment>) ->
     convert(error, error.metadata.as_ref(), figment)
 }
 
-fn convert(error: &figment::Error, metadata: Option<&Metadata>, figment: Option<&Figment>) -> ConfigError {
+fn convert(
+    error: &figment::Error,
+    metadata: Option<&Metadata>,
+    figment: Option<&Figment>,
+) -> ConfigError {
     let origin = metadata.map_or_else(|| "configuration".to_owned(), origin);
     let profile = error.profile.clone().unwrap_or(Profile::Default);
     let key = |path: &[String]| match metadata {
@@ -65,7 +72,25 @@ fn convert(error: &figment::Error, metadata: Option<&Metadata>, figment: Option<
     let found = figment
         .and_then(|f| f.find_value(&error.path.join(".")).ok())
         .map(|v| describe(&v));
-    ConfigError::Invalid { origin, key: key(&error.path), message: message(error, found) }
+    let mut message = message(error, found);
+    if metadata.is_some_and(is_environment)
+        && matches!(&error.kind, Kind::InvalidType(found, expected)
+        if expected.contains("string") && !matches!(found, Actual::Str(_)))
+    {
+        message.push_str(
+            "; environment values that look like numbers, booleans or lists are read as such: put the value in double quotes (VAR='\"123\"') to pass a string",
+        );
+    }
+    ConfigError::Invalid {
+        origin,
+        key: key(&error.path),
+        message,
+    }
+}
+
+/// Whether values come from [`EnvOverrides`](super::env::EnvOverrides).
+fn is_environment(metadata: &Metadata) -> bool {
+    matches!(&metadata.source, Some(Source::Custom(name)) if name == super::env::ORIGIN)
 }
 
 fn message(error: &figment::Error, found: Option<String>) -> String {
@@ -84,9 +109,14 @@ fn message(error: &figment::Error, found: Option<String>) -> String {
         Kind::InvalidLength(len, expected) => {
             format!("expected {}, found {len} items", hint.unwrap_or(expected))
         }
-        Kind::UnknownVariant(value, expected) => {
-            format!("unknown value `{value}`; expected one of {}", expected.join(", "))
-        }
+        // serde lists aliases too; the hint names the main spellings.
+        Kind::UnknownVariant(value, expected) => match hint {
+            Some(hint) => format!("unknown value `{value}`; expected {hint}"),
+            None => format!(
+                "unknown value `{value}`; expected one of {}",
+                expected.join(", ")
+            ),
+        },
         Kind::MissingField(field) => match hint {
             Some(hint) => format!("missing key `{field}`; expected {hint}"),
             None => format!("missing key `{field}`"),
@@ -105,8 +135,12 @@ fn hint(path: &[String]) -> Option<&'static str> {
     let path: Vec<&str> = path.iter().map(String::as_str).collect();
     Some(match path.as_slice() {
         ["servers"] => "a map from server names to server settings",
-        ["servers", _] => "server settings like `{ url: http://host:port/mcp }` or `{ command: [program, args...] }`",
-        ["servers", _, "timeout" | "connect_timeout"] => "a duration like \"30s\" or a number of seconds",
+        ["servers", _] => {
+            "server settings like `{ url: http://host:port/mcp }` or `{ command: [program, args...] }`"
+        }
+        ["servers", _, "timeout" | "connect_timeout"] => {
+            "a duration like \"30s\" or a number of seconds"
+        }
         ["servers", _, "command"] => "a program name or a list like [program, arg, ...]",
         ["servers", _, "args"] => "a list of strings like [--stdio]",
         ["servers", _, "env"] => "a map of variable names to strings",
@@ -116,7 +150,10 @@ fn hint(path: &[String]) -> Option<&'static str> {
         ["servers", _, "name"] => "a string",
         ["servers", _, "transport"] => "one of stdio, streamable-http, websocket",
         ["servers", _, "protocol_version"] => "\"2025-11-25\" or \"2026-07-28\"",
-        ["servers", _, "auth"] => "`{ type: bearer, token: \"${TOKEN}\" }` or `{ type: bearer, token_env: TOKEN }`",
+        ["servers", _, "auth"] => {
+            "`{ type: bearer, token: \"${TOKEN}\" }` or `{ type: bearer, token_env: TOKEN }`"
+        }
+        ["servers", _, "auth", "type"] => "`bearer`",
         ["servers", _, "auth", _] => "a string",
         ["servers", _, "args" | "command" | "env" | "headers", _] => "a string",
         _ => return None,
@@ -161,9 +198,19 @@ fn short_json(value: &Value) -> String {
 
 /// A server that deserialized but cannot work (`Endpoint::validate`); `field` is
 /// its key (`url`, `auth.token`). The key path stops at the deepest key present.
-pub(crate) fn invalid_server(figment: &Figment, name: &str, field: &str, message: String) -> ConfigError {
+pub(crate) fn invalid_server(
+    figment: &Figment,
+    name: &str,
+    field: &str,
+    message: String,
+) -> ConfigError {
     let mut path = vec!["servers".to_owned(), name.to_owned()];
-    path.extend(field.split('.').filter(|s| !s.is_empty()).map(str::to_owned));
+    path.extend(
+        field
+            .split('.')
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned),
+    );
     while path.len() > 2 && figment.find_value(&path.join(".")).is_err() {
         path.pop();
     }
@@ -176,6 +223,10 @@ pub(crate) fn invalid_server(figment: &Figment, name: &str, field: &str, message
             key: render_key(md, &Profile::Default, &path),
             message,
         },
-        None => ConfigError::Invalid { origin: "configuration".to_owned(), key: path.join("."), message },
+        None => ConfigError::Invalid {
+            origin: "configuration".to_owned(),
+            key: path.join("."),
+            message,
+        },
     }
 }

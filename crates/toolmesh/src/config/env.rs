@@ -22,8 +22,14 @@ pub(crate) enum EnvSource {
 
 impl EnvSource {
     /// A fixed set of variables.
-    pub(crate) fn vars<K: Into<String>, V: Into<String>>(vars: impl IntoIterator<Item = (K, V)>) -> Self {
-        Self::Vars(Arc::new(vars.into_iter().map(|(k, v)| (k.into(), v.into())).collect()))
+    pub(crate) fn vars<K: Into<String>, V: Into<String>>(
+        vars: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
+        Self::Vars(Arc::new(
+            vars.into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        ))
     }
 
     /// The value of `name`; `None` when unset (or, in the process, not UTF-8).
@@ -46,9 +52,16 @@ pub(crate) struct EnvOverrides {
 
 const SEPARATOR: &str = "__";
 
+/// How errors name values that came from the environment.
+pub(crate) const ORIGIN: &str = "environment";
+
 impl EnvOverrides {
     pub(crate) fn new(prefix: &str, only: &'static [&'static str], source: EnvSource) -> Self {
-        Self { prefix: prefix.to_owned(), only, source }
+        Self {
+            prefix: prefix.to_owned(),
+            only,
+            source,
+        }
     }
 }
 
@@ -62,7 +75,7 @@ impl Provider for EnvOverrides {
     fn metadata(&self) -> Metadata {
         let prefix = self.prefix.to_ascii_uppercase();
         Metadata::named(format!("`{prefix}` environment variables"))
-            .source(Source::Custom("environment".into()))
+            .source(Source::Custom(ORIGIN.into()))
             .interpolater(move |_: &Profile, keys: &[&str]| {
                 let upper: Vec<String> = keys.iter().map(|k| k.to_ascii_uppercase()).collect();
                 format!("{prefix}{}", upper.join(SEPARATOR))
@@ -76,18 +89,20 @@ impl Provider for EnvOverrides {
                 .split(SEPARATOR)
                 .filter(move |key| wanted(only, key.as_str()))
                 .data(),
-            EnvSource::Vars(vars) => Ok(Profile::Default.collect(self.from_vars(vars))),
+            EnvSource::Vars(vars) => Ok(Profile::Default.collect(self.vars_data(vars))),
         }
     }
 }
 
 impl EnvOverrides {
     /// What figment's `Env` does with the process environment, for given variables.
-    fn from_vars(&self, vars: &BTreeMap<String, String>) -> Dict {
+    fn vars_data(&self, vars: &BTreeMap<String, String>) -> Dict {
         let mut dict = Dict::new();
         for (name, value) in vars {
             let name = name.trim();
-            let Some(head) = name.get(..self.prefix.len()) else { continue };
+            let Some(head) = name.get(..self.prefix.len()) else {
+                continue;
+            };
             if name.is_empty() || !head.eq_ignore_ascii_case(&self.prefix) {
                 continue;
             }
@@ -121,6 +136,7 @@ fn merge(mut a: Dict, b: Dict) -> Dict {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -134,7 +150,12 @@ mod tests {
         // Cargo sets these when it runs tests.
         const ONLY: &[&str] = &["pkg_name", "pkg_version", "manifest_dir"];
         let real: Vec<(String, String)> = std::env::vars_os()
-            .map(|(k, v)| (k.to_string_lossy().into_owned(), v.to_string_lossy().into_owned()))
+            .map(|(k, v)| {
+                (
+                    k.to_string_lossy().into_owned(),
+                    v.to_string_lossy().into_owned(),
+                )
+            })
             .collect();
         let process = EnvOverrides::new("CARGO_", ONLY, EnvSource::Process);
         let injected = EnvOverrides::new("CARGO_", ONLY, EnvSource::vars(real));
@@ -154,8 +175,14 @@ mod tests {
         ]);
         let dict = data(&EnvOverrides::new("TOOLMESH_", &["servers"], vars));
         let search = Value::from(dict).find("servers.search").unwrap();
-        assert_eq!(search.find_ref("timeout").and_then(Value::as_str), Some("5s"));
-        assert_eq!(search.find_ref("url").and_then(Value::as_str), Some("http://h/mcp"));
+        assert_eq!(
+            search.find_ref("timeout").and_then(Value::as_str),
+            Some("5s")
+        );
+        assert_eq!(
+            search.find_ref("url").and_then(Value::as_str),
+            Some("http://h/mcp")
+        );
         assert_eq!(search.as_dict().map(Dict::len), Some(2));
     }
 }

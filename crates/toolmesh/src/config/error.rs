@@ -72,7 +72,11 @@ pub enum ConfigError {
 }
 
 fn at(key: &str) -> String {
-    if key.is_empty() { String::new() } else { format!("{key}: ") }
+    if key.is_empty() {
+        String::new()
+    } else {
+        format!("{key}: ")
+    }
 }
 
 fn unknown_key(key: &str, unknown: &str, expected: &[String]) -> String {
@@ -124,7 +128,9 @@ mod tests {
 
     #[test]
     fn suggests_near_keys_only() {
-        let keys: Vec<String> = ["url", "command", "args", "timeout"].map(String::from).to_vec();
+        let keys: Vec<String> = ["url", "command", "args", "timeout"]
+            .map(String::from)
+            .to_vec();
         assert_eq!(closest("urll", &keys), Some("url"));
         assert_eq!(closest("comand", &keys), Some("command"));
         assert_eq!(closest("Timeout", &keys), Some("timeout"));

@@ -39,12 +39,19 @@ pub struct Interpolate<P> {
 impl<P: Provider> Interpolate<P> {
     /// Expands references from the process environment.
     pub fn new(inner: P) -> Self {
-        Self { inner, env: EnvSource::Process, failure: Mutex::new(None) }
+        Self {
+            inner,
+            env: EnvSource::Process,
+            failure: Mutex::new(None),
+        }
     }
 
     /// Expands references from exactly these variables instead of the process
     /// environment.
-    pub fn with_vars<K: Into<String>, V: Into<String>>(self, vars: impl IntoIterator<Item = (K, V)>) -> Self {
+    pub fn with_vars<K: Into<String>, V: Into<String>>(
+        self,
+        vars: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
         self.with_env(EnvSource::vars(vars))
     }
 
@@ -55,7 +62,10 @@ impl<P: Provider> Interpolate<P> {
 
     /// The error of the last failed [`Provider::data`] call, in full.
     pub(crate) fn take_failure(&self) -> Option<ConfigError> {
-        self.failure.lock().unwrap_or_else(PoisonError::into_inner).take()
+        self.failure
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
     }
 
     fn fail(&self, error: ConfigError) {
@@ -74,7 +84,10 @@ impl<P: Provider> Provider for Interpolate<P> {
 
     fn data(&self) -> Result<Map<Profile, Dict>, Error> {
         let metadata = self.inner.metadata();
-        let mut map = self.inner.data().inspect_err(|e| self.fail(diagnose::from_provider(e, &metadata)))?;
+        let mut map = self
+            .inner
+            .data()
+            .inspect_err(|e| self.fail(diagnose::from_provider(e, &metadata)))?;
         for (profile, dict) in &mut map {
             let mut path = Vec::new();
             if let Err(bad) = expand_dict(dict, &mut path, &self.env) {
@@ -84,7 +97,11 @@ impl<P: Provider> Provider for Interpolate<P> {
                 error.path = path;
                 self.fail(match bad {
                     Bad::Undefined(var) => ConfigError::UndefinedVariable { origin, key, var },
-                    Bad::Malformed(message) => ConfigError::Invalid { origin, key, message },
+                    Bad::Malformed(message) => ConfigError::Invalid {
+                        origin,
+                        key,
+                        message,
+                    },
                 });
                 return Err(error);
             }
@@ -218,11 +235,14 @@ fn resolve(body: &str, env: &EnvSource, depth: usize) -> Result<String, Bad> {
 
 fn is_variable_name(name: &str) -> bool {
     let mut chars = name.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -240,7 +260,10 @@ mod tests {
         assert_eq!(run("[${EMPTY}]").unwrap(), "[]");
         assert_eq!(run("${MISSING:-${B}}").unwrap(), "beta");
         assert_eq!(run("${MISSING:-}").unwrap(), "");
-        assert_eq!(run("$$${A} $$$$ $HOME $ 5$").unwrap(), "$alpha $$ $HOME $ 5$");
+        assert_eq!(
+            run("$$${A} $$$$ $HOME $ 5$").unwrap(),
+            "$alpha $$ $HOME $ 5$"
+        );
         assert_eq!(run("$${A}").unwrap(), "${A}");
         assert_eq!(run("über ${A}ß").unwrap(), "über alphaß");
     }
@@ -248,7 +271,10 @@ mod tests {
     #[test]
     fn reports_undefined_and_malformed_references() {
         assert_eq!(run("${NOPE}"), Err(Bad::Undefined("NOPE".into())));
-        assert_eq!(run("${MISSING:-${NOPE}}"), Err(Bad::Undefined("NOPE".into())));
+        assert_eq!(
+            run("${MISSING:-${NOPE}}"),
+            Err(Bad::Undefined("NOPE".into()))
+        );
         for bad in ["${A", "${}", "${A B}", "${1X}", "${input:key}", "${A:-${B}"] {
             assert!(matches!(run(bad), Err(Bad::Malformed(_))), "{bad}");
         }

@@ -44,7 +44,12 @@ impl Format {
 #[derive(Debug, Clone)]
 enum Input {
     File(PathBuf),
-    Text { name: String, format: Format, text: String, client: bool },
+    Text {
+        name: String,
+        format: Format,
+        text: String,
+        client: bool,
+    },
 }
 
 /// Builds a [`Config`] from files, text and the environment.
@@ -83,7 +88,11 @@ impl ConfigLoader {
 
     /// No sources yet; overrides from `TOOLMESH_*` in the process environment.
     pub fn new() -> Self {
-        Self { inputs: Vec::new(), env_prefix: Self::DEFAULT_ENV_PREFIX.to_owned(), env: EnvSource::Process }
+        Self {
+            inputs: Vec::new(),
+            env_prefix: Self::DEFAULT_ENV_PREFIX.to_owned(),
+            env: EnvSource::Process,
+        }
     }
 
     /// Adds a file; `.yaml`/`.yml`, `.toml` or `.json` (which may also be a Claude
@@ -94,14 +103,33 @@ impl ConfigLoader {
     }
 
     /// Adds configuration text in `format`; `name` stands for it in errors.
-    pub fn text(mut self, name: impl Into<String>, format: Format, text: impl Into<String>) -> Self {
-        self.inputs.push(Input::Text { name: name.into(), format, text: text.into(), client: false });
+    pub fn text(
+        mut self,
+        name: impl Into<String>,
+        format: Format,
+        text: impl Into<String>,
+    ) -> Self {
+        self.inputs.push(Input::Text {
+            name: name.into(),
+            format,
+            text: text.into(),
+            client: false,
+        });
         self
     }
 
     /// Adds an MCP client's JSON (`mcpServers` or VS Code `servers`) given as text.
-    pub(crate) fn mcp_servers_json(mut self, name: impl Into<String>, text: impl Into<String>) -> Self {
-        self.inputs.push(Input::Text { name: name.into(), format: Format::Json, text: text.into(), client: true });
+    pub(crate) fn mcp_servers_json(
+        mut self,
+        name: impl Into<String>,
+        text: impl Into<String>,
+    ) -> Self {
+        self.inputs.push(Input::Text {
+            name: name.into(),
+            format: Format::Json,
+            text: text.into(),
+            client: true,
+        });
         self
     }
 
@@ -118,7 +146,10 @@ impl ConfigLoader {
 
     /// Uses exactly these variables, instead of the process environment, for both
     /// overrides and `${VAR}` expansion.
-    pub fn env_vars<K: Into<String>, V: Into<String>>(mut self, vars: impl IntoIterator<Item = (K, V)>) -> Self {
+    pub fn env_vars<K: Into<String>, V: Into<String>>(
+        mut self,
+        vars: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
         self.env = EnvSource::vars(vars);
         self
     }
@@ -140,7 +171,11 @@ impl ConfigLoader {
             }
         }
         if !self.env_prefix.is_empty() {
-            figment = figment.merge(EnvOverrides::new(&self.env_prefix, TOP_LEVEL_KEYS, self.env.clone()));
+            figment = figment.merge(EnvOverrides::new(
+                &self.env_prefix,
+                TOP_LEVEL_KEYS,
+                self.env.clone(),
+            ));
         }
         Ok(figment)
     }
@@ -148,13 +183,25 @@ impl ConfigLoader {
     fn translated(&self, input: &Input) -> Result<Translate<Parsed>, ConfigError> {
         Ok(match input {
             Input::File(path) => {
-                let format = Format::from_path(path).ok_or_else(|| ConfigError::UnknownFormat { path: path.clone() })?;
-                let text = std::fs::read_to_string(path)
-                    .map_err(|source| ConfigError::Read { path: path.clone(), source })?;
-                let dialect = if format == Format::Json { Dialect::detect(&text) } else { Dialect::Toolmesh };
+                let format = Format::from_path(path)
+                    .ok_or_else(|| ConfigError::UnknownFormat { path: path.clone() })?;
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.clone(),
+                    source,
+                })?;
+                let dialect = if format == Format::Json {
+                    Dialect::detect(&text)
+                } else {
+                    Dialect::Toolmesh
+                };
                 Translate::new(Parsed::file(format, path), dialect)
             }
-            Input::Text { name, format, text, client } => {
+            Input::Text {
+                name,
+                format,
+                text,
+                client,
+            } => {
                 let dialect = match (format, client) {
                     (Format::Json, true) => Dialect::detect_client(text),
                     (Format::Json, false) => Dialect::detect(text),
@@ -194,7 +241,10 @@ impl Parsed {
             Format::Toml => ParsedData::Toml(Toml::string(text)),
             Format::Json => ParsedData::Json(Json::string(text)),
         };
-        Self { data, name: Some(name.to_owned()) }
+        Self {
+            data,
+            name: Some(name.to_owned()),
+        }
     }
 }
 

@@ -24,12 +24,16 @@ impl Dialect {
         let Ok(serde_json::Value::Object(top)) = serde_json::from_str(text) else {
             return Self::Toolmesh;
         };
-        if top.keys().any(|k| k.to_ascii_lowercase().starts_with("mcp")) {
+        if top
+            .keys()
+            .any(|k| k.to_ascii_lowercase().starts_with("mcp"))
+        {
             return Self::McpServers;
         }
         match top.get("servers") {
             Some(serde_json::Value::Object(servers))
-                if top.contains_key("inputs") || servers.values().any(|s| s.get("type").is_some()) =>
+                if top.contains_key("inputs")
+                    || servers.values().any(|s| s.get("type").is_some()) =>
             {
                 Self::VsCode
             }
@@ -53,7 +57,13 @@ fn text_has_servers(text: &str) -> bool {
 }
 
 /// Top-level keys of Claude Desktop's file that are app settings, not servers.
-const MCP_SERVERS_IGNORED: &[&str] = &["$schema", "globalShortcut", "theme", "telemetry", "preferences"];
+const MCP_SERVERS_IGNORED: &[&str] = &[
+    "$schema",
+    "globalShortcut",
+    "theme",
+    "telemetry",
+    "preferences",
+];
 /// Top-level keys of VS Code's file besides `servers`.
 const VSCODE_IGNORED: &[&str] = &["$schema", "inputs"];
 /// Entry keys that MCP clients use and toolmesh does not need.
@@ -69,7 +79,9 @@ const ENTRY_IGNORED: &[&str] = &[
     "dev",
 ];
 /// Entry keys toolmesh reads (`serverUrl`, `httpUrl`, `transportType` are aliases).
-const ENTRY_KEYS: &[&str] = &["command", "args", "env", "cwd", "url", "headers", "type", "disabled"];
+const ENTRY_KEYS: &[&str] = &[
+    "command", "args", "env", "cwd", "url", "headers", "type", "disabled",
+];
 
 /// Wraps a JSON provider and translates an MCP client's document into toolmesh's.
 pub(crate) struct Translate<P> {
@@ -90,7 +102,9 @@ impl<P: Provider> Provider for Translate<P> {
         let metadata = self.inner.metadata();
         match self.dialect {
             Dialect::McpServers => metadata.interpolater(|_: &Profile, keys: &[&str]| match keys {
-                ["servers", rest @ ..] if !rest.is_empty() => format!("mcpServers.{}", rest.join(".")),
+                ["servers", rest @ ..] if !rest.is_empty() => {
+                    format!("mcpServers.{}", rest.join("."))
+                }
                 _ => keys.join("."),
             }),
             Dialect::Toolmesh | Dialect::VsCode => {
@@ -108,19 +122,24 @@ impl<P: Provider> Provider for Translate<P> {
         if self.dialect == Dialect::Toolmesh {
             return Ok(map);
         }
-        map.into_iter()
-            .map(|(profile, dict)| Ok((profile, translate(dict, self.dialect)?)))
-            .collect()
+        let mut translated = Map::new();
+        for (profile, dict) in map {
+            translated.insert(profile, translate(dict, self.dialect).map_err(|e| *e)?);
+        }
+        Ok(translated)
     }
 }
 
-fn error_at(kind: Kind, path: &[&str]) -> Error {
+/// figment's error is large; it stays boxed until `data()` returns it.
+type Boxed = Box<Error>;
+
+fn error_at(kind: Kind, path: &[&str]) -> Boxed {
     let mut error = Error::from(kind);
     error.path = path.iter().map(|s| (*s).to_owned()).collect();
-    error
+    Box::new(error)
 }
 
-fn translate(document: Dict, dialect: Dialect) -> Result<Dict, Error> {
+fn translate(document: Dict, dialect: Dialect) -> Result<Dict, Boxed> {
     let (root, ignored, expected): (&str, &[&str], &'static [&'static str]) = match dialect {
         Dialect::VsCode => ("servers", VSCODE_IGNORED, &["servers"]),
         _ => ("mcpServers", MCP_SERVERS_IGNORED, &["mcpServers"]),
@@ -136,14 +155,17 @@ fn translate(document: Dict, dialect: Dialect) -> Result<Dict, Error> {
     let entries = match servers {
         Some(Value::Dict(_, entries)) => entries,
         Some(other) => {
-            let kind = Kind::InvalidType(other.to_actual(), "a map from server names to server settings".into());
+            let kind = Kind::InvalidType(
+                other.to_actual(),
+                "a map from server names to server settings".into(),
+            );
             return Err(error_at(kind, &[root]));
         }
         None => {
-            return Err(Error::from(
+            return Err(Box::new(Error::from(
                 "expected a top-level `mcpServers` object (Claude Desktop, Cursor) or `servers` object (VS Code)"
                     .to_owned(),
-            ));
+            )));
         }
     };
     let mut out = Dict::new();
@@ -158,12 +180,15 @@ fn translate(document: Dict, dialect: Dialect) -> Result<Dict, Error> {
 }
 
 /// One server; `None` for a `"disabled": true` one.
-fn translate_entry(root: &str, name: &str, entry: Value) -> Result<Option<Dict>, Error> {
+fn translate_entry(root: &str, name: &str, entry: Value) -> Result<Option<Dict>, Boxed> {
     let fields = match entry {
         Value::Dict(_, fields) => fields,
         other => {
             let expected = "server settings like { \"command\": \"program\", \"args\": [] } or { \"url\": \"http://host/mcp\" }";
-            return Err(error_at(Kind::InvalidType(other.to_actual(), expected.into()), &[root, name]));
+            return Err(error_at(
+                Kind::InvalidType(other.to_actual(), expected.into()),
+                &[root, name],
+            ));
         }
     };
     let mut out = Dict::new();
@@ -182,7 +207,12 @@ fn translate_entry(root: &str, name: &str, entry: Value) -> Result<Option<Dict>,
             "disabled" => match value {
                 Value::Bool(_, true) => return Ok(None),
                 Value::Bool(_, false) => {}
-                other => return Err(error_at(Kind::InvalidType(other.to_actual(), "true or false".into()), &at)),
+                other => {
+                    return Err(error_at(
+                        Kind::InvalidType(other.to_actual(), "true or false".into()),
+                        &at,
+                    ));
+                }
             },
             k if ENTRY_IGNORED.contains(&k) => {}
             _ => return Err(error_at(Kind::UnknownField(key.clone(), ENTRY_KEYS), &at)),
@@ -192,33 +222,59 @@ fn translate_entry(root: &str, name: &str, entry: Value) -> Result<Option<Dict>,
 }
 
 /// An MCP client's `type` as toolmesh's `transport`.
-fn transport(value: Value, at: &[&str]) -> Result<Value, Error> {
+fn transport(value: Value, at: &[&str]) -> Result<Value, Boxed> {
     const EXPECTED: &str = "one of stdio, http, streamable-http, sse";
     let Value::String(tag, text) = value else {
-        return Err(error_at(Kind::InvalidType(value.to_actual(), EXPECTED.into()), at));
+        return Err(error_at(
+            Kind::InvalidType(value.to_actual(), EXPECTED.into()),
+            at,
+        ));
     };
     let kind = match text.to_ascii_lowercase().as_str() {
         "stdio" => "stdio",
-        "http" | "streamable-http" | "streamablehttp" | "streamable_http" | "sse" => "streamable-http",
+        "http" | "streamable-http" | "streamablehttp" | "streamable_http" | "sse" => {
+            "streamable-http"
+        }
         "ws" | "websocket" => "websocket",
-        _ => return Err(error_at(Kind::InvalidValue(figment::error::Actual::Str(text), EXPECTED.into()), at)),
+        _ => {
+            return Err(error_at(
+                Kind::InvalidValue(figment::error::Actual::Str(text), EXPECTED.into()),
+                at,
+            ));
+        }
     };
     Ok(Value::String(tag, kind.to_owned()))
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
     #[test]
     fn detects_dialects() {
-        assert_eq!(Dialect::detect(r#"{"mcpServers": {}}"#), Dialect::McpServers);
+        assert_eq!(
+            Dialect::detect(r#"{"mcpServers": {}}"#),
+            Dialect::McpServers
+        );
         assert_eq!(Dialect::detect(r#"{"mcpServer": {}}"#), Dialect::McpServers);
-        assert_eq!(Dialect::detect(r#"{"servers": {"a": {"type": "stdio"}}}"#), Dialect::VsCode);
-        assert_eq!(Dialect::detect(r#"{"servers": {}, "inputs": []}"#), Dialect::VsCode);
-        assert_eq!(Dialect::detect(r#"{"servers": {"a": {"url": "http://h"}}}"#), Dialect::Toolmesh);
+        assert_eq!(
+            Dialect::detect(r#"{"servers": {"a": {"type": "stdio"}}}"#),
+            Dialect::VsCode
+        );
+        assert_eq!(
+            Dialect::detect(r#"{"servers": {}, "inputs": []}"#),
+            Dialect::VsCode
+        );
+        assert_eq!(
+            Dialect::detect(r#"{"servers": {"a": {"url": "http://h"}}}"#),
+            Dialect::Toolmesh
+        );
         assert_eq!(Dialect::detect("not json"), Dialect::Toolmesh);
-        assert_eq!(Dialect::detect_client(r#"{"servers": {}}"#), Dialect::VsCode);
+        assert_eq!(
+            Dialect::detect_client(r#"{"servers": {}}"#),
+            Dialect::VsCode
+        );
         assert_eq!(Dialect::detect_client("{}"), Dialect::McpServers);
     }
 }

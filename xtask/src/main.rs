@@ -57,7 +57,9 @@ fn workspace_root() -> anyhow::Result<PathBuf> {
 pub(crate) fn run(cmd: &mut Command) -> anyhow::Result<()> {
     let shown = format!("{cmd:?}");
     eprintln!("xtask: {shown}");
-    let status = cmd.status().with_context(|| format!("cannot start {shown}"))?;
+    let status = cmd
+        .status()
+        .with_context(|| format!("cannot start {shown}"))?;
     if !status.success() {
         bail!("{shown} failed with {status}");
     }
@@ -78,7 +80,9 @@ fn has_nextest() -> bool {
 fn test(root: &Path, extra: &[String]) -> anyhow::Result<()> {
     let peers = peers::install(root)?;
     // The fixture binary is spawned by tests of other crates: build it first.
-    run(cargo().current_dir(root).args(["build", "--workspace", "--bins"]))?;
+    run(cargo()
+        .current_dir(root)
+        .args(["build", "--workspace", "--bins"]))?;
     let mut cmd = cargo();
     cmd.current_dir(root).env("TOOLMESH_PEERS_DIR", &peers);
     if has_nextest() {
@@ -89,17 +93,28 @@ fn test(root: &Path, extra: &[String]) -> anyhow::Result<()> {
     cmd.args(extra);
     run(&mut cmd)?;
     // Doctests (nextest does not run them).
-    run(cargo().current_dir(root).args(["test", "--workspace", "--doc"]))
+    run(cargo()
+        .current_dir(root)
+        .args(["test", "--workspace", "--doc"]))
 }
 
 fn bench(root: &Path, name: &str) -> anyhow::Result<()> {
     match name {
         "transport" => {
             run(cargo().current_dir(root).args([
-                "build", "--release", "-p", "toolmesh-testkit", "--bin", "toolmesh-fixture",
+                "build",
+                "--release",
+                "-p",
+                "toolmesh-testkit",
+                "--bin",
+                "toolmesh-fixture",
             ]))?;
             run(cargo().current_dir(root).args([
-                "bench", "-p", "toolmesh-transport", "--bench", "transport",
+                "bench",
+                "-p",
+                "toolmesh-transport",
+                "--bench",
+                "transport",
             ]))
         }
         other => bail!("unknown benchmark `{other}`; available: transport"),

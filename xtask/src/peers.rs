@@ -15,9 +15,8 @@ pub(crate) fn install(root: &Path) -> anyhow::Result<PathBuf> {
     fs::create_dir_all(&dest).with_context(|| format!("cannot create {}", dest.display()))?;
     npm(&src, &dest)?;
     python(&src, &dest)?;
-    for file in ["fastmcp_peer.py"] {
-        fs::copy(src.join(file), dest.join(file)).with_context(|| format!("cannot copy {file}"))?;
-    }
+    let peer = "fastmcp_peer.py";
+    fs::copy(src.join(peer), dest.join(peer)).with_context(|| format!("cannot copy {peer}"))?;
     Ok(dest)
 }
 
@@ -27,22 +26,31 @@ fn up_to_date(dest: &Path, stamp: &str, content: &str) -> bool {
 }
 
 fn npm(src: &Path, dest: &Path) -> anyhow::Result<()> {
-    let lock = fs::read_to_string(src.join("package-lock.json")).context("tests/peers/package-lock.json")?;
-    if up_to_date(dest, ".npm-installed", &lock) && dest.join("node_modules/.bin/mcp-server-everything").exists() {
+    let lock = fs::read_to_string(src.join("package-lock.json"))
+        .context("tests/peers/package-lock.json")?;
+    if up_to_date(dest, ".npm-installed", &lock)
+        && dest
+            .join("node_modules/.bin/mcp-server-everything")
+            .exists()
+    {
         return Ok(());
     }
     fs::copy(src.join("package.json"), dest.join("package.json"))?;
     fs::write(dest.join("package-lock.json"), &lock)?;
-    run(Command::new("npm")
-        .current_dir(dest)
-        .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"]))
+    run(Command::new("npm").current_dir(dest).args([
+        "ci",
+        "--no-audit",
+        "--no-fund",
+        "--loglevel=error",
+    ]))
     .context("installing npm MCP peers needs node and npm on PATH")?;
     fs::write(dest.join(".npm-installed"), &lock)?;
     Ok(())
 }
 
 fn python(src: &Path, dest: &Path) -> anyhow::Result<()> {
-    let lock = fs::read_to_string(src.join("requirements.lock.txt")).context("tests/peers/requirements.lock.txt")?;
+    let lock = fs::read_to_string(src.join("requirements.lock.txt"))
+        .context("tests/peers/requirements.lock.txt")?;
     let venv = dest.join("pyenv");
     if up_to_date(dest, ".pip-installed", &lock) && venv.join("bin/python").exists() {
         return Ok(());
@@ -51,12 +59,9 @@ fn python(src: &Path, dest: &Path) -> anyhow::Result<()> {
         run(Command::new("python3").arg("-m").arg("venv").arg(&venv))
             .context("creating the Python venv needs python3 with the venv module")?;
     }
-    run(Command::new(venv.join("bin/pip")).args([
-        "install",
-        "--quiet",
-        "--disable-pip-version-check",
-        "-r",
-    ]).arg(src.join("requirements.lock.txt")))?;
+    run(Command::new(venv.join("bin/pip"))
+        .args(["install", "--quiet", "--disable-pip-version-check", "-r"])
+        .arg(src.join("requirements.lock.txt")))?;
     fs::write(dest.join(".pip-installed"), &lock)?;
     Ok(())
 }

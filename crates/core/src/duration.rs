@@ -70,10 +70,21 @@ mod tests {
     #[test]
     fn accepts_numbers_and_humantime() -> Result<(), serde_json::Error> {
         assert_eq!(parse_json(serde_json::json!(10))?, Duration::from_secs(10));
-        assert_eq!(parse_json(serde_json::json!(0.5))?, Duration::from_millis(500));
-        assert_eq!(parse_json(serde_json::json!("1500ms"))?, Duration::from_millis(1500));
-        assert_eq!(parse_json(serde_json::json!("5m"))?, Duration::from_secs(300));
-        let err = parse_json(serde_json::json!("soon")).unwrap_err().to_string();
+        assert_eq!(
+            parse_json(serde_json::json!(0.5))?,
+            Duration::from_millis(500)
+        );
+        assert_eq!(
+            parse_json(serde_json::json!("1500ms"))?,
+            Duration::from_millis(1500)
+        );
+        assert_eq!(
+            parse_json(serde_json::json!("5m"))?,
+            Duration::from_secs(300)
+        );
+        let err = parse_json(serde_json::json!("soon"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("\"30s\""), "{err}");
         assert!(parse_json(serde_json::json!(-1)).is_err());
         Ok(())

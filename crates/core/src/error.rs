@@ -193,7 +193,9 @@ pub enum CallError {
         waited: Duration,
     },
     /// The bulkhead of the instance is full.
-    #[error("bulkhead of {target} full: {limit} calls already in flight; raise max_concurrent_requests or retry later")]
+    #[error(
+        "bulkhead of {target} full: {limit} calls already in flight; raise max_concurrent_requests or retry later"
+    )]
     BulkheadFull {
         /// Instance.
         target: Arc<str>,

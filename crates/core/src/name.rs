@@ -19,7 +19,9 @@ pub enum NameError {
     )]
     Namespace(String),
     /// The tool name breaks the MCP tool-name rules.
-    #[error("invalid tool name `{0}`: MCP tool names are 1-128 characters from A-Z a-z 0-9 _ - . /")]
+    #[error(
+        "invalid tool name `{0}`: MCP tool names are 1-128 characters from A-Z a-z 0-9 _ - . /"
+    )]
     Tool(String),
     /// The separator is empty, too long or uses unsafe characters.
     #[error("invalid separator `{0}`: use 1-8 characters from A-Z a-z 0-9 _ -")]
@@ -229,10 +231,22 @@ mod tests {
 
     #[test]
     fn rejects_bad_names() {
-        assert!(matches!(ToolName::new("", "x"), Err(NameError::Namespace(_))));
-        assert!(matches!(ToolName::new("a b", "x"), Err(NameError::Namespace(_))));
-        assert!(matches!(ToolName::new("a", "has space"), Err(NameError::Tool(_))));
-        assert!(matches!(ToolName::new("a", &"x".repeat(129)), Err(NameError::Tool(_))));
+        assert!(matches!(
+            ToolName::new("", "x"),
+            Err(NameError::Namespace(_))
+        ));
+        assert!(matches!(
+            ToolName::new("a b", "x"),
+            Err(NameError::Namespace(_))
+        ));
+        assert!(matches!(
+            ToolName::new("a", "has space"),
+            Err(NameError::Tool(_))
+        ));
+        assert!(matches!(
+            ToolName::new("a", &"x".repeat(129)),
+            Err(NameError::Tool(_))
+        ));
         assert!(ToolNaming::new("").is_err());
         assert!(ToolNaming::new("::").is_err());
     }

@@ -39,7 +39,8 @@ pub fn peers_dir() -> anyhow::Result<PathBuf> {
 ///
 /// When the peers are not installed.
 pub fn server_everything(extra: &[&str]) -> anyhow::Result<(PathBuf, Vec<String>)> {
-    let script = peers_dir()?.join("node_modules/@modelcontextprotocol/server-everything/dist/index.js");
+    let script =
+        peers_dir()?.join("node_modules/@modelcontextprotocol/server-everything/dist/index.js");
     let mut args = vec![script.to_string_lossy().into_owned()];
     args.extend(extra.iter().map(|s| (*s).to_owned()));
     Ok((PathBuf::from("node"), args))
@@ -99,14 +100,23 @@ impl ExternalServer {
         let mut server = Self { child, port };
         let started = Instant::now();
         loop {
-            if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
                 return Ok(server);
             }
             if let Some(status) = server.child.try_wait()? {
-                bail!("{} exited before listening on port {port}: {status}", program.display());
+                bail!(
+                    "{} exited before listening on port {port}: {status}",
+                    program.display()
+                );
             }
             if started.elapsed() > START_TIMEOUT {
-                bail!("{} did not listen on port {port} within {START_TIMEOUT:?}", program.display());
+                bail!(
+                    "{} did not listen on port {port} within {START_TIMEOUT:?}",
+                    program.display()
+                );
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }

@@ -41,7 +41,11 @@ impl Client {
                 .await
                 .is_ok(),
             Client::Mesh(session) => session
-                .call_tool("echo", Some(args.clone()), &CallContext::with_timeout(Duration::from_secs(30)))
+                .call_tool(
+                    "echo",
+                    Some(args.clone()),
+                    &CallContext::with_timeout(Duration::from_secs(30)),
+                )
                 .await
                 .is_ok(),
         }
@@ -64,7 +68,10 @@ impl Stats {
 /// `inflight` workers call echo back to back for `span`.
 async fn load(client: &Client, inflight: usize, span: Duration) -> Stats {
     let args: serde_json::Map<String, serde_json::Value> =
-        json!({ "message": "benchmark payload" }).as_object().cloned().unwrap_or_default();
+        json!({ "message": "benchmark payload" })
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
     let args = Arc::new(args);
     let started = Instant::now();
     let workers = (0..inflight).map(|_| {
@@ -82,10 +89,12 @@ async fn load(client: &Client, inflight: usize, span: Duration) -> Stats {
         })
     });
     let mut all = Histogram::<u64>::new(3).unwrap_or_else(|_| unreachable!());
-    for worker in futures::future::join_all(workers).await {
-        if let Ok(h) = worker {
-            let _ = all.add(h);
-        }
+    for h in futures::future::join_all(workers)
+        .await
+        .into_iter()
+        .flatten()
+    {
+        let _ = all.add(h);
     }
     let elapsed = started.elapsed().as_secs_f64();
     Stats {
@@ -102,11 +111,20 @@ fn median(mut v: Vec<Stats>) -> Stats {
     let mut p99: Vec<_> = v.iter().map(|s| s.p99_us).collect();
     p50.sort_unstable();
     p99.sort_unstable();
-    Stats { calls_per_s: mid.calls_per_s, p50_us: p50[p50.len() / 2], p99_us: p99[p99.len() / 2] }
+    Stats {
+        calls_per_s: mid.calls_per_s,
+        p50_us: p50[p50.len() / 2],
+        p99_us: p99[p99.len() / 2],
+    }
 }
 
 /// Alternates baseline and subject rounds so drift hits both alike.
-async fn compare(name: &str, baseline: &Client, subject: &Client, inflight: usize) -> serde_json::Value {
+async fn compare(
+    name: &str,
+    baseline: &Client,
+    subject: &Client,
+    inflight: usize,
+) -> serde_json::Value {
     load(baseline, inflight, WARMUP).await;
     load(subject, inflight, WARMUP).await;
     let (mut b, mut s, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
@@ -151,24 +169,51 @@ async fn run() -> anyhow::Result<Vec<serde_json::Value>> {
     let mesh = Session::connect(&Endpoint::stdio(bin.to_string_lossy(), ["--stdio"])).await?;
     for inflight in [1, 32] {
         let (b, s) = (Client::Raw(raw.peer().clone()), Client::Mesh(mesh.clone()));
-        results.push(compare(&format!("stdio echo, {inflight} in flight"), &b, &s, inflight).await);
+        results.push(
+            compare(
+                &format!("stdio echo, {inflight} in flight"),
+                &b,
+                &s,
+                inflight,
+            )
+            .await,
+        );
     }
 
     // streamable HTTP: one server, the same pooled TCP_NODELAY client for both.
     let server = FixtureServer::start(FixtureOptions::new()).await?;
-    let config = StreamableHttpClientTransportConfig::with_uri(server.http_url().to_owned()).max_concurrent_requests(256);
-    let raw_http = ().serve(StreamableHttpClientTransport::with_client(shared_client(), config)).await?;
+    let config = StreamableHttpClientTransportConfig::with_uri(server.http_url().to_owned())
+        .max_concurrent_requests(256);
+    let raw_http = ()
+        .serve(StreamableHttpClientTransport::with_client(
+            shared_client(),
+            config,
+        ))
+        .await?;
     let mesh_http = Session::connect(&Endpoint::url(server.http_url())).await?;
     for inflight in [1, 32] {
-        let (b, s) = (Client::Raw(raw_http.peer().clone()), Client::Mesh(mesh_http.clone()));
-        results.push(compare(&format!("streamable-http echo, {inflight} in flight"), &b, &s, inflight).await);
+        let (b, s) = (
+            Client::Raw(raw_http.peer().clone()),
+            Client::Mesh(mesh_http.clone()),
+        );
+        results.push(
+            compare(
+                &format!("streamable-http echo, {inflight} in flight"),
+                &b,
+                &s,
+                inflight,
+            )
+            .await,
+        );
     }
     Ok(results)
 }
 
 fn main() -> anyhow::Result<()> {
     // `cargo bench` passes `--bench`; nothing to parse.
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     let results = runtime.block_on(run())?;
     let dir = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)

@@ -11,7 +11,12 @@ pub enum TransportKind {
     /// A child process speaking newline-delimited JSON-RPC on stdin/stdout.
     Stdio,
     /// MCP streamable HTTP (`http://` or `https://`). `http` and `sse` are accepted aliases.
-    #[serde(alias = "http", alias = "sse", alias = "streamable_http", alias = "streamableHttp")]
+    #[serde(
+        alias = "http",
+        alias = "sse",
+        alias = "streamable_http",
+        alias = "streamableHttp"
+    )]
     StreamableHttp,
     /// One JSON-RPC message per WebSocket text frame (`ws://` or `wss://`).
     #[serde(alias = "ws")]
@@ -149,7 +154,10 @@ impl Endpoint {
     }
 
     /// A stdio endpoint running `program args…`.
-    pub fn stdio(program: impl Into<String>, args: impl IntoIterator<Item = impl Into<String>>) -> Self {
+    pub fn stdio(
+        program: impl Into<String>,
+        args: impl IntoIterator<Item = impl Into<String>>,
+    ) -> Self {
         Self {
             command: Some(CommandLine::Program(program.into())),
             args: args.into_iter().map(Into::into).collect(),
@@ -216,13 +224,17 @@ impl Endpoint {
                     return Err(invalid("command", "the program name is empty"));
                 }
                 if self.url.is_some() {
-                    return Err(invalid("url", "a stdio endpoint takes `command`, not `url`"));
+                    return Err(invalid(
+                        "url",
+                        "a stdio endpoint takes `command`, not `url`",
+                    ));
                 }
             }
             TransportKind::StreamableHttp | TransportKind::Websocket => {
-                let url = self.url.as_deref().ok_or_else(|| {
-                    invalid("url", format!("transport `{kind}` needs `url`"))
-                })?;
+                let url = self
+                    .url
+                    .as_deref()
+                    .ok_or_else(|| invalid("url", format!("transport `{kind}` needs `url`")))?;
                 let schemes: &[&str] = if kind == TransportKind::Websocket {
                     &["ws://", "wss://"]
                 } else {
@@ -231,21 +243,35 @@ impl Endpoint {
                 if !schemes.iter().any(|s| url.starts_with(s)) {
                     return Err(invalid(
                         "url",
-                        format!("`{url}` does not start with {} as transport `{kind}` needs", schemes.join(" or ")),
+                        format!(
+                            "`{url}` does not start with {} as transport `{kind}` needs",
+                            schemes.join(" or ")
+                        ),
                     ));
                 }
                 url.parse::<http::Uri>()
                     .map_err(|e| invalid("url", format!("`{url}` is not a valid URL: {e}")))?;
                 if self.command.is_some() {
-                    return Err(invalid("command", format!("transport `{kind}` takes `url`, not `command`")));
+                    return Err(invalid(
+                        "command",
+                        format!("transport `{kind}` takes `url`, not `command`"),
+                    ));
                 }
             }
         }
         for (name, value) in &self.headers {
-            http::HeaderName::try_from(name.as_str())
-                .map_err(|_| invalid("headers", format!("`{name}` is not a valid HTTP header name")))?;
-            http::HeaderValue::try_from(value.as_str())
-                .map_err(|_| invalid("headers", format!("the value of header `{name}` has characters HTTP does not allow")))?;
+            http::HeaderName::try_from(name.as_str()).map_err(|_| {
+                invalid(
+                    "headers",
+                    format!("`{name}` is not a valid HTTP header name"),
+                )
+            })?;
+            http::HeaderValue::try_from(value.as_str()).map_err(|_| {
+                invalid(
+                    "headers",
+                    format!("the value of header `{name}` has characters HTTP does not allow"),
+                )
+            })?;
         }
         if kind != TransportKind::Stdio {
             self.bearer_token()?;
@@ -258,10 +284,16 @@ impl Endpoint {
         match &self.command {
             Some(CommandLine::Program(p)) => Ok((p.clone(), self.args.clone())),
             Some(CommandLine::Argv(argv)) => {
-                let (program, rest) = argv
-                    .split_first()
-                    .ok_or_else(|| invalid("command", "the command list is empty; give at least the program"))?;
-                Ok((program.clone(), rest.iter().chain(&self.args).cloned().collect()))
+                let (program, rest) = argv.split_first().ok_or_else(|| {
+                    invalid(
+                        "command",
+                        "the command list is empty; give at least the program",
+                    )
+                })?;
+                Ok((
+                    program.clone(),
+                    rest.iter().chain(&self.args).cloned().collect(),
+                ))
             }
             None => Err(invalid("command", "a stdio endpoint needs `command`")),
         }
@@ -271,15 +303,26 @@ impl Endpoint {
     pub fn bearer_token(&self) -> Result<Option<String>, EndpointError> {
         match &self.auth {
             None => Ok(None),
-            Some(Auth::Bearer { token: Some(t), token_env: None }) if !t.is_empty() => Ok(Some(t.clone())),
-            Some(Auth::Bearer { token: None, token_env: Some(var) }) => match std::env::var(var) {
+            Some(Auth::Bearer {
+                token: Some(t),
+                token_env: None,
+            }) if !t.is_empty() => Ok(Some(t.clone())),
+            Some(Auth::Bearer {
+                token: None,
+                token_env: Some(var),
+            }) => match std::env::var(var) {
                 Ok(t) if !t.is_empty() => Ok(Some(t)),
                 _ => Err(invalid(
                     "auth.token_env",
-                    format!("environment variable `{var}` is not set or empty; export it with the bearer token"),
+                    format!(
+                        "environment variable `{var}` is not set or empty; export it with the bearer token"
+                    ),
                 )),
             },
-            Some(Auth::Bearer { token: Some(_), token_env: Some(_) }) => Err(invalid(
+            Some(Auth::Bearer {
+                token: Some(_),
+                token_env: Some(_),
+            }) => Err(invalid(
                 "auth",
                 "set either `token` or `token_env`, not both",
             )),
@@ -318,9 +361,18 @@ mod tests {
 
     #[test]
     fn infers_transport_from_url_and_command() {
-        assert_eq!(Endpoint::url("http://127.0.0.1:1/mcp").validate(), Ok(TransportKind::StreamableHttp));
-        assert_eq!(Endpoint::url("ws://127.0.0.1:1/ws").validate(), Ok(TransportKind::Websocket));
-        assert_eq!(Endpoint::stdio("server", ["--x"]).validate(), Ok(TransportKind::Stdio));
+        assert_eq!(
+            Endpoint::url("http://127.0.0.1:1/mcp").validate(),
+            Ok(TransportKind::StreamableHttp)
+        );
+        assert_eq!(
+            Endpoint::url("ws://127.0.0.1:1/ws").validate(),
+            Ok(TransportKind::Websocket)
+        );
+        assert_eq!(
+            Endpoint::stdio("server", ["--x"]).validate(),
+            Ok(TransportKind::Stdio)
+        );
         let err = Endpoint::default().validate().unwrap_err();
         assert_eq!(err.field, "url");
         assert!(err.message.contains("missing `url` or `command`"));
@@ -330,7 +382,12 @@ mod tests {
     fn rejects_mismatched_scheme_and_bad_headers() {
         let mut e = Endpoint::url("ws://h/ws");
         e.transport = Some(TransportKind::StreamableHttp);
-        assert!(e.validate().unwrap_err().message.contains("http:// or https://"));
+        assert!(
+            e.validate()
+                .unwrap_err()
+                .message
+                .contains("http:// or https://")
+        );
         let e = Endpoint::url("http://h/mcp").header("bad header", "x");
         assert_eq!(e.validate().unwrap_err().field, "headers");
     }
@@ -342,7 +399,10 @@ mod tests {
             args: vec!["--b".into()],
             ..Endpoint::default()
         };
-        assert_eq!(e.argv()?, ("prog".to_owned(), vec!["--a".to_owned(), "--b".to_owned()]));
+        assert_eq!(
+            e.argv()?,
+            ("prog".to_owned(), vec!["--a".to_owned(), "--b".to_owned()])
+        );
         Ok(())
     }
 
@@ -350,7 +410,10 @@ mod tests {
     fn token_env_must_exist() {
         let e = Endpoint {
             url: Some("http://h/mcp".into()),
-            auth: Some(Auth::Bearer { token: None, token_env: Some("TOOLMESH_TEST_SURELY_UNSET_VAR".into()) }),
+            auth: Some(Auth::Bearer {
+                token: None,
+                token_env: Some("TOOLMESH_TEST_SURELY_UNSET_VAR".into()),
+            }),
             ..Endpoint::default()
         };
         let err = e.validate().unwrap_err();

@@ -59,7 +59,8 @@ pub(crate) fn config(
         };
         headers.insert(
             http::HeaderName::try_from(name.as_str()).map_err(|_| invalid("header name"))?,
-            http::HeaderValue::try_from(value.as_str()).map_err(|_| invalid("the value of header"))?,
+            http::HeaderValue::try_from(value.as_str())
+                .map_err(|_| invalid("the value of header"))?,
         );
     }
     let mut config = StreamableHttpClientTransportConfig::with_uri(url.to_owned());

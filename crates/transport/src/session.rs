@@ -3,18 +3,14 @@
 mod classify;
 mod events;
 
-use std::{
-    future::Future,
-    sync::Arc,
-    time::Duration,
-};
+use std::{future::Future, sync::Arc, time::Duration};
 
 use rmcp::{
     ClientHandler,
     model::{
-        CallToolRequestParams, CallToolResult, GetPromptRequestParams, GetPromptResult,
-        JsonObject, Prompt, ProtocolVersion, ReadResourceRequestParams, ReadResourceResult,
-        Resource, ServerPeerInfo, SubscriptionFilter, Tool,
+        CallToolRequestParams, CallToolResult, GetPromptRequestParams, GetPromptResult, JsonObject,
+        Prompt, ProtocolVersion, ReadResourceRequestParams, ReadResourceResult, Resource,
+        ServerPeerInfo, SubscriptionFilter, Tool,
     },
     service::{ClientLifecycleMode, ClientServiceExt, RoleClient, RunningService, ServiceError},
 };
@@ -22,8 +18,8 @@ use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 use toolmesh_core::{CallContext, CallError, Invoker, Phase, ToolCall};
 
-pub use events::ServerEvent;
 use events::EventHandler;
+pub use events::ServerEvent;
 
 use crate::{Endpoint, ProtocolChoice, TransportKind, http, stdio, websocket};
 
@@ -99,7 +95,9 @@ impl Session {
         let kind = endpoint.validate().map_err(|e| CallError::InvalidRequest {
             reason: format!("endpoint {label}: {e}"),
         })?;
-        let connect_timeout = endpoint.connect_timeout.unwrap_or(Endpoint::DEFAULT_CONNECT_TIMEOUT);
+        let connect_timeout = endpoint
+            .connect_timeout
+            .unwrap_or(Endpoint::DEFAULT_CONNECT_TIMEOUT);
         let ctx = CallContext::with_timeout(connect_timeout);
         let choice = endpoint.protocol_version.unwrap_or_default();
         let (events, _) = broadcast::channel(EVENT_BUFFER);
@@ -131,33 +129,51 @@ impl Session {
                 child = Some(spawned.guard);
                 exit = Some(spawned.exit);
                 let transport = (spawned.stdout, spawned.stdin);
-                bounded(&label, &ctx, handler.serve_with_lifecycle(transport, lifecycle)).await
+                bounded(
+                    &label,
+                    &ctx,
+                    handler.serve_with_lifecycle(transport, lifecycle),
+                )
+                .await
             }
             TransportKind::StreamableHttp => {
                 let url = endpoint.url.as_deref().unwrap_or_default();
-                let transport = http::transport(endpoint, url).map_err(|e| CallError::InvalidRequest {
-                    reason: format!("endpoint {label}: {e}"),
-                })?;
-                bounded(&label, &ctx, handler.serve_with_lifecycle(transport, lifecycle)).await
+                let transport =
+                    http::transport(endpoint, url).map_err(|e| CallError::InvalidRequest {
+                        reason: format!("endpoint {label}: {e}"),
+                    })?;
+                bounded(
+                    &label,
+                    &ctx,
+                    handler.serve_with_lifecycle(transport, lifecycle),
+                )
+                .await
             }
             TransportKind::Websocket => {
                 let url = endpoint.url.as_deref().unwrap_or_default();
-                let req = websocket::request(endpoint, url).map_err(|e| CallError::InvalidRequest {
-                    reason: format!("endpoint {label}: {e}"),
-                })?;
+                let req =
+                    websocket::request(endpoint, url).map_err(|e| CallError::InvalidRequest {
+                        reason: format!("endpoint {label}: {e}"),
+                    })?;
                 let connected = bounded(&label, &ctx, websocket::connect(req)).await?;
-                let transport = connected.map_err(|e| classify::transport(&label, &e, Phase::BeforeSend))?;
-                bounded(&label, &ctx, handler.serve_with_lifecycle(transport, lifecycle)).await
+                let transport =
+                    connected.map_err(|e| classify::transport(&label, &e, Phase::BeforeSend))?;
+                bounded(
+                    &label,
+                    &ctx,
+                    handler.serve_with_lifecycle(transport, lifecycle),
+                )
+                .await
             }
         };
         let service = match started {
             Ok(Ok(service)) => service,
             Ok(Err(e)) => {
                 let mut err = classify::initialize(&label, e);
-                if let (CallError::Connect { reason, .. }, Some(exit)) = (&mut err, &exit) {
-                    if let Some(how) = exit.how(Duration::from_secs(1)).await {
-                        reason.push_str(&format!(" ({how}; see its stderr in the log)"));
-                    }
+                if let (CallError::Connect { reason, .. }, Some(exit)) = (&mut err, &exit)
+                    && let Some(how) = exit.how(Duration::from_secs(1)).await
+                {
+                    reason.push_str(&format!(" ({how}; see its stderr in the log)"));
                 }
                 return Err(err);
             }
@@ -309,7 +325,11 @@ impl Session {
                 match (&err, &self.inner.exit) {
                     (CallError::Closed { .. }, Some(exit)) => {
                         let how = exit.how(ctx.remaining().min(Duration::from_secs(1))).await;
-                        Err(classify::service(&self.inner.label, ServiceError::TransportClosed, how.as_deref()))
+                        Err(classify::service(
+                            &self.inner.label,
+                            ServiceError::TransportClosed,
+                            how.as_deref(),
+                        ))
                     }
                     _ => Err(err),
                 }
@@ -326,12 +346,14 @@ impl Session {
     ) -> Result<CallToolResult, CallError> {
         let mut params = CallToolRequestParams::new(name.to_owned());
         params.arguments = arguments;
-        self.request(ctx, self.inner.service.peer().call_tool(params)).await
+        self.request(ctx, self.inner.service.peer().call_tool(params))
+            .await
     }
 
     /// Every tool, following pagination.
     pub async fn list_tools(&self, ctx: &CallContext) -> Result<Vec<Tool>, CallError> {
-        self.request(ctx, self.inner.service.peer().list_all_tools()).await
+        self.request(ctx, self.inner.service.peer().list_all_tools())
+            .await
     }
 
     /// Pings the server.
@@ -347,18 +369,25 @@ impl Session {
 
     /// Every resource, following pagination.
     pub async fn list_resources(&self, ctx: &CallContext) -> Result<Vec<Resource>, CallError> {
-        self.request(ctx, self.inner.service.peer().list_all_resources()).await
+        self.request(ctx, self.inner.service.peer().list_all_resources())
+            .await
     }
 
     /// Reads a resource.
-    pub async fn read_resource(&self, uri: &str, ctx: &CallContext) -> Result<ReadResourceResult, CallError> {
+    pub async fn read_resource(
+        &self,
+        uri: &str,
+        ctx: &CallContext,
+    ) -> Result<ReadResourceResult, CallError> {
         let params = ReadResourceRequestParams::new(uri.to_owned());
-        self.request(ctx, self.inner.service.read_resource(params)).await
+        self.request(ctx, self.inner.service.read_resource(params))
+            .await
     }
 
     /// Every prompt, following pagination.
     pub async fn list_prompts(&self, ctx: &CallContext) -> Result<Vec<Prompt>, CallError> {
-        self.request(ctx, self.inner.service.peer().list_all_prompts()).await
+        self.request(ctx, self.inner.service.peer().list_all_prompts())
+            .await
     }
 
     /// Renders a prompt.
@@ -370,7 +399,8 @@ impl Session {
     ) -> Result<GetPromptResult, CallError> {
         let mut params = GetPromptRequestParams::new(name.to_owned());
         params.arguments = arguments;
-        self.request(ctx, self.inner.service.get_prompt(params)).await
+        self.request(ctx, self.inner.service.get_prompt(params))
+            .await
     }
 
     /// Closes the connection now, for every clone. A stdio child is killed and reaped
@@ -388,12 +418,8 @@ impl Session {
 
 impl Invoker for Session {
     /// Calls `call.name.tool()` here; the namespace is the router's business.
-    fn invoke(
-        &self,
-        call: ToolCall,
-        ctx: &CallContext,
-    ) -> impl Future<Output = Result<CallToolResult, CallError>> + Send {
-        async move { self.call_tool(call.name.tool(), call.arguments, ctx).await }
+    async fn invoke(&self, call: ToolCall, ctx: &CallContext) -> Result<CallToolResult, CallError> {
+        self.call_tool(call.name.tool(), call.arguments, ctx).await
     }
 }
 

@@ -153,7 +153,9 @@ async fn forward_stderr(stderr: tokio::process::ChildStderr, label: Arc<str>) {
     let mut lines = FramedRead::new(stderr, LinesCodec::new_with_max_length(16 * 1024));
     while let Some(line) = lines.next().await {
         match line {
-            Ok(line) => tracing::info!(target: "toolmesh::server_stderr", server = %label, "{line}"),
+            Ok(line) => {
+                tracing::info!(target: "toolmesh::server_stderr", server = %label, "{line}")
+            }
             Err(tokio_util::codec::LinesCodecError::MaxLineLengthExceeded) => {
                 tracing::info!(target: "toolmesh::server_stderr", server = %label, "<stderr line over 16 KiB skipped>");
             }

@@ -20,11 +20,11 @@ pub(crate) type WsSink = std::pin::Pin<Box<dyn Sink<ClientJsonRpcMessage, Error 
 pub(crate) type WsStream = std::pin::Pin<Box<dyn Stream<Item = ServerJsonRpcMessage> + Send>>;
 
 /// The handshake request: URL, custom headers and bearer token.
-pub(crate) fn request(
-    endpoint: &Endpoint,
-    url: &str,
-) -> Result<http::Request<()>, EndpointError> {
-    let invalid = |message: String| EndpointError { field: "url", message };
+pub(crate) fn request(endpoint: &Endpoint, url: &str) -> Result<http::Request<()>, EndpointError> {
+    let invalid = |message: String| EndpointError {
+        field: "url",
+        message,
+    };
     let mut req = url
         .into_client_request()
         .map_err(|e| invalid(format!("`{url}` is not a valid WebSocket URL: {e}")))?;
@@ -40,25 +40,34 @@ pub(crate) fn request(
         );
     }
     if let Some(token) = endpoint.bearer_token()? {
-        let value = http::HeaderValue::try_from(format!("Bearer {token}")).map_err(|_| EndpointError {
-            field: "auth.token",
-            message: "the bearer token has characters HTTP headers do not allow".into(),
-        })?;
+        let value =
+            http::HeaderValue::try_from(format!("Bearer {token}")).map_err(|_| EndpointError {
+                field: "auth.token",
+                message: "the bearer token has characters HTTP headers do not allow".into(),
+            })?;
         headers.insert(http::header::AUTHORIZATION, value);
     }
     Ok(req)
 }
 
 /// Connects and returns the Sink/Stream pair for rmcp.
-pub(crate) async fn connect(req: http::Request<()>) -> Result<(WsSink, WsStream), tungstenite::Error> {
+pub(crate) async fn connect(
+    req: http::Request<()>,
+) -> Result<(WsSink, WsStream), tungstenite::Error> {
     let (ws, _response) = tokio_tungstenite::connect_async(req).await?;
     if let Err(e) = set_nodelay(ws.get_ref()) {
         tracing::debug!("cannot set TCP_NODELAY on websocket: {e}");
     }
     let (sink, stream) = ws.split();
-    let sink = sink.sink_map_err(WsError::from).with(|msg: ClientJsonRpcMessage| {
-        future::ready(serde_json::to_string(&msg).map(|s| Message::Text(s.into())).map_err(WsError::from))
-    });
+    let sink = sink
+        .sink_map_err(WsError::from)
+        .with(|msg: ClientJsonRpcMessage| {
+            future::ready(
+                serde_json::to_string(&msg)
+                    .map(|s| Message::Text(s.into()))
+                    .map_err(WsError::from),
+            )
+        });
     let stream = stream
         // A transport error or a close frame ends the session.
         .take_while(|frame| future::ready(matches!(frame, Ok(m) if !m.is_close())))

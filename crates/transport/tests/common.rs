@@ -45,7 +45,10 @@ pub async fn fixture(kind: TransportKind, opts: FixtureOptions) -> anyhow::Resul
     })
 }
 
-pub async fn connect(kind: TransportKind, opts: FixtureOptions) -> anyhow::Result<(Session, Running)> {
+pub async fn connect(
+    kind: TransportKind,
+    opts: FixtureOptions,
+) -> anyhow::Result<(Session, Running)> {
     let running = fixture(kind, opts).await?;
     let session = Session::connect(&running.endpoint).await?;
     Ok((session, running))
@@ -72,7 +75,8 @@ pub fn text(result: &toolmesh_core::CallToolResult) -> String {
 pub fn process_state(pid: u32) -> Option<char> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Field 3, after the parenthesised command name.
-    stat.rsplit_once(')').and_then(|(_, rest)| rest.trim_start().chars().next())
+    stat.rsplit_once(')')
+        .and_then(|(_, rest)| rest.trim_start().chars().next())
 }
 
 /// Waits up to 5 s for `pid` to disappear entirely (not even a zombie).

@@ -13,20 +13,33 @@ use toolmesh_transport::{Endpoint, Session, TransportKind};
 const SLACK: Duration = Duration::from_secs(1);
 
 #[tokio::test]
-async fn a_call_past_its_deadline_times_out_promptly_and_the_session_survives() -> anyhow::Result<()> {
+async fn a_call_past_its_deadline_times_out_promptly_and_the_session_survives() -> anyhow::Result<()>
+{
     for kind in ALL {
         let (session, _running) = connect(kind, FixtureOptions::new()).await?;
         let deadline = Duration::from_millis(300);
         let started = Instant::now();
         let err = session
-            .call_tool("sleep", args(serde_json::json!({"ms": 10_000})), &CallContext::with_timeout(deadline))
+            .call_tool(
+                "sleep",
+                args(serde_json::json!({"ms": 10_000})),
+                &CallContext::with_timeout(deadline),
+            )
             .await
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Timeout, "{kind}: {err}");
         assert_eq!(err.phase(), Phase::AfterSend);
-        assert!(started.elapsed() < deadline + SLACK, "{kind}: took {:?}", started.elapsed());
+        assert!(
+            started.elapsed() < deadline + SLACK,
+            "{kind}: took {:?}",
+            started.elapsed()
+        );
         let echo = session
-            .call_tool("echo", args(serde_json::json!({"message": "still here"})), &ctx())
+            .call_tool(
+                "echo",
+                args(serde_json::json!({"message": "still here"})),
+                &ctx(),
+            )
             .await?;
         assert_eq!(text(&echo), "still here", "{kind}");
     }
@@ -53,8 +66,10 @@ async fn cancelling_the_context_abandons_the_call() -> anyhow::Result<()> {
 }
 
 #[tokio::test]
-async fn a_stdio_server_crashing_mid_call_fails_the_call_and_closes_the_session() -> anyhow::Result<()> {
-    let (session, _running) = connect(TransportKind::Stdio, FixtureOptions::new().crash_after(1)).await?;
+async fn a_stdio_server_crashing_mid_call_fails_the_call_and_closes_the_session()
+-> anyhow::Result<()> {
+    let (session, _running) =
+        connect(TransportKind::Stdio, FixtureOptions::new().crash_after(1)).await?;
     let pid = session.pid().expect("stdio sessions have a pid");
     let err = tokio::time::timeout(
         Duration::from_secs(10),
@@ -82,7 +97,11 @@ async fn killing_a_remote_server_mid_call_yields_an_error_not_a_hang() -> anyhow
             let session = session.clone();
             tokio::spawn(async move {
                 session
-                    .call_tool("sleep", args(serde_json::json!({"ms": 30_000})), &CallContext::with_timeout(Duration::from_secs(60)))
+                    .call_tool(
+                        "sleep",
+                        args(serde_json::json!({"ms": 30_000})),
+                        &CallContext::with_timeout(Duration::from_secs(60)),
+                    )
                     .await
             })
         };
@@ -90,8 +109,13 @@ async fn killing_a_remote_server_mid_call_yields_an_error_not_a_hang() -> anyhow
         if let Some(server) = running.server.as_mut() {
             server.kill().await;
         }
-        let err = tokio::time::timeout(Duration::from_secs(10), call).await??.unwrap_err();
-        assert!(matches!(err.kind(), ErrorKind::Closed | ErrorKind::Connect), "{kind}: {err}");
+        let err = tokio::time::timeout(Duration::from_secs(10), call)
+            .await??
+            .unwrap_err();
+        assert!(
+            matches!(err.kind(), ErrorKind::Closed | ErrorKind::Connect),
+            "{kind}: {err}"
+        );
     }
     Ok(())
 }
@@ -103,14 +127,27 @@ async fn an_oversized_message_is_an_error_not_a_hang() -> anyhow::Result<()> {
         let deadline = Duration::from_secs(5);
         let started = Instant::now();
         let result = session
-            .call_tool("large", args(serde_json::json!({"bytes": 17 * 1024 * 1024})), &CallContext::with_timeout(deadline))
+            .call_tool(
+                "large",
+                args(serde_json::json!({"bytes": 17 * 1024 * 1024})),
+                &CallContext::with_timeout(deadline),
+            )
             .await;
-        let err = result.err().unwrap_or_else(|| panic!("{kind}: a 17 MiB reply must exceed the limit"));
+        let err = result
+            .err()
+            .unwrap_or_else(|| panic!("{kind}: a 17 MiB reply must exceed the limit"));
         assert!(
-            matches!(err.kind(), ErrorKind::TooLarge | ErrorKind::Closed | ErrorKind::Timeout),
+            matches!(
+                err.kind(),
+                ErrorKind::TooLarge | ErrorKind::Closed | ErrorKind::Timeout
+            ),
             "{kind}: {err}"
         );
-        assert!(started.elapsed() < deadline + SLACK, "{kind}: took {:?}", started.elapsed());
+        assert!(
+            started.elapsed() < deadline + SLACK,
+            "{kind}: took {:?}",
+            started.elapsed()
+        );
     }
     Ok(())
 }
@@ -122,9 +159,16 @@ async fn dropping_a_stdio_session_leaves_no_process() -> anyhow::Result<()> {
     assert!(process_state(pid).is_some());
     let clone = session.clone();
     drop(session);
-    assert!(process_state(pid).is_some(), "a clone keeps the session alive");
+    assert!(
+        process_state(pid).is_some(),
+        "a clone keeps the session alive"
+    );
     drop(clone);
-    assert!(gone(pid).await, "child {pid} still present: {:?}", process_state(pid));
+    assert!(
+        gone(pid).await,
+        "child {pid} still present: {:?}",
+        process_state(pid)
+    );
     Ok(())
 }
 
@@ -132,7 +176,9 @@ async fn dropping_a_stdio_session_leaves_no_process() -> anyhow::Result<()> {
 async fn a_child_killed_from_outside_closes_the_session() -> anyhow::Result<()> {
     let (session, _running) = connect(TransportKind::Stdio, FixtureOptions::new()).await?;
     let pid = session.pid().expect("stdio sessions have a pid");
-    std::process::Command::new("kill").args(["-9", &pid.to_string()]).status()?;
+    std::process::Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()?;
     assert!(gone(pid).await);
     let err = session.call_tool("echo", None, &ctx()).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Closed, "{err}");
@@ -172,7 +218,10 @@ async fn connect_failures_are_clear() {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .unwrap_or(9);
-    for url in [format!("http://127.0.0.1:{port}/mcp"), format!("ws://127.0.0.1:{port}/ws")] {
+    for url in [
+        format!("http://127.0.0.1:{port}/mcp"),
+        format!("ws://127.0.0.1:{port}/ws"),
+    ] {
         let err = Session::connect(&Endpoint::url(&url)).await.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Connect, "{err}");
         assert!(err.to_string().contains(&url), "{err}");
@@ -187,7 +236,12 @@ async fn connect_failures_are_clear() {
 
 #[tokio::test]
 async fn invalid_endpoints_are_refused_before_connecting() {
-    let err = Session::connect(&Endpoint::default().named("empty")).await.unwrap_err();
+    let err = Session::connect(&Endpoint::default().named("empty"))
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidRequest);
-    assert!(err.to_string().contains("missing `url` or `command`"), "{err}");
+    assert!(
+        err.to_string().contains("missing `url` or `command`"),
+        "{err}"
+    );
 }

@@ -16,9 +16,17 @@ fn stdio((program, args): (PathBuf, Vec<String>), name: &str) -> Endpoint {
 
 async fn check_everything(session: &Session) -> anyhow::Result<()> {
     let tools = session.list_tools(&ctx()).await?;
-    assert!(tools.iter().any(|t| t.name == "echo"), "{:?}", tools.iter().map(|t| &t.name).collect::<Vec<_>>());
+    assert!(
+        tools.iter().any(|t| t.name == "echo"),
+        "{:?}",
+        tools.iter().map(|t| &t.name).collect::<Vec<_>>()
+    );
     let echo = session
-        .call_tool("echo", args(serde_json::json!({"message": "interop"})), &ctx())
+        .call_tool(
+            "echo",
+            args(serde_json::json!({"message": "interop"})),
+            &ctx(),
+        )
         .await?;
     assert!(text(&echo).contains("interop"), "{}", text(&echo));
     session.ping(&ctx()).await?;
@@ -34,11 +42,15 @@ async fn check_everything(session: &Session) -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn server_everything_over_stdio() -> anyhow::Result<()> {
-    let session = Session::connect(&stdio(peers::server_everything(&["stdio"])?, "everything")).await?;
+    let session =
+        Session::connect(&stdio(peers::server_everything(&["stdio"])?, "everything")).await?;
     check_everything(&session).await?;
     let pid = session.pid().unwrap_or_default();
     drop(session);
-    assert!(gone(pid).await, "server-everything must not outlive its session");
+    assert!(
+        gone(pid).await,
+        "server-everything must not outlive its session"
+    );
     Ok(())
 }
 
@@ -47,7 +59,8 @@ async fn server_everything_over_streamable_http() -> anyhow::Result<()> {
     let port = peers::free_port()?;
     let (program, args) = peers::server_everything(&["streamableHttp"])?;
     let server = ExternalServer::start(program, args, &[("PORT", port.to_string())], port).await?;
-    let session = Session::connect(&Endpoint::url(server.url("/mcp")).named("everything-http")).await?;
+    let session =
+        Session::connect(&Endpoint::url(server.url("/mcp")).named("everything-http")).await?;
     check_everything(&session).await
 }
 
@@ -56,12 +69,18 @@ async fn check_fastmcp(session: &Session) -> anyhow::Result<()> {
     let mut names: Vec<_> = tools.iter().map(|t| t.name.to_string()).collect();
     names.sort();
     assert_eq!(names, ["add", "count", "echo", "fail"]);
-    let sum = session.call_tool("add", args(serde_json::json!({"a": 2, "b": 40})), &ctx()).await?;
+    let sum = session
+        .call_tool("add", args(serde_json::json!({"a": 2, "b": 40})), &ctx())
+        .await?;
     assert_eq!(text(&sum), "42");
-    let failed = session.call_tool("fail", args(serde_json::json!({"reason": "nope"})), &ctx()).await?;
+    let failed = session
+        .call_tool("fail", args(serde_json::json!({"reason": "nope"})), &ctx())
+        .await?;
     assert_eq!(failed.is_error, Some(true));
     let mut events = session.events();
-    session.call_tool("count", args(serde_json::json!({"n": 2})), &ctx()).await?;
+    session
+        .call_tool("count", args(serde_json::json!({"n": 2})), &ctx())
+        .await?;
     let mut seen = 0;
     while seen < 2 {
         if let ServerEvent::Progress(_) =
@@ -86,6 +105,7 @@ async fn fastmcp_over_streamable_http() -> anyhow::Result<()> {
     let port = peers::free_port()?;
     let (program, args) = peers::fastmcp(&["--http", "--port", &port.to_string()])?;
     let server = ExternalServer::start(program, args, &[], port).await?;
-    let session = Session::connect(&Endpoint::url(server.url("/mcp")).named("fastmcp-http")).await?;
+    let session =
+        Session::connect(&Endpoint::url(server.url("/mcp")).named("fastmcp-http")).await?;
     check_fastmcp(&session).await
 }

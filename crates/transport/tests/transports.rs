@@ -11,7 +11,8 @@ use toolmesh_transport::{ProtocolChoice, ServerEvent, Session};
 #[tokio::test]
 async fn list_call_ping_over_every_transport() -> anyhow::Result<()> {
     for kind in ALL {
-        let (session, _running) = connect(kind, FixtureOptions::new().instance_id(format!("i-{kind}"))).await?;
+        let (session, _running) =
+            connect(kind, FixtureOptions::new().instance_id(format!("i-{kind}"))).await?;
         assert_eq!(session.transport(), kind);
         assert_eq!(session.protocol_version().as_str(), "2025-11-25", "{kind}");
         let tools = session.list_tools(&ctx()).await?;
@@ -19,17 +20,27 @@ async fn list_call_ping_over_every_transport() -> anyhow::Result<()> {
         names.sort();
         assert_eq!(
             names,
-            ["add", "counter", "echo", "fail", "flaky", "large", "progress", "sleep"],
+            [
+                "add", "counter", "echo", "fail", "flaky", "large", "progress", "sleep"
+            ],
             "{kind}"
         );
         let echo = session
-            .call_tool("echo", args(serde_json::json!({"message": "hello"})), &ctx())
+            .call_tool(
+                "echo",
+                args(serde_json::json!({"message": "hello"})),
+                &ctx(),
+            )
             .await?;
         assert_eq!(text(&echo), "hello", "{kind}");
         let structured = echo.structured_content.clone().unwrap_or_default();
         assert_eq!(structured["instance"], format!("i-{kind}"), "{kind}");
         let failed = session.call_tool("fail", None, &ctx()).await?;
-        assert_eq!(failed.is_error, Some(true), "a tool error is a result: {kind}");
+        assert_eq!(
+            failed.is_error,
+            Some(true),
+            "a tool error is a result: {kind}"
+        );
         session.ping(&ctx()).await?;
         assert!(!session.is_closed());
     }
@@ -61,7 +72,8 @@ async fn progress_and_log_notifications_arrive() -> anyhow::Result<()> {
 #[tokio::test]
 async fn tools_list_changed_arrives_and_the_new_tool_is_listed() -> anyhow::Result<()> {
     for kind in ALL {
-        let (session, _running) = connect(kind, FixtureOptions::new().tools_changed_after(1)).await?;
+        let (session, _running) =
+            connect(kind, FixtureOptions::new().tools_changed_after(1)).await?;
         let mut events = session.events();
         session
             .call_tool("echo", args(serde_json::json!({"message": "x"})), &ctx())
@@ -83,7 +95,10 @@ async fn resources_and_prompts() -> anyhow::Result<()> {
     for kind in ALL {
         let (session, _running) = connect(kind, FixtureOptions::new().instance_id("res")).await?;
         let resources = session.list_resources(&ctx()).await?;
-        assert!(resources.iter().any(|r| r.uri == "fixture://info"), "{kind}");
+        assert!(
+            resources.iter().any(|r| r.uri == "fixture://info"),
+            "{kind}"
+        );
         let read = session.read_resource("fixture://info", &ctx()).await?;
         let body = serde_json::to_string(&read.contents)?;
         assert!(body.contains("toolmesh fixture res"), "{kind}: {body}");
@@ -92,7 +107,10 @@ async fn resources_and_prompts() -> anyhow::Result<()> {
         let prompt = session
             .get_prompt("greet", args(serde_json::json!({"name": "Ada"})), &ctx())
             .await?;
-        assert!(serde_json::to_string(&prompt.messages)?.contains("Hello, Ada!"), "{kind}");
+        assert!(
+            serde_json::to_string(&prompt.messages)?.contains("Hello, Ada!"),
+            "{kind}"
+        );
     }
     Ok(())
 }
@@ -122,7 +140,10 @@ async fn many_concurrent_calls_share_one_session() -> anyhow::Result<()> {
                 let out = session
                     .call_tool("add", args(serde_json::json!({"a": i, "b": 1})), &ctx())
                     .await?;
-                anyhow::Ok((i, out.structured_content.unwrap_or_default()["sum"].as_f64()))
+                anyhow::Ok((
+                    i,
+                    out.structured_content.unwrap_or_default()["sum"].as_f64(),
+                ))
             }
         });
         for result in futures::future::join_all(calls).await {

@@ -36,7 +36,10 @@ fn find<'a, T: StdError + 'static>(e: &'a (dyn StdError + 'static)) -> Option<&'
 /// HTTP 401/403 anywhere in the chain (with or without a `WWW-Authenticate` challenge).
 fn auth_status(e: &(dyn StdError + 'static), text: &str) -> Option<u16> {
     // rmcp's worker transport does not always chain its sources: fall back to the text.
-    if find::<AuthRequiredError>(e).is_some() || text.contains("HTTP 401") || text.contains("Auth required") {
+    if find::<AuthRequiredError>(e).is_some()
+        || text.contains("HTTP 401")
+        || text.contains("Auth required")
+    {
         Some(401)
     } else if find::<InsufficientScopeError>(e).is_some()
         || text.contains("HTTP 403")
@@ -68,7 +71,11 @@ fn is_connect_failure(e: &(dyn StdError + 'static)) -> bool {
 }
 
 /// Classifies a transport-level failure (connect or send).
-pub(crate) fn transport(target: &Arc<str>, e: &(dyn StdError + 'static), phase: Phase) -> CallError {
+pub(crate) fn transport(
+    target: &Arc<str>,
+    e: &(dyn StdError + 'static),
+    phase: Phase,
+) -> CallError {
     let reason = chain(e);
     if let Some(status) = auth_status(e, &reason) {
         return CallError::Unauthorized {
@@ -98,7 +105,11 @@ pub(crate) fn transport(target: &Arc<str>, e: &(dyn StdError + 'static), phase: 
 }
 
 /// Classifies a failed request on an established session.
-pub(crate) fn service(target: &Arc<str>, e: ServiceError, closed_reason: Option<&str>) -> CallError {
+pub(crate) fn service(
+    target: &Arc<str>,
+    e: ServiceError,
+    closed_reason: Option<&str>,
+) -> CallError {
     match e {
         ServiceError::McpError(err) => CallError::Rpc {
             target: target.clone(),
@@ -133,7 +144,10 @@ pub(crate) fn initialize(target: &Arc<str>, e: ClientInitializeError) -> CallErr
     match e {
         ClientInitializeError::JsonRpcError(err) => CallError::Connect {
             target: target.clone(),
-            reason: format!("initialize was refused with error {}: {}", err.code.0, err.message),
+            reason: format!(
+                "initialize was refused with error {}: {}",
+                err.code.0, err.message
+            ),
         },
         ClientInitializeError::ConnectionClosed(what) => CallError::Connect {
             target: target.clone(),

@@ -43,9 +43,9 @@ impl ServerEvent {
             ServerNotification::ToolListChangedNotification(_) => Self::ToolsChanged,
             ServerNotification::ResourceListChangedNotification(_) => Self::ResourcesChanged,
             ServerNotification::PromptListChangedNotification(_) => Self::PromptsChanged,
-            ServerNotification::ResourceUpdatedNotification(n) => Self::ResourceUpdated {
-                uri: n.params.uri,
-            },
+            ServerNotification::ResourceUpdatedNotification(n) => {
+                Self::ResourceUpdated { uri: n.params.uri }
+            }
             _ => return None,
         })
     }
@@ -73,7 +73,11 @@ impl ClientHandler for EventHandler {
         config
     }
 
-    async fn on_progress(&self, params: ProgressNotificationParam, _: NotificationContext<RoleClient>) {
+    async fn on_progress(
+        &self,
+        params: ProgressNotificationParam,
+        _: NotificationContext<RoleClient>,
+    ) {
         self.emit(ServerEvent::Progress(params));
     }
 

@@ -24,8 +24,8 @@ use toolmesh_testkit::{FixtureOptions, FixtureServer, fixture_bin};
 use toolmesh_transport::{Endpoint, Session, shared_client};
 
 const WARMUP: Duration = Duration::from_millis(300);
-const MEASURE: Duration = Duration::from_millis(500);
-const ROUNDS: usize = 11;
+const MEASURE: Duration = Duration::from_millis(300);
+const ROUNDS: usize = 20;
 
 #[derive(Clone)]
 enum Client {
@@ -129,8 +129,8 @@ async fn compare(
     load(subject, inflight, WARMUP).await;
     let (mut b, mut s, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
     for round in 0..ROUNDS {
-        // Paired rounds, alternating who goes first, so drift and noise cancel in the ratio.
-        let (rb, rs) = if round % 2 == 0 {
+        // Paired rounds in ABBA order, so drift and order effects cancel in the ratio.
+        let (rb, rs) = if round % 4 == 0 || round % 4 == 3 {
             let rb = load(baseline, inflight, MEASURE).await;
             (rb, load(subject, inflight, MEASURE).await)
         } else {
@@ -146,7 +146,7 @@ async fn compare(
     let ratio = ratios[ratios.len() / 2];
     let added = s.p50_us as i64 - b.p50_us as i64;
     println!(
-        "{name:<28} rmcp {:>8.0}/s p50 {:>6}us p99 {:>6}us | toolmesh {:>8.0}/s p50 {:>6}us p99 {:>6}us | ratio {ratio:.3} added p50 {added:+}us",
+        "{name:<52} rmcp {:>8.0}/s p50 {:>6}us p99 {:>6}us | toolmesh {:>8.0}/s p50 {:>6}us p99 {:>6}us | ratio {ratio:.3} added p50 {added:+}us",
         b.calls_per_s, b.p50_us, b.p99_us, s.calls_per_s, s.p50_us, s.p99_us
     );
     json!({
@@ -180,6 +180,10 @@ async fn run() -> anyhow::Result<Vec<serde_json::Value>> {
         );
     }
 
+    // Calibration: rmcp against itself shows the method's noise floor.
+    let same = Client::Raw(raw.peer().clone());
+    results.push(compare("stdio echo, 1 in flight, A/A rmcp vs rmcp", &same, &same, 1).await);
+
     // streamable HTTP: one server, the same pooled TCP_NODELAY client for both.
     let server = FixtureServer::start(FixtureOptions::new()).await?;
     let config = StreamableHttpClientTransportConfig::with_uri(server.http_url().to_owned())
@@ -206,6 +210,16 @@ async fn run() -> anyhow::Result<Vec<serde_json::Value>> {
             .await,
         );
     }
+    let same = Client::Raw(raw_http.peer().clone());
+    results.push(
+        compare(
+            "streamable-http echo, 1 in flight, A/A rmcp vs rmcp",
+            &same,
+            &same,
+            1,
+        )
+        .await,
+    );
     Ok(results)
 }
 

@@ -161,12 +161,13 @@ async fn compare(
 async fn run() -> anyhow::Result<Vec<serde_json::Value>> {
     let mut results = Vec::new();
 
-    // stdio: each client runs its own fixture process.
-    let bin = fixture_bin();
-    let mut cmd = tokio::process::Command::new(&bin);
-    cmd.arg("--stdio");
+    // stdio: each client runs its own fixture process, on the server core.
+    let bin = fixture_bin().to_string_lossy().into_owned();
+    let server_argv = ["-c", SERVER_CPU, bin.as_str(), "--stdio"];
+    let mut cmd = tokio::process::Command::new("taskset");
+    cmd.args(server_argv);
     let raw = ().serve(TokioChildProcess::new(cmd)?).await?;
-    let mesh = Session::connect(&Endpoint::stdio(bin.to_string_lossy(), ["--stdio"])).await?;
+    let mesh = Session::connect(&Endpoint::stdio("taskset", server_argv)).await?;
     for inflight in [1, 32] {
         let (b, s) = (Client::Raw(raw.peer().clone()), Client::Mesh(mesh.clone()));
         results.push(
@@ -186,6 +187,7 @@ async fn run() -> anyhow::Result<Vec<serde_json::Value>> {
 
     // streamable HTTP: one server, the same pooled TCP_NODELAY client for both.
     let server = FixtureServer::start(FixtureOptions::new()).await?;
+    pin(server.pid(), SERVER_CPU)?;
     let config = StreamableHttpClientTransportConfig::with_uri(server.http_url().to_owned())
         .max_concurrent_requests(256);
     let raw_http = ()
@@ -223,9 +225,25 @@ async fn run() -> anyhow::Result<Vec<serde_json::Value>> {
     Ok(results)
 }
 
+/// Client and server on separate cores: on a small shared machine this is what keeps
+/// the paired rounds comparable.
+const CLIENT_CPU: &str = "0";
+const SERVER_CPU: &str = "1";
+
+/// Pins every thread of `pid` to `cpu` (`taskset` from util-linux).
+fn pin(pid: u32, cpu: &str) -> anyhow::Result<()> {
+    let status = std::process::Command::new("taskset")
+        .args(["-a", "-p", "-c", cpu, &pid.to_string()])
+        .stdout(std::process::Stdio::null())
+        .status()?;
+    anyhow::ensure!(status.success(), "taskset failed for pid {pid}");
+    Ok(())
+}
+
 fn main() -> anyhow::Result<()> {
     // `cargo bench` passes `--bench`; nothing to parse.
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    pin(std::process::id(), CLIENT_CPU)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     let results = runtime.block_on(run())?;

@@ -5,7 +5,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
-use toolmesh_core::{CallContext, ErrorKind, Phase};
+use toolmesh_core::{CallContext, CallError, ErrorKind, Phase};
 use toolmesh_testkit::FixtureOptions;
 use toolmesh_transport::{Endpoint, Session, TransportKind};
 
@@ -29,6 +29,13 @@ async fn a_call_past_its_deadline_times_out_promptly_and_the_session_survives() 
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Timeout, "{kind}: {err}");
         assert_eq!(err.phase(), Phase::AfterSend);
+        // The message reports the budget the call had, not what was left of it.
+        match &err {
+            CallError::Timeout { after, .. } => {
+                assert!(*after > deadline / 2 && *after <= deadline, "{kind}: {after:?}")
+            }
+            other => panic!("{kind}: {other}"),
+        }
         assert!(
             started.elapsed() < deadline + SLACK,
             "{kind}: took {:?}",

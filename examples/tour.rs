@@ -25,20 +25,39 @@ async fn main() -> anyhow::Result<()> {
         println!(
             "{} — {} {} (protocol {}), tools: {}",
             session.label(),
-            session.server_info().server_info.as_ref().map_or("?", |i| i.name.as_str()),
+            session
+                .server_info()
+                .server_info
+                .as_ref()
+                .map_or("?", |i| i.name.as_str()),
             session.transport(),
             session.protocol_version().as_str(),
-            tools.iter().map(|t| t.name.as_ref()).collect::<Vec<_>>().join(", "),
+            tools
+                .iter()
+                .map(|t| t.name.as_ref())
+                .collect::<Vec<_>>()
+                .join(", "),
         );
 
         let sum = session
-            .call_tool("add", serde_json::json!({"a": 2, "b": 40}).as_object().cloned(), &ctx)
+            .call_tool(
+                "add",
+                serde_json::json!({"a": 2, "b": 40}).as_object().cloned(),
+                &ctx,
+            )
             .await?;
-        println!("  add(2, 40) -> {}", serde_json::to_string(&sum.structured_content)?);
+        println!(
+            "  add(2, 40) -> {}",
+            serde_json::to_string(&sum.structured_content)?
+        );
 
         let mut events = session.events();
         session
-            .call_tool("progress", serde_json::json!({"steps": 3}).as_object().cloned(), &ctx)
+            .call_tool(
+                "progress",
+                serde_json::json!({"steps": 3}).as_object().cloned(),
+                &ctx,
+            )
             .await?;
         let mut steps = 0;
         while steps < 3 {

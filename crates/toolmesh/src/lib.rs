@@ -4,8 +4,8 @@ pub mod config;
 
 pub use config::{Config, ConfigError, ConfigLoader};
 pub use toolmesh_core::{
-    CallContext, CallError, DynInvoker, ErrorKind, InstanceId, Invoker, NameTable, Phase,
-    ServerId, ToolCall, ToolName, ToolNaming,
+    CallContext, CallError, DynInvoker, ErrorKind, InstanceId, Invoker, NameTable, Phase, ServerId,
+    ToolCall, ToolName, ToolNaming,
 };
 pub use toolmesh_transport::{Endpoint, ProtocolChoice, ServerEvent, Session, TransportKind};
 

@@ -32,7 +32,10 @@ async fn a_call_past_its_deadline_times_out_promptly_and_the_session_survives() 
         // The message reports the budget the call had, not what was left of it.
         match &err {
             CallError::Timeout { after, .. } => {
-                assert!(*after > deadline / 2 && *after <= deadline, "{kind}: {after:?}")
+                assert!(
+                    *after > deadline / 2 && *after <= deadline,
+                    "{kind}: {after:?}"
+                )
             }
             other => panic!("{kind}: {other}"),
         }

@@ -286,12 +286,15 @@ impl CallError {
         }
     }
 
-    /// Whether this failure speaks about the instance's health (for breakers and health).
+    /// Whether this failure speaks about the instance's health (for breakers and health):
+    /// it could not be reached, was too slow, went away, broke the protocol, or answered
+    /// with a JSON-RPC internal error.
     pub fn is_instance_failure(&self) -> bool {
-        matches!(
-            self.kind(),
-            ErrorKind::Connect | ErrorKind::Timeout | ErrorKind::Closed | ErrorKind::Protocol
-        )
+        match self.kind() {
+            ErrorKind::Connect | ErrorKind::Timeout | ErrorKind::Closed | ErrorKind::Protocol => true,
+            ErrorKind::Rpc => matches!(self, CallError::Rpc { code: -32603, .. }),
+            _ => false,
+        }
     }
 
     /// The server, endpoint or limit the error names, if any.

@@ -291,7 +291,9 @@ impl CallError {
     /// with a JSON-RPC internal error.
     pub fn is_instance_failure(&self) -> bool {
         match self.kind() {
-            ErrorKind::Connect | ErrorKind::Timeout | ErrorKind::Closed | ErrorKind::Protocol => true,
+            ErrorKind::Connect | ErrorKind::Timeout | ErrorKind::Closed | ErrorKind::Protocol => {
+                true
+            }
             ErrorKind::Rpc => matches!(self, CallError::Rpc { code: -32603, .. }),
             _ => false,
         }

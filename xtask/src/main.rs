@@ -30,7 +30,7 @@ enum Task {
     Peers,
     /// Run benchmarks (release build); `transport` by default.
     Bench {
-        /// Which benchmark: transport.
+        /// Which benchmark: transport or pool.
         #[arg(default_value = "transport")]
         name: String,
     },
@@ -99,24 +99,19 @@ fn test(root: &Path, extra: &[String]) -> anyhow::Result<()> {
 }
 
 fn bench(root: &Path, name: &str) -> anyhow::Result<()> {
+    // Every side-by-side benchmark spawns the fixture from target/release.
+    run(cargo().current_dir(root).args([
+        "build", "--release", "-p", "toolmesh-testkit", "--bin", "toolmesh-fixture",
+    ]))?;
+    let bench = |package: &str, target: &str| {
+        run(cargo().current_dir(root).args(["bench", "-p", package, "--bench", target]))
+    };
     match name {
-        "transport" => {
-            run(cargo().current_dir(root).args([
-                "build",
-                "--release",
-                "-p",
-                "toolmesh-testkit",
-                "--bin",
-                "toolmesh-fixture",
-            ]))?;
-            run(cargo().current_dir(root).args([
-                "bench",
-                "-p",
-                "toolmesh-transport",
-                "--bench",
-                "transport",
-            ]))
+        "transport" => bench("toolmesh-transport", "transport"),
+        "pool" => {
+            bench("toolmesh-resilience", "breaker")?;
+            bench("toolmesh-pool", "pool")
         }
-        other => bail!("unknown benchmark `{other}`; available: transport"),
+        other => bail!("unknown benchmark `{other}`; available: transport, pool"),
     }
 }

@@ -452,19 +452,28 @@ mod tests {
         assert_eq!((long.value, long.hit), (2, true));
     }
 
-    /// moka evicts on its own (real) clock: this one runs in real time, briefly.
+    /// moka expires entries on its own (real) clock, per entry: this one runs in real
+    /// time, briefly. (Its timer wheel then frees them within about a second.)
     #[tokio::test]
-    async fn moka_evicts_expired_entries_in_real_time() {
-        let c = cache(Duration::from_millis(50));
-        c.get_or_fetch("k".into(), Duration::from_millis(50), || async {
+    async fn moka_expires_entries_per_entry_ttl_in_real_time() {
+        let c = cache(Duration::from_millis(100));
+        let key = "k".to_string();
+        c.get_or_fetch(key.clone(), Duration::from_millis(50), || async {
             Ok::<_, Down>(1)
         })
         .await
         .unwrap();
+        let last_good = c.last_good.as_ref().unwrap();
         c.run_pending_tasks().await;
         assert_eq!(c.entry_count(), 1);
-        tokio::time::sleep(Duration::from_millis(150)).await;
-        c.run_pending_tasks().await;
-        assert_eq!(c.entry_count(), 0);
+        assert!(c.fresh.contains_key(&key) && last_good.contains_key(&key));
+        tokio::time::sleep(Duration::from_millis(80)).await;
+        assert!(!c.fresh.contains_key(&key), "fresh layer expires at ttl");
+        assert!(
+            last_good.contains_key(&key),
+            "stale copy lives ttl + stale_if_error"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(!last_good.contains_key(&key));
     }
 }

@@ -21,8 +21,9 @@ pub struct RetryPolicy {
     pub max_backoff: Duration,
     /// Growth factor of the delay from one retry to the next (≥ 1).
     pub multiplier: f64,
-    /// Randomize delays ("equal jitter": each delay is drawn from `[d/2, d)` where `d` is
+    /// Randomize delays ("equal jitter": each delay is drawn from `[d/2, d]` where `d` is
     /// the un-jittered delay), so that clients failing together do not retry together.
+    /// Delays are rounded to whole milliseconds (microseconds below 1ms).
     pub jitter: bool,
     /// Offer no retry whose delay would end later than this after the schedule started.
     #[serde(
@@ -130,7 +131,7 @@ impl Iterator for RetryDelays {
             // [d/2, d), which never exceeds the un-jittered schedule.
             delay /= 2;
         }
-        delay = delay.min(self.max_backoff);
+        delay = round(delay).min(self.max_backoff);
         let start = Instant::now() + delay;
         let past_deadline = start >= self.deadline;
         let past_budget = self
@@ -145,6 +146,17 @@ impl Iterator for RetryDelays {
 }
 
 impl FusedIterator for RetryDelays {}
+
+/// backon computes in `f32`, so 200ms comes out as 200.000003ms; round to whole
+/// milliseconds (tokio's timer resolution), or microseconds below one millisecond.
+fn round(delay: Duration) -> Duration {
+    const MS: u128 = 1_000_000;
+    const US: u128 = 1_000;
+    let nanos = delay.as_nanos();
+    let unit = if nanos >= MS { MS } else { US };
+    let rounded = (nanos + unit / 2) / unit * unit;
+    Duration::from_nanos(u64::try_from(rounded).unwrap_or(u64::MAX))
+}
 
 #[cfg(test)]
 mod tests {
@@ -240,9 +252,8 @@ mod tests {
             max_elapsed: Some(Duration::from_millis(350)),
             ..policy()
         };
-        let mut delays = p.delays(far());
         let mut total = Duration::ZERO;
-        while let Some(d) = delays.next() {
+        for d in p.delays(far()) {
             tokio::time::advance(d).await;
             total += d;
         }

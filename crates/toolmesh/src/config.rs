@@ -9,6 +9,7 @@ use std::{collections::BTreeMap, path::Path};
 
 use figment::Figment;
 use serde::{Deserialize, Serialize};
+use toolmesh_pool::InstanceConfig;
 use toolmesh_transport::Endpoint;
 
 mod diagnose;
@@ -26,6 +27,10 @@ pub use load::{ConfigLoader, Format};
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
+    /// Settings every server gets unless it overrides them: `pool`, `health_check`,
+    /// `circuit_breaker` and `bulkhead`.
+    #[serde(default)]
+    pub defaults: InstanceConfig,
     /// The MCP servers, by name. Each endpoint's `name` is its key unless set.
     #[serde(default)]
     pub servers: BTreeMap<String, Endpoint>,
@@ -34,7 +39,7 @@ pub struct Config {
 /// The keys a configuration file may have at its top level. Environment variables
 /// whose first segment is none of these are not configuration overrides (so
 /// `TOOLMESH_LOG` and friends do not break loading).
-pub(crate) const TOP_LEVEL_KEYS: &[&str] = &["servers"];
+pub(crate) const TOP_LEVEL_KEYS: &[&str] = &["defaults", "servers"];
 
 impl Config {
     /// Loads one file (format by extension), with `TOOLMESH_*` environment overrides.
@@ -61,6 +66,10 @@ impl Config {
         let mut config: Config = figment
             .extract()
             .map_err(|e| diagnose::from_figment(&e, Some(figment)))?;
+        config
+            .defaults
+            .validate()
+            .map_err(|message| diagnose::invalid(figment, vec!["defaults".into()], 1, message))?;
         for (name, endpoint) in &mut config.servers {
             if name.trim().is_empty() {
                 return Err(diagnose::invalid_server(

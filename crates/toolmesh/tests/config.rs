@@ -348,7 +348,7 @@ fn unknown_keys_name_file_path_and_key() {
     assert_contains(
         &message,
         &[
-            "config.json: unknown top-level key `server`; expected `servers` (did you mean `servers`?)",
+            "config.json: unknown top-level key `server`; expected one of defaults, servers (did you mean `servers`?)",
         ],
     );
 
@@ -740,4 +740,43 @@ fn odd_documents_give_errors_not_panics() {
             }
         }
     }
+}
+
+#[test]
+fn defaults_configure_pool_breaker_and_health_with_seed_aliases() {
+    let dir = TempDir::new().unwrap();
+    let path = write(
+        &dir,
+        "toolmesh.yaml",
+        r#"
+defaults:
+  pool: { min_connections: 2, max_sessions: 6, acquire_timeout: 2s }
+  circuit_breaker: { failure_threshold: 3, recovery_timeout: 30s }
+  health_check: { interval: 10s, method: list_tools }
+servers:
+  a: { url: http://127.0.0.1:1/mcp }
+"#,
+    );
+    let config = load(&[&path], &[("TOOLMESH_DEFAULTS__POOL__MAX_SESSIONS", "8")]).unwrap();
+    assert_eq!(config.defaults.pool.min_sessions, 2);
+    assert_eq!(config.defaults.pool.max_sessions, 8, "environment wins");
+    assert_eq!(config.defaults.pool.acquire_timeout, Duration::from_secs(2));
+    assert_eq!(config.defaults.circuit_breaker.failure_threshold, 3);
+    assert_eq!(config.defaults.circuit_breaker.recovery_timeout, Duration::from_secs(30));
+    assert_eq!(config.defaults.health_check.method, toolmesh_pool::HealthCheckMethod::ListTools);
+}
+
+#[test]
+fn invalid_defaults_name_file_section_and_fix() {
+    let (_, message) = fail(
+        "toolmesh.yaml",
+        "defaults:\n  pool: { min_sessions: 5, max_sessions: 2 }\n",
+        &[],
+    );
+    assert_contains(
+        &message,
+        &["defaults", "pool.min_sessions (5) is greater than max_sessions (2)", "raise max_sessions"],
+    );
+    let (_, message) = fail("toolmesh.yaml", "defaults:\n  pool: { min_sesions: 1 }\n", &[]);
+    assert_contains(&message, &["defaults.pool", "min_sesions", "min_sessions"]);
 }

@@ -211,12 +211,23 @@ pub(crate) fn invalid_server(
             .filter(|s| !s.is_empty())
             .map(str::to_owned),
     );
-    while path.len() > 2 && figment.find_value(&path.join(".")).is_err() {
+    invalid(figment, path, 2, message)
+}
+
+/// A value that deserialized but cannot work, at `path`; the reported key path stops at
+/// the deepest key present in the sources, but keeps at least `keep` segments.
+pub(crate) fn invalid(
+    figment: &Figment,
+    mut path: Vec<String>,
+    keep: usize,
+    message: String,
+) -> ConfigError {
+    while path.len() > keep && figment.find_value(&path.join(".")).is_err() {
         path.pop();
     }
     let metadata = figment
         .find_metadata(&path.join("."))
-        .or_else(|| figment.find_metadata("servers"));
+        .or_else(|| path.first().and_then(|top| figment.find_metadata(top)));
     match metadata {
         Some(md) => ConfigError::Invalid {
             origin: origin(md),

@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use toolmesh_core::{CallContext, ErrorKind, InstanceId, Phase};
-use toolmesh_pool::{HealthStatus, InstanceConfig, InstancePool};
+use toolmesh_pool::{HealthCheckMethod, HealthStatus, InstanceConfig, InstancePool};
 use toolmesh_resilience::BreakerState;
 use toolmesh_testkit::{FixtureOptions, FixtureServer, stdio_command};
 use toolmesh_transport::Endpoint;
@@ -248,6 +248,13 @@ async fn sessions_grow_under_load_and_idle_ones_are_evicted_down_to_min() -> any
 
 #[tokio::test]
 async fn health_checks_mark_the_instance_down_within_interval_times_threshold_and_up_again() -> anyhow::Result<()> {
+    for method in [HealthCheckMethod::Ping, HealthCheckMethod::ListTools] {
+        health_checks_with(method).await?;
+    }
+    Ok(())
+}
+
+async fn health_checks_with(method: HealthCheckMethod) -> anyhow::Result<()> {
     let mut server = FixtureServer::start(FixtureOptions::new()).await?;
     let port = server.http_port();
     let mut config = quiet();
@@ -255,6 +262,7 @@ async fn health_checks_mark_the_instance_down_within_interval_times_threshold_an
     config.health_check.interval = Duration::from_millis(200);
     config.health_check.timeout = Duration::from_millis(200);
     config.health_check.failure_threshold = 3;
+    config.health_check.method = method;
     let (interval, threshold) = (config.health_check.interval, config.health_check.failure_threshold);
     let pool = InstancePool::start(InstanceId::new("watched"), Endpoint::url(server.http_url()), config).await?;
     wait_for(|| pool.health().status == HealthStatus::Healthy).await;
@@ -263,7 +271,7 @@ async fn health_checks_mark_the_instance_down_within_interval_times_threshold_an
     let killed = Instant::now();
     wait_for(|| pool.health().status == HealthStatus::Unhealthy).await;
     let took = killed.elapsed();
-    assert!(took <= interval * threshold + Duration::from_secs(2), "took {took:?}");
+    assert!(took <= interval * threshold + Duration::from_secs(2), "{method:?} took {took:?}");
     assert!(!pool.health().reason.is_empty());
     assert!(pool.snapshot().counts.health_check_failures >= 1);
 
@@ -305,4 +313,33 @@ fn echo_refused(pool: &InstancePool) -> bool {
     futures::FutureExt::now_or_never(fut)
         .and_then(Result::err)
         .is_some_and(|e| e.to_string().contains("shutting down"))
+}
+
+#[tokio::test]
+async fn validate_on_acquire_replaces_a_session_that_died_between_calls() -> anyhow::Result<()> {
+    let mut config = quiet();
+    config.pool.validate_on_acquire = true;
+    let pool = InstancePool::start(InstanceId::new("validated"), stdio(&FixtureOptions::new()), config).await?;
+    echo(&pool).await?;
+    let counted = pool.call("counter", None, &ctx()).await?;
+    assert_eq!(counted.structured_content.unwrap_or_default()["count"], 1);
+    let pid = pool.snapshot().pids[0];
+    std::process::Command::new("kill").args(["-STOP", &pid.to_string()]).status()?;
+    // A stopped process answers no ping: validation must fail before the call is sent.
+    let ctx = CallContext::with_timeout(Duration::from_millis(300));
+    let err = pool.call("counter", None, &ctx).await.unwrap_err();
+    std::process::Command::new("kill").args(["-KILL", &pid.to_string()]).status()?;
+    assert_eq!(err.phase(), Phase::BeforeSend, "{err}");
+    // The replacement starts from zero: the refused call never ran anywhere.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let count = loop {
+        match pool.call("counter", None, &self::ctx()).await {
+            Ok(out) => break out.structured_content.unwrap_or_default()["count"].clone(),
+            Err(e) => assert!(Instant::now() < deadline, "never recovered: {e}"),
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(count, 1);
+    pool.shutdown().await;
+    Ok(())
 }

@@ -101,10 +101,17 @@ fn test(root: &Path, extra: &[String]) -> anyhow::Result<()> {
 fn bench(root: &Path, name: &str) -> anyhow::Result<()> {
     // Every side-by-side benchmark spawns the fixture from target/release.
     run(cargo().current_dir(root).args([
-        "build", "--release", "-p", "toolmesh-testkit", "--bin", "toolmesh-fixture",
+        "build",
+        "--release",
+        "-p",
+        "toolmesh-testkit",
+        "--bin",
+        "toolmesh-fixture",
     ]))?;
     let bench = |package: &str, target: &str| {
-        run(cargo().current_dir(root).args(["bench", "-p", package, "--bench", target]))
+        run(cargo()
+            .current_dir(root)
+            .args(["bench", "-p", package, "--bench", target]))
     };
     match name {
         "transport" => bench("toolmesh-transport", "transport"),

@@ -14,7 +14,9 @@ use toolmesh_testkit::{
 use toolmesh_transport::{Endpoint, Session};
 
 fn echo_args() -> Option<JsonObject> {
-    serde_json::json!({ "message": "benchmark payload" }).as_object().cloned()
+    serde_json::json!({ "message": "benchmark payload" })
+        .as_object()
+        .cloned()
 }
 
 fn ctx() -> CallContext {
@@ -54,19 +56,55 @@ async fn cases() -> anyhow::Result<Vec<serde_json::Value>> {
     metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder()?;
     let mut rows = Vec::new();
     let bin = fixture_bin().to_string_lossy().into_owned();
-    let (bare, pooled) = pair(Endpoint::stdio("taskset", ["-c", SERVER_CPU, bin.as_str(), "--stdio"])).await?;
+    let (bare, pooled) = pair(Endpoint::stdio(
+        "taskset",
+        ["-c", SERVER_CPU, bin.as_str(), "--stdio"],
+    ))
+    .await?;
     for inflight in [1, 32] {
-        rows.push(bench::compare(&format!("stdio echo, {inflight} in flight"), &bare, &pooled, inflight).await);
+        rows.push(
+            bench::compare(
+                &format!("stdio echo, {inflight} in flight"),
+                &bare,
+                &pooled,
+                inflight,
+            )
+            .await,
+        );
     }
-    rows.push(bench::compare("stdio echo, 1 in flight, A/A session vs session", &bare, &bare, 1).await);
+    rows.push(
+        bench::compare(
+            "stdio echo, 1 in flight, A/A session vs session",
+            &bare,
+            &bare,
+            1,
+        )
+        .await,
+    );
 
     let server = FixtureServer::start(FixtureOptions::new()).await?;
     bench::pin(server.pid(), SERVER_CPU)?;
     let (bare, pooled) = pair(Endpoint::url(server.http_url())).await?;
     for inflight in [1, 32] {
-        rows.push(bench::compare(&format!("streamable-http echo, {inflight} in flight"), &bare, &pooled, inflight).await);
+        rows.push(
+            bench::compare(
+                &format!("streamable-http echo, {inflight} in flight"),
+                &bare,
+                &pooled,
+                inflight,
+            )
+            .await,
+        );
     }
-    rows.push(bench::compare("streamable-http echo, 1 in flight, A/A session vs session", &bare, &bare, 1).await);
+    rows.push(
+        bench::compare(
+            "streamable-http echo, 1 in flight, A/A session vs session",
+            &bare,
+            &bare,
+            1,
+        )
+        .await,
+    );
     Ok(rows)
 }
 

@@ -139,7 +139,9 @@ impl InstanceConfig {
         self.circuit_breaker
             .validate()
             .map_err(|e| format!("circuit_breaker: {e}"))?;
-        self.bulkhead.validate().map_err(|e| format!("bulkhead: {e}"))
+        self.bulkhead
+            .validate()
+            .map_err(|e| format!("bulkhead: {e}"))
     }
 }
 
@@ -158,8 +160,13 @@ impl PoolConfig {
         if self.max_requests_per_session == 0 {
             return Err("max_requests_per_session must be at least 1".into());
         }
-        if self.reconnect.initial_backoff.is_zero() || self.reconnect.initial_backoff > self.reconnect.max_backoff {
-            return Err("reconnect.initial_backoff must be above zero and at most reconnect.max_backoff".into());
+        if self.reconnect.initial_backoff.is_zero()
+            || self.reconnect.initial_backoff > self.reconnect.max_backoff
+        {
+            return Err(
+                "reconnect.initial_backoff must be above zero and at most reconnect.max_backoff"
+                    .into(),
+            );
         }
         Ok(())
     }
@@ -192,6 +199,9 @@ mod tests {
         bad.pool.min_sessions = 5;
         bad.pool.max_sessions = 2;
         let err = bad.validate().unwrap_err();
-        assert!(err.starts_with("pool.min_sessions (5) is greater than max_sessions (2)"), "{err}");
+        assert!(
+            err.starts_with("pool.min_sessions (5) is greater than max_sessions (2)"),
+            "{err}"
+        );
     }
 }

@@ -77,13 +77,20 @@ impl HealthTracker {
                 self.successes = 0;
                 self.failures += 1;
                 if self.status == HealthStatus::Unhealthy {
-                    self.reason = format!("{} consecutive failed health checks; last: {reason}", self.failures).into();
+                    self.reason = format!(
+                        "{} consecutive failed health checks; last: {reason}",
+                        self.failures
+                    )
+                    .into();
                     return None;
                 }
                 (self.failures >= self.failure_threshold).then(|| {
                     (
                         HealthStatus::Unhealthy,
-                        Arc::from(format!("{} consecutive failed health checks; last: {reason}", self.failures)),
+                        Arc::from(format!(
+                            "{} consecutive failed health checks; last: {reason}",
+                            self.failures
+                        )),
                     )
                 })
             }
@@ -115,8 +122,16 @@ mod tests {
         assert_eq!(t.record(Err("a".into())), None);
         assert_eq!(t.record(Err("b".into())), None);
         assert_eq!(t.record(Err("c".into())), Some(HealthStatus::Unhealthy));
-        assert!(t.health().reason.contains("3 consecutive failed health checks; last: c"));
-        assert_eq!(t.record(Ok(())), None, "one success is not enough to recover");
+        assert!(
+            t.health()
+                .reason
+                .contains("3 consecutive failed health checks; last: c")
+        );
+        assert_eq!(
+            t.record(Ok(())),
+            None,
+            "one success is not enough to recover"
+        );
         assert_eq!(t.record(Ok(())), Some(HealthStatus::Healthy));
     }
 }

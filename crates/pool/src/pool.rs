@@ -134,7 +134,11 @@ impl Drop for InFlight<'_> {
 impl InstancePool {
     /// Validates `config`, opens `min_sessions` (a failure there is not an error: the
     /// supervisor keeps trying and health says why) and starts supervising.
-    pub async fn start(id: InstanceId, mut endpoint: Endpoint, config: InstanceConfig) -> Result<Self, CallError> {
+    pub async fn start(
+        id: InstanceId,
+        mut endpoint: Endpoint,
+        config: InstanceConfig,
+    ) -> Result<Self, CallError> {
         if endpoint.name.is_none() {
             endpoint.name = Some(id.to_string());
         }
@@ -149,7 +153,10 @@ impl InstancePool {
         let shared = Arc::new(Shared {
             breaker: CircuitBreaker::new(label.clone(), config.circuit_breaker.clone()),
             bulkhead: Bulkhead::new(label.clone(), config.bulkhead.clone()),
-            health: Mutex::new(HealthTracker::new(hc.failure_threshold, hc.success_threshold)),
+            health: Mutex::new(HealthTracker::new(
+                hc.failure_threshold,
+                hc.success_threshold,
+            )),
             connect: Mutex::new(ConnectState {
                 backoff: None,
                 retry_at: None,
@@ -213,8 +220,10 @@ impl InstancePool {
         arguments: Option<JsonObject>,
         ctx: &CallContext,
     ) -> Result<CallToolResult, CallError> {
-        self.run(ctx, |session| async move { session.call_tool(tool, arguments, ctx).await })
-            .await
+        self.run(ctx, |session| async move {
+            session.call_tool(tool, arguments, ctx).await
+        })
+        .await
     }
 
     /// Runs `op` on a pooled session under the breaker, the bulkhead and the deadline of
@@ -310,16 +319,16 @@ impl Shared {
                 return Err(e);
             }
         };
-        if self.config.pool.validate_on_acquire {
-            if let Err(e) = lease.slot.session.ping(ctx).await {
-                self.retire(&lease.slot, "failed validation ping");
-                admission.failure();
-                return Err(CallError::Closed {
-                    target: self.label.clone(),
-                    phase: Phase::BeforeSend,
-                    reason: format!("the session failed its validation ping: {e}"),
-                });
-            }
+        if self.config.pool.validate_on_acquire
+            && let Err(e) = lease.slot.session.ping(ctx).await
+        {
+            self.retire(&lease.slot, "failed validation ping");
+            admission.failure();
+            return Err(CallError::Closed {
+                target: self.label.clone(),
+                phase: Phase::BeforeSend,
+                reason: format!("the session failed its validation ping: {e}"),
+            });
         }
         let result = op(lease.slot.session.clone()).await;
         match &result {
@@ -475,7 +484,9 @@ impl Shared {
                 .without_max_times()
                 .build()
         });
-        let delay = backoff.next().unwrap_or(self.config.pool.reconnect.max_backoff);
+        let delay = backoff
+            .next()
+            .unwrap_or(self.config.pool.reconnect.max_backoff);
         c.retry_at = Some(Instant::now() + delay);
         c.last_error = Some(error.clone());
         delay
@@ -489,7 +500,11 @@ impl Shared {
         if retry_at <= now {
             return None;
         }
-        let last = c.last_error.as_ref().map(ToString::to_string).unwrap_or_default();
+        let last = c
+            .last_error
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default();
         Some(CallError::Connect {
             target: self.label.clone(),
             reason: format!(
@@ -504,7 +519,11 @@ impl Shared {
         let mut removed = false;
         self.slots.rcu(|slots| {
             removed = slots.iter().any(|s| Arc::ptr_eq(s, slot));
-            slots.iter().filter(|s| !Arc::ptr_eq(s, slot)).cloned().collect::<Vec<_>>()
+            slots
+                .iter()
+                .filter(|s| !Arc::ptr_eq(s, slot))
+                .cloned()
+                .collect::<Vec<_>>()
         });
         if !removed {
             return;
@@ -546,14 +565,14 @@ impl Shared {
                 since: stats.since_last_transition.unwrap_or_default(),
             };
         }
-        if self.live_count() == 0 {
-            if let Some(e) = self.connect.lock().ok().and_then(|c| c.last_error.clone()) {
-                return Health {
-                    status: HealthStatus::Unhealthy,
-                    reason: format!("no live session; last connect failed: {e}").into(),
-                    since: Duration::ZERO,
-                };
-            }
+        if self.live_count() == 0
+            && let Some(e) = self.connect.lock().ok().and_then(|c| c.last_error.clone())
+        {
+            return Health {
+                status: HealthStatus::Unhealthy,
+                reason: format!("no live session; last connect failed: {e}").into(),
+                since: Duration::ZERO,
+            };
         }
         self.health
             .lock()
@@ -577,7 +596,11 @@ impl Shared {
             sessions_active: active,
             sessions_idle: live.len() - active,
             in_flight,
-            utilization: if capacity == 0 { 0.0 } else { in_flight as f64 / capacity as f64 },
+            utilization: if capacity == 0 {
+                0.0
+            } else {
+                in_flight as f64 / capacity as f64
+            },
             pids: live.iter().filter_map(|s| s.session.pid()).collect(),
             health: self.health(),
             breaker: self.breaker.stats(),

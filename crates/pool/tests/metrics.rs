@@ -18,16 +18,38 @@ async fn pool_metrics_are_recorded_with_instance_and_kind_labels() -> anyhow::Re
     let (program, args) = stdio_command(&FixtureOptions::new().crash_after(2));
     let mut config = InstanceConfig::default();
     config.health_check.enabled = false;
-    let pool = InstancePool::start(InstanceId::new("metered"), Endpoint::stdio(program.to_string_lossy(), args), config).await?;
+    let pool = InstancePool::start(
+        InstanceId::new("metered"),
+        Endpoint::stdio(program.to_string_lossy(), args),
+        config,
+    )
+    .await?;
     let ctx = CallContext::with_timeout(Duration::from_secs(10));
-    pool.call("echo", serde_json::json!({"message": "a"}).as_object().cloned(), &ctx).await?;
-    assert!(pool.call("echo", None, &ctx).await.is_err(), "the second call crashes the server");
-    pool.call("echo", serde_json::json!({"message": "b"}).as_object().cloned(), &ctx).await?;
+    pool.call(
+        "echo",
+        serde_json::json!({"message": "a"}).as_object().cloned(),
+        &ctx,
+    )
+    .await?;
+    assert!(
+        pool.call("echo", None, &ctx).await.is_err(),
+        "the second call crashes the server"
+    );
+    pool.call(
+        "echo",
+        serde_json::json!({"message": "b"}).as_object().cloned(),
+        &ctx,
+    )
+    .await?;
     pool.shutdown().await;
 
     let mut counters = std::collections::HashMap::new();
     for (key, _, _, value) in snapshotter.snapshot().into_vec() {
-        let labels: Vec<String> = key.key().labels().map(|l| format!("{}={}", l.key(), l.value())).collect();
+        let labels: Vec<String> = key
+            .key()
+            .labels()
+            .map(|l| format!("{}={}", l.key(), l.value()))
+            .collect();
         if let DebugValue::Counter(n) = value {
             counters.insert(format!("{}{{{}}}", key.key().name(), labels.join(",")), n);
         }
@@ -40,9 +62,24 @@ async fn pool_metrics_are_recorded_with_instance_and_kind_labels() -> anyhow::Re
             .map(|(_, v)| *v)
             .sum::<u64>()
     };
-    assert_eq!(find("toolmesh_pool_sessions_created_total", ""), 2, "{counters:?}");
-    assert_eq!(find("toolmesh_pool_acquisitions_total", ""), 3, "{counters:?}");
-    assert_eq!(find("toolmesh_pool_errors_total", "kind=closed"), 1, "{counters:?}");
-    assert!(find("toolmesh_pool_sessions_destroyed_total", "") >= 2, "{counters:?}");
+    assert_eq!(
+        find("toolmesh_pool_sessions_created_total", ""),
+        2,
+        "{counters:?}"
+    );
+    assert_eq!(
+        find("toolmesh_pool_acquisitions_total", ""),
+        3,
+        "{counters:?}"
+    );
+    assert_eq!(
+        find("toolmesh_pool_errors_total", "kind=closed"),
+        1,
+        "{counters:?}"
+    );
+    assert!(
+        find("toolmesh_pool_sessions_destroyed_total", "") >= 2,
+        "{counters:?}"
+    );
     Ok(())
 }

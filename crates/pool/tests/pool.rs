@@ -32,7 +32,9 @@ fn quiet() -> InstanceConfig {
 }
 
 async fn echo(pool: &InstancePool) -> Result<String, toolmesh_core::CallError> {
-    let out = pool.call("echo", args(serde_json::json!({"message": "hi"})), &ctx()).await?;
+    let out = pool
+        .call("echo", args(serde_json::json!({"message": "hi"})), &ctx())
+        .await?;
     Ok(out.structured_content.unwrap_or_default()["instance"].to_string())
 }
 
@@ -54,7 +56,8 @@ async fn until_echo_works(pool: &InstancePool) -> usize {
 
 fn process_state(pid: u32) -> Option<char> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    stat.rsplit_once(')').and_then(|(_, rest)| rest.trim_start().chars().next())
+    stat.rsplit_once(')')
+        .and_then(|(_, rest)| rest.trim_start().chars().next())
 }
 
 async fn gone(pid: u32) -> bool {
@@ -73,21 +76,32 @@ fn zombie_children() -> Vec<u32> {
     let me = std::process::id().to_string();
     let mut zombies = Vec::new();
     for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
-        let Some((head, rest)) = stat.rsplit_once(')') else { continue };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        let Some((head, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
         let fields: Vec<&str> = rest.split_whitespace().collect();
-        if fields.first() == Some(&"Z") && fields.get(1) == Some(&me.as_str()) {
-            if let Some(pid) = head.split_whitespace().next().and_then(|p| p.parse().ok()) {
-                zombies.push(pid);
-            }
+        if fields.first() == Some(&"Z")
+            && fields.get(1) == Some(&me.as_str())
+            && let Some(pid) = head.split_whitespace().next().and_then(|p| p.parse().ok())
+        {
+            zombies.push(pid);
         }
     }
     zombies
 }
 
 #[tokio::test]
-async fn a_crashed_stdio_server_is_respawned_and_the_crash_call_fails_after_send() -> anyhow::Result<()> {
-    let pool = InstancePool::start(InstanceId::new("crashy"), stdio(&FixtureOptions::new().crash_after(2)), quiet()).await?;
+async fn a_crashed_stdio_server_is_respawned_and_the_crash_call_fails_after_send()
+-> anyhow::Result<()> {
+    let pool = InstancePool::start(
+        InstanceId::new("crashy"),
+        stdio(&FixtureOptions::new().crash_after(2)),
+        quiet(),
+    )
+    .await?;
     let first_pid = pool.snapshot().pids[0];
     echo(&pool).await?;
     let err = echo(&pool).await.unwrap_err();
@@ -106,7 +120,8 @@ async fn a_crashed_stdio_server_is_respawned_and_the_crash_call_fails_after_send
 }
 
 #[tokio::test]
-async fn the_breaker_opens_after_the_threshold_and_recovers_through_half_open() -> anyhow::Result<()> {
+async fn the_breaker_opens_after_the_threshold_and_recovers_through_half_open() -> anyhow::Result<()>
+{
     let mut server = FixtureServer::start(FixtureOptions::new().crash_after(1)).await?;
     let port = server.http_port();
     let mut config = quiet();
@@ -114,7 +129,12 @@ async fn the_breaker_opens_after_the_threshold_and_recovers_through_half_open() 
     config.circuit_breaker.recovery_timeout = Duration::from_millis(300);
     config.circuit_breaker.half_open_max_calls = 1;
     config.circuit_breaker.success_threshold = 1;
-    let pool = InstancePool::start(InstanceId::new("flappy"), Endpoint::url(server.http_url()), config).await?;
+    let pool = InstancePool::start(
+        InstanceId::new("flappy"),
+        Endpoint::url(server.http_url()),
+        config,
+    )
+    .await?;
 
     let crash = echo(&pool).await.unwrap_err();
     assert!(crash.is_instance_failure(), "{crash}");
@@ -138,9 +158,15 @@ async fn the_breaker_opens_after_the_threshold_and_recovers_through_half_open() 
 }
 
 #[tokio::test]
-async fn an_http_server_restarted_on_the_same_port_is_used_again_by_the_same_pool() -> anyhow::Result<()> {
+async fn an_http_server_restarted_on_the_same_port_is_used_again_by_the_same_pool()
+-> anyhow::Result<()> {
     let mut server = FixtureServer::start(FixtureOptions::new().instance_id("before")).await?;
-    let pool = InstancePool::start(InstanceId::new("web"), Endpoint::url(server.http_url()), quiet()).await?;
+    let pool = InstancePool::start(
+        InstanceId::new("web"),
+        Endpoint::url(server.http_url()),
+        quiet(),
+    )
+    .await?;
     assert_eq!(echo(&pool).await?, "\"before\"");
     server.restart().await?;
     until_echo_works(&pool).await;
@@ -151,22 +177,37 @@ async fn an_http_server_restarted_on_the_same_port_is_used_again_by_the_same_poo
 
 #[tokio::test]
 async fn two_hundred_forced_respawns_leave_no_process_and_no_zombie() -> anyhow::Result<()> {
-    let pool = InstancePool::start(InstanceId::new("churn"), stdio(&FixtureOptions::new()), quiet()).await?;
+    let pool = InstancePool::start(
+        InstanceId::new("churn"),
+        stdio(&FixtureOptions::new()),
+        quiet(),
+    )
+    .await?;
     let mut pids = Vec::new();
     for _ in 0..200 {
         until_echo_works(&pool).await;
         let pid = pool.snapshot().pids[0];
         pids.push(pid);
-        std::process::Command::new("kill").args(["-9", &pid.to_string()]).status()?;
+        std::process::Command::new("kill")
+            .args(["-9", &pid.to_string()])
+            .status()?;
     }
     until_echo_works(&pool).await;
     pids.extend(pool.snapshot().pids);
     pool.shutdown().await;
     pids.sort_unstable();
     pids.dedup();
-    assert!(pids.len() >= 201, "each kill led to a new process: {}", pids.len());
+    assert!(
+        pids.len() >= 201,
+        "each kill led to a new process: {}",
+        pids.len()
+    );
     for pid in &pids {
-        assert!(gone(*pid).await, "pid {pid} still exists: {:?}", process_state(*pid));
+        assert!(
+            gone(*pid).await,
+            "pid {pid} still exists: {:?}",
+            process_state(*pid)
+        );
     }
     // Other tests of this binary may hold a child for a moment while reaping it; none may stay.
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -181,16 +222,27 @@ async fn two_hundred_forced_respawns_leave_no_process_and_no_zombie() -> anyhow:
 async fn a_full_bulkhead_and_an_exhausted_pool_are_distinct_clear_errors() -> anyhow::Result<()> {
     let mut config = quiet();
     config.bulkhead.max_concurrent = 2;
-    let pool = InstancePool::start(InstanceId::new("narrow"), stdio(&FixtureOptions::new()), config).await?;
+    let pool = InstancePool::start(
+        InstanceId::new("narrow"),
+        stdio(&FixtureOptions::new()),
+        config,
+    )
+    .await?;
     let slow = || {
         let pool = pool.clone();
-        tokio::spawn(async move { pool.call("sleep", args(serde_json::json!({"ms": 1000})), &ctx()).await })
+        tokio::spawn(async move {
+            pool.call("sleep", args(serde_json::json!({"ms": 1000})), &ctx())
+                .await
+        })
     };
     let (a, b) = (slow(), slow());
     wait_for(|| pool.in_flight() == 2).await;
     let full = echo(&pool).await.unwrap_err();
     assert_eq!(full.kind(), ErrorKind::BulkheadFull, "{full}");
-    assert!(full.to_string().contains("bulkhead") && full.to_string().contains('2'), "{full}");
+    assert!(
+        full.to_string().contains("bulkhead") && full.to_string().contains('2'),
+        "{full}"
+    );
     a.await??;
     b.await??;
 
@@ -198,10 +250,18 @@ async fn a_full_bulkhead_and_an_exhausted_pool_are_distinct_clear_errors() -> an
     config.pool.max_sessions = 1;
     config.pool.max_requests_per_session = 1;
     config.pool.acquire_timeout = Duration::from_millis(200);
-    let pool = InstancePool::start(InstanceId::new("single"), stdio(&FixtureOptions::new()), config).await?;
+    let pool = InstancePool::start(
+        InstanceId::new("single"),
+        stdio(&FixtureOptions::new()),
+        config,
+    )
+    .await?;
     let busy = {
         let pool = pool.clone();
-        tokio::spawn(async move { pool.call("sleep", args(serde_json::json!({"ms": 1000})), &ctx()).await })
+        tokio::spawn(async move {
+            pool.call("sleep", args(serde_json::json!({"ms": 1000})), &ctx())
+                .await
+        })
     };
     wait_for(|| pool.in_flight() == 1).await;
     let exhausted = echo(&pool).await.unwrap_err();
@@ -228,18 +288,30 @@ async fn sessions_grow_under_load_and_idle_ones_are_evicted_down_to_min() -> any
     config.pool.max_sessions = 3;
     config.pool.max_requests_per_session = 1;
     config.pool.max_idle_time = Duration::from_millis(300);
-    let pool = InstancePool::start(InstanceId::new("elastic"), stdio(&FixtureOptions::new()), config).await?;
+    let pool = InstancePool::start(
+        InstanceId::new("elastic"),
+        stdio(&FixtureOptions::new()),
+        config,
+    )
+    .await?;
     assert_eq!(pool.snapshot().sessions, 1, "min_sessions warmed up");
     let calls: Vec<_> = (0..3)
         .map(|_| {
             let pool = pool.clone();
-            tokio::spawn(async move { pool.call("sleep", args(serde_json::json!({"ms": 300})), &ctx()).await })
+            tokio::spawn(async move {
+                pool.call("sleep", args(serde_json::json!({"ms": 300})), &ctx())
+                    .await
+            })
         })
         .collect();
     for call in calls {
         call.await??;
     }
-    assert_eq!(pool.snapshot().counts.sessions_created, 3, "one process per concurrent call");
+    assert_eq!(
+        pool.snapshot().counts.sessions_created,
+        3,
+        "one process per concurrent call"
+    );
     wait_for(|| pool.snapshot().sessions == 1).await;
     assert_eq!(pool.snapshot().counts.sessions_destroyed, 2);
     pool.shutdown().await;
@@ -247,7 +319,8 @@ async fn sessions_grow_under_load_and_idle_ones_are_evicted_down_to_min() -> any
 }
 
 #[tokio::test]
-async fn health_checks_mark_the_instance_down_within_interval_times_threshold_and_up_again() -> anyhow::Result<()> {
+async fn health_checks_mark_the_instance_down_within_interval_times_threshold_and_up_again()
+-> anyhow::Result<()> {
     for method in [HealthCheckMethod::Ping, HealthCheckMethod::ListTools] {
         health_checks_with(method).await?;
     }
@@ -263,15 +336,26 @@ async fn health_checks_with(method: HealthCheckMethod) -> anyhow::Result<()> {
     config.health_check.timeout = Duration::from_millis(200);
     config.health_check.failure_threshold = 3;
     config.health_check.method = method;
-    let (interval, threshold) = (config.health_check.interval, config.health_check.failure_threshold);
-    let pool = InstancePool::start(InstanceId::new("watched"), Endpoint::url(server.http_url()), config).await?;
+    let (interval, threshold) = (
+        config.health_check.interval,
+        config.health_check.failure_threshold,
+    );
+    let pool = InstancePool::start(
+        InstanceId::new("watched"),
+        Endpoint::url(server.http_url()),
+        config,
+    )
+    .await?;
     wait_for(|| pool.health().status == HealthStatus::Healthy).await;
 
     server.kill().await;
     let killed = Instant::now();
     wait_for(|| pool.health().status == HealthStatus::Unhealthy).await;
     let took = killed.elapsed();
-    assert!(took <= interval * threshold + Duration::from_secs(2), "{method:?} took {took:?}");
+    assert!(
+        took <= interval * threshold + Duration::from_secs(2),
+        "{method:?} took {took:?}"
+    );
     assert!(!pool.health().reason.is_empty());
     assert!(pool.snapshot().counts.health_check_failures >= 1);
 
@@ -283,11 +367,19 @@ async fn health_checks_with(method: HealthCheckMethod) -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn shutdown_drains_in_flight_calls_then_refuses_and_closes() -> anyhow::Result<()> {
-    let pool = InstancePool::start(InstanceId::new("draining"), stdio(&FixtureOptions::new()), quiet()).await?;
+    let pool = InstancePool::start(
+        InstanceId::new("draining"),
+        stdio(&FixtureOptions::new()),
+        quiet(),
+    )
+    .await?;
     let pid = pool.snapshot().pids[0];
     let in_flight = {
         let pool = pool.clone();
-        tokio::spawn(async move { pool.call("sleep", args(serde_json::json!({"ms": 300})), &ctx()).await })
+        tokio::spawn(async move {
+            pool.call("sleep", args(serde_json::json!({"ms": 300})), &ctx())
+                .await
+        })
     };
     wait_for(|| pool.in_flight() == 1).await;
     let shutdown = {
@@ -296,7 +388,11 @@ async fn shutdown_drains_in_flight_calls_then_refuses_and_closes() -> anyhow::Re
     };
     wait_for(|| echo_refused(&pool)).await;
     let finished = in_flight.await??;
-    assert_ne!(finished.is_error, Some(true), "the in-flight call completed");
+    assert_ne!(
+        finished.is_error,
+        Some(true),
+        "the in-flight call completed"
+    );
     shutdown.await?;
     assert!(gone(pid).await);
     let late = echo(&pool).await.unwrap_err();
@@ -319,16 +415,25 @@ fn echo_refused(pool: &InstancePool) -> bool {
 async fn validate_on_acquire_replaces_a_session_that_died_between_calls() -> anyhow::Result<()> {
     let mut config = quiet();
     config.pool.validate_on_acquire = true;
-    let pool = InstancePool::start(InstanceId::new("validated"), stdio(&FixtureOptions::new()), config).await?;
+    let pool = InstancePool::start(
+        InstanceId::new("validated"),
+        stdio(&FixtureOptions::new()),
+        config,
+    )
+    .await?;
     echo(&pool).await?;
     let counted = pool.call("counter", None, &ctx()).await?;
     assert_eq!(counted.structured_content.unwrap_or_default()["count"], 1);
     let pid = pool.snapshot().pids[0];
-    std::process::Command::new("kill").args(["-STOP", &pid.to_string()]).status()?;
+    std::process::Command::new("kill")
+        .args(["-STOP", &pid.to_string()])
+        .status()?;
     // A stopped process answers no ping: validation must fail before the call is sent.
     let ctx = CallContext::with_timeout(Duration::from_millis(300));
     let err = pool.call("counter", None, &ctx).await.unwrap_err();
-    std::process::Command::new("kill").args(["-KILL", &pid.to_string()]).status()?;
+    std::process::Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .status()?;
     assert_eq!(err.phase(), Phase::BeforeSend, "{err}");
     // The replacement starts from zero: the refused call never ran anywhere.
     let deadline = Instant::now() + Duration::from_secs(10);

@@ -17,6 +17,10 @@ use serde::{Deserialize, Serialize};
 use tokio::{sync::broadcast, time::Instant};
 use toolmesh_core::CallError;
 
+use self::window::Window;
+
+mod window;
+
 /// Settings of a [`CircuitBreaker`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -656,61 +660,6 @@ impl fmt::Debug for Admission {
             .field("breaker", &self.breaker.shared.name)
             .field("probe", &self.probe)
             .finish_non_exhaustive()
-    }
-}
-
-/// Call and failure counts over a sliding window of fixed buckets.
-struct Window {
-    bucket_nanos: u64,
-    /// Absolute index (time / bucket length) of the newest bucket.
-    head: u64,
-    buckets: Vec<Bucket>,
-}
-
-#[derive(Clone, Copy, Default)]
-struct Bucket {
-    calls: u64,
-    failures: u64,
-}
-
-impl Window {
-    fn new(length: Duration, buckets: usize) -> Self {
-        let total = u64::try_from(length.as_nanos()).unwrap_or(u64::MAX);
-        Self {
-            bucket_nanos: (total / buckets as u64).max(1),
-            head: 0,
-            buckets: vec![Bucket::default(); buckets],
-        }
-    }
-
-    fn clear(&mut self) {
-        self.buckets.fill(Bucket::default());
-    }
-
-    fn advance(&mut self, at: u64) -> usize {
-        let len = self.buckets.len() as u64;
-        let index = at / self.bucket_nanos;
-        if index > self.head {
-            if index - self.head >= len {
-                self.clear();
-            } else {
-                for i in self.head + 1..=index {
-                    self.buckets[(i % len) as usize] = Bucket::default();
-                }
-            }
-            self.head = index;
-        }
-        (self.head % len) as usize
-    }
-
-    /// Adds one call; returns (calls, failures) over the window.
-    fn record(&mut self, at: u64, failure: bool) -> (u64, u64) {
-        let slot = self.advance(at);
-        self.buckets[slot].calls += 1;
-        self.buckets[slot].failures += u64::from(failure);
-        self.buckets
-            .iter()
-            .fold((0, 0), |(c, f), b| (c + b.calls, f + b.failures))
     }
 }
 

@@ -762,8 +762,14 @@ servers:
     assert_eq!(config.defaults.pool.max_sessions, 8, "environment wins");
     assert_eq!(config.defaults.pool.acquire_timeout, Duration::from_secs(2));
     assert_eq!(config.defaults.circuit_breaker.failure_threshold, 3);
-    assert_eq!(config.defaults.circuit_breaker.recovery_timeout, Duration::from_secs(30));
-    assert_eq!(config.defaults.health_check.method, toolmesh_pool::HealthCheckMethod::ListTools);
+    assert_eq!(
+        config.defaults.circuit_breaker.recovery_timeout,
+        Duration::from_secs(30)
+    );
+    assert_eq!(
+        config.defaults.health_check.method,
+        toolmesh_pool::HealthCheckMethod::ListTools
+    );
 }
 
 #[test]
@@ -775,8 +781,16 @@ fn invalid_defaults_name_file_section_and_fix() {
     );
     assert_contains(
         &message,
-        &["defaults", "pool.min_sessions (5) is greater than max_sessions (2)", "raise max_sessions"],
+        &[
+            "defaults",
+            "pool.min_sessions (5) is greater than max_sessions (2)",
+            "raise max_sessions",
+        ],
     );
-    let (_, message) = fail("toolmesh.yaml", "defaults:\n  pool: { min_sesions: 1 }\n", &[]);
+    let (_, message) = fail(
+        "toolmesh.yaml",
+        "defaults:\n  pool: { min_sesions: 1 }\n",
+        &[],
+    );
     assert_contains(&message, &["defaults.pool", "min_sesions", "min_sessions"]);
 }

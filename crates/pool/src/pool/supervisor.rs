@@ -49,7 +49,10 @@ fn next_tick(shared: &Shared, next_check: Instant) -> Instant {
 async fn round(shared: &Arc<Shared>, next_check: &mut Instant) {
     // Dead sessions go first, so replenishing sees the true count.
     for slot in shared.slots.load().iter().filter(|s| !s.is_alive()) {
-        shared.retire(slot, "the session died (transport closed or process exited)");
+        shared.retire(
+            slot,
+            "the session died (transport closed or process exited)",
+        );
     }
     shared.replenish().await;
     evict_idle(shared);
@@ -58,9 +61,11 @@ async fn round(shared: &Arc<Shared>, next_check: &mut Instant) {
         *next_check = Instant::now() + shared.config.health_check.interval;
     }
     let snapshot = shared.snapshot();
-    shared
-        .metrics
-        .sessions(snapshot.sessions_active, snapshot.sessions_idle, snapshot.utilization);
+    shared.metrics.sessions(
+        snapshot.sessions_active,
+        snapshot.sessions_idle,
+        snapshot.utilization,
+    );
 }
 
 /// Closes sessions idle past `max_idle_time`, never below `min_sessions`.
@@ -90,7 +95,12 @@ async fn check(shared: &Shared) {
         .cloned();
     let started = Instant::now();
     let outcome = match slot {
-        None => match shared.connect.lock().ok().and_then(|c| c.last_error.clone()) {
+        None => match shared
+            .connect
+            .lock()
+            .ok()
+            .and_then(|c| c.last_error.clone())
+        {
             Some(e) => Err(format!("no live session; last connect failed: {e}")),
             // Nothing open and nothing failing (min_sessions = 0): nothing to judge.
             None => return,
@@ -109,8 +119,14 @@ async fn check(shared: &Shared) {
             result.map_err(|e| e.to_string())
         }
     };
-    shared.metrics.health_check(started.elapsed(), outcome.is_ok());
-    let changed = shared.health.lock().ok().and_then(|mut h| h.record(outcome));
+    shared
+        .metrics
+        .health_check(started.elapsed(), outcome.is_ok());
+    let changed = shared
+        .health
+        .lock()
+        .ok()
+        .and_then(|mut h| h.record(outcome));
     if let Some(status) = changed {
         let health = shared.health();
         tracing::info!(instance = %shared.label, ?status, reason = %health.reason, "health changed");

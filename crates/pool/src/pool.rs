@@ -26,7 +26,7 @@ use toolmesh_transport::{Endpoint, Session};
 use crate::{
     Health, HealthStatus, InstanceConfig, PoolSnapshot, health::HealthTracker, metrics::PoolMetrics,
 };
-use slot::{Lease, Slot};
+use slot::{Freed, Lease, Slot};
 
 /// What happened in a pool, for logs, reports and alert hooks.
 #[derive(Debug, Clone)]
@@ -82,7 +82,7 @@ pub(crate) struct Shared {
     slots: ArcSwap<Vec<Arc<Slot>>>,
     /// Serializes opening sessions, so a burst of calls spawns one process, not fifty.
     opening: tokio::sync::Mutex<()>,
-    freed: Arc<Notify>,
+    freed: Arc<Freed>,
     breaker: CircuitBreaker,
     bulkhead: Bulkhead,
     health: Mutex<HealthTracker>,
@@ -170,7 +170,7 @@ impl InstancePool {
             epoch: Instant::now(),
             slots: ArcSwap::from_pointee(Vec::new()),
             opening: tokio::sync::Mutex::new(()),
-            freed: Arc::new(Notify::new()),
+            freed: Arc::new(Freed::default()),
             accepting: AtomicBool::new(true),
             in_flight: AtomicUsize::new(0),
             drained: Notify::new(),
@@ -373,8 +373,9 @@ impl Shared {
             return Ok(lease);
         }
         let wait_until = ctx.deadline.min(started + self.config.pool.acquire_timeout);
+        let _waiting = self.freed.wait();
         loop {
-            let freed = self.freed.notified();
+            let freed = self.freed.notify().notified();
             tokio::pin!(freed);
             freed.as_mut().enable();
             if let Some(lease) = self.try_lease() {
@@ -456,7 +457,7 @@ impl Shared {
                     instance: self.id.clone(),
                     pid,
                 });
-                self.freed.notify_waiters();
+                self.freed.wake();
                 Ok(slot)
             }
             Err(error) => {

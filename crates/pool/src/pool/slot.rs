@@ -2,7 +2,10 @@
 
 use std::sync::{
     Arc,
-    atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed},
+    atomic::{
+        AtomicU64, AtomicUsize,
+        Ordering::{Relaxed, SeqCst},
+    },
 };
 
 use tokio::{sync::Notify, time::Instant};
@@ -36,7 +39,7 @@ impl Slot {
     }
 
     pub(crate) fn outstanding(&self) -> usize {
-        self.outstanding.load(Relaxed)
+        self.outstanding.load(SeqCst)
     }
 
     /// Idle for at least this long (zero while busy).
@@ -53,24 +56,61 @@ impl Slot {
     }
 }
 
+/// Wakes calls waiting for a session; free when nobody waits.
+#[derive(Debug, Default)]
+pub(crate) struct Freed {
+    notify: Notify,
+    waiting: AtomicUsize,
+}
+
+impl Freed {
+    /// Wakes every waiter (they re-check for room themselves).
+    pub(crate) fn wake(&self) {
+        if self.waiting.load(SeqCst) > 0 {
+            self.notify.notify_waiters();
+        }
+    }
+
+    /// Registers as a waiter until the guard drops; await `notify.notified()` after
+    /// enabling it and re-checking.
+    pub(crate) fn wait(&self) -> Waiting<'_> {
+        self.waiting.fetch_add(1, SeqCst);
+        Waiting(self)
+    }
+
+    pub(crate) fn notify(&self) -> &Notify {
+        &self.notify
+    }
+}
+
+/// A registered waiter.
+pub(crate) struct Waiting<'a>(&'a Freed);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.waiting.fetch_sub(1, SeqCst);
+    }
+}
+
 /// A call's hold on a slot: counts toward its load until dropped.
 pub(crate) struct Lease {
     pub(crate) slot: Arc<Slot>,
-    freed: Arc<Notify>,
+    freed: Arc<Freed>,
 }
 
 impl Lease {
     /// Takes a share of `slot`; the caller checked it had room.
-    pub(crate) fn new(slot: Arc<Slot>, freed: Arc<Notify>) -> Self {
-        slot.outstanding.fetch_add(1, Relaxed);
+    pub(crate) fn new(slot: Arc<Slot>, freed: Arc<Freed>) -> Self {
+        slot.outstanding.fetch_add(1, SeqCst);
         Self { slot, freed }
     }
 }
 
 impl Drop for Lease {
     fn drop(&mut self) {
-        self.slot.outstanding.fetch_sub(1, Relaxed);
+        // SeqCst pairs with `Freed::wait`: a waiter either sees this room or gets woken.
+        self.slot.outstanding.fetch_sub(1, SeqCst);
         self.slot.touch();
-        self.freed.notify_one();
+        self.freed.wake();
     }
 }

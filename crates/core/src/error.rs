@@ -6,7 +6,8 @@ use std::{fmt, sync::Arc, time::Duration};
 ///
 /// A before-send failure proves the tool did not run, so any other instance may be tried.
 /// After-send, the tool may have run; only idempotent or read-only tools may be repeated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Phase {
     /// The request never reached the server.
     BeforeSend,
@@ -24,7 +25,8 @@ impl fmt::Display for Phase {
 }
 
 /// A failure class, stable and cheap: for metrics labels and decisions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum ErrorKind {
     /// Could not reach or start the server.
@@ -55,6 +57,8 @@ pub enum ErrorKind {
     RateLimited,
     /// The call itself is malformed.
     InvalidRequest,
+    /// Every candidate instance failed.
+    Exhausted,
 }
 
 impl ErrorKind {
@@ -75,6 +79,7 @@ impl ErrorKind {
             ErrorKind::BulkheadFull => "bulkhead_full",
             ErrorKind::RateLimited => "rate_limited",
             ErrorKind::InvalidRequest => "invalid_request",
+            ErrorKind::Exhausted => "exhausted",
         }
     }
 }
@@ -216,6 +221,16 @@ pub enum CallError {
         /// What to fix.
         reason: String,
     },
+    /// Every candidate failed; `tried` says what happened at each.
+    #[error("`{tool}` failed on every instance tried: {}", tried.join("; "))]
+    Exhausted {
+        /// The tool called.
+        tool: String,
+        /// One line per attempt: instance and error.
+        tried: Vec<String>,
+        /// After-send if any attempt may have reached a server.
+        phase: Phase,
+    },
 }
 
 fn humanize(d: Duration) -> String {
@@ -244,6 +259,7 @@ impl CallError {
             CallError::BulkheadFull { .. } => ErrorKind::BulkheadFull,
             CallError::RateLimited { .. } => ErrorKind::RateLimited,
             CallError::InvalidRequest { .. } => ErrorKind::InvalidRequest,
+            CallError::Exhausted { .. } => ErrorKind::Exhausted,
         }
     }
 
@@ -253,7 +269,8 @@ impl CallError {
             CallError::Timeout { phase, .. }
             | CallError::Closed { phase, .. }
             | CallError::Cancelled { phase, .. }
-            | CallError::TooLarge { phase, .. } => *phase,
+            | CallError::TooLarge { phase, .. }
+            | CallError::Exhausted { phase, .. } => *phase,
             CallError::Rpc { .. } | CallError::Protocol { .. } => Phase::AfterSend,
             CallError::Connect { .. }
             | CallError::Unauthorized { .. }
@@ -314,7 +331,9 @@ impl CallError {
             | CallError::PoolExhausted { target, .. }
             | CallError::BulkheadFull { target, .. } => Some(target),
             CallError::RateLimited { key, .. } => Some(key),
-            CallError::ToolNotFound { .. } | CallError::InvalidRequest { .. } => None,
+            CallError::ToolNotFound { .. }
+            | CallError::InvalidRequest { .. }
+            | CallError::Exhausted { .. } => None,
         }
     }
 }

@@ -21,7 +21,7 @@ use tokio::{
 use tokio_util::sync::CancellationToken;
 use toolmesh_core::{CallContext, CallError, CallToolResult, InstanceId, JsonObject, Phase};
 use toolmesh_resilience::{Bulkhead, CircuitBreaker};
-use toolmesh_transport::{Endpoint, Session};
+use toolmesh_transport::{Endpoint, ServerEvent, Session};
 
 use crate::{
     Health, HealthStatus, InstanceConfig, PoolSnapshot, health::HealthTracker, metrics::PoolMetrics,
@@ -54,6 +54,11 @@ pub enum PoolEvent {
         error: CallError,
         /// Backoff before the next attempt.
         retry_in: Duration,
+    },
+    /// The server said its tools (or resources, or prompts) changed: list them again.
+    ListChanged {
+        /// The instance.
+        instance: InstanceId,
     },
     /// The instance's health changed.
     HealthChanged {
@@ -445,6 +450,7 @@ impl Shared {
                     };
                 }
                 let pid = session.pid();
+                self.forward_list_changes(&session);
                 let slot = Arc::new(Slot::new(session, self.epoch));
                 self.slots.rcu(|slots| {
                     let mut next = Vec::with_capacity(slots.len() + 1);
@@ -513,6 +519,29 @@ impl Shared {
                 (retry_at - now).as_millis()
             ),
         })
+    }
+
+    /// Turns the session's list-changed notifications into pool events.
+    fn forward_list_changes(&self, session: &Session) {
+        let mut events = session.events();
+        let (tx, instance, stop) = (self.events.clone(), self.id.clone(), self.stop.clone());
+        tokio::spawn(async move {
+            loop {
+                let event = tokio::select! {
+                    event = events.recv() => event,
+                    () = stop.cancelled() => return,
+                };
+                match event {
+                    Ok(ServerEvent::ToolsChanged | ServerEvent::ResourcesChanged | ServerEvent::PromptsChanged)
+                    // Missed events may have included a change: assume one.
+                    | Err(broadcast::error::RecvError::Lagged(_)) => {
+                        let _ = tx.send(PoolEvent::ListChanged { instance: instance.clone() });
+                    }
+                    Ok(_) => {}
+                    Err(broadcast::error::RecvError::Closed) => return,
+                }
+            }
+        });
     }
 
     /// Removes `slot` from the pool and closes its session.

@@ -1,0 +1,194 @@
+//! The aggregated catalog: every tool of every enabled service under one LLM-safe name,
+//! `namespace{sep}tool`. Built as an immutable snapshot; rebuilt on any change.
+
+use std::{collections::HashMap, sync::Arc};
+
+use serde::Serialize;
+use tokio::time::Instant;
+use toolmesh_core::{NameTable, ServerId, Tool, ToolName, ToolNaming};
+
+use crate::{ToolPolicy, registry::service::Service};
+
+/// One routable tool.
+#[derive(Debug, Clone)]
+pub struct CatalogEntry {
+    /// Namespace and upstream name.
+    pub name: ToolName,
+    /// The name clients and LLMs use.
+    pub rendered: String,
+    /// The service that serves it.
+    pub service: ServerId,
+    /// The tool as its server describes it (upstream name).
+    pub tool: Arc<Tool>,
+    /// The configured policy.
+    pub policy: ToolPolicy,
+    /// Safe to repeat: configured, or annotated idempotent or read-only.
+    pub idempotent: bool,
+    /// Annotated read-only.
+    pub read_only: bool,
+}
+
+impl CatalogEntry {
+    /// The tool as clients should see it: renamed to [`rendered`](Self::rendered).
+    pub fn public_tool(&self) -> Tool {
+        let mut tool = (*self.tool).clone();
+        tool.name = self.rendered.clone().into();
+        tool
+    }
+}
+
+/// A problem found while building the catalog.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CatalogProblem {
+    /// The service concerned.
+    pub service: ServerId,
+    /// What is wrong, in words.
+    pub problem: String,
+}
+
+/// All routable tools at one moment.
+#[derive(Debug)]
+pub struct Catalog {
+    entries: HashMap<String, Arc<CatalogEntry>>,
+    ordered: Vec<Arc<CatalogEntry>>,
+    names: NameTable,
+    problems: Vec<CatalogProblem>,
+    built_at: Instant,
+}
+
+impl Catalog {
+    pub(crate) fn empty(naming: ToolNaming) -> Self {
+        Self {
+            entries: HashMap::new(),
+            ordered: Vec::new(),
+            names: NameTable::new(naming),
+            problems: Vec::new(),
+            built_at: Instant::now(),
+        }
+    }
+
+    /// Builds from services in order; on a name clash the earlier service keeps the name.
+    pub(crate) fn build(naming: &ToolNaming, services: &[Arc<Service>]) -> Self {
+        let mut catalog = Self::empty(naming.clone());
+        let mut owner: HashMap<ToolName, ServerId> = HashMap::new();
+        for service in services.iter().filter(|s| s.is_enabled()) {
+            let Some(tools) = service.tools() else {
+                continue;
+            };
+            for tool in tools.iter() {
+                let problem = |problem: String| CatalogProblem {
+                    service: service.spec.id.clone(),
+                    problem,
+                };
+                let name = match ToolName::new(&service.spec.namespace, &tool.name) {
+                    Ok(name) => name,
+                    Err(e) => {
+                        catalog.problems.push(problem(format!("tool skipped: {e}")));
+                        continue;
+                    }
+                };
+                if let Some(first) = owner.get(&name) {
+                    catalog.problems.push(problem(format!(
+                        "tool `{}` collides with the same name from service `{first}` (namespace `{}`); give one of them another `namespace`",
+                        tool.name, service.spec.namespace
+                    )));
+                    continue;
+                }
+                let rendered = match catalog.names.insert(name.clone()) {
+                    Ok(rendered) => rendered,
+                    Err(e) => {
+                        catalog.problems.push(problem(format!("tool skipped: {e}")));
+                        continue;
+                    }
+                };
+                owner.insert(name.clone(), service.spec.id.clone());
+                let policy = service
+                    .spec
+                    .tools
+                    .get(tool.name.as_ref())
+                    .cloned()
+                    .unwrap_or_default();
+                let hints = tool.annotations.as_ref();
+                let read_only = hints.and_then(|a| a.read_only_hint).unwrap_or(false);
+                let idempotent = policy.idempotent.unwrap_or_else(|| {
+                    read_only || hints.and_then(|a| a.idempotent_hint).unwrap_or(false)
+                });
+                let entry = Arc::new(CatalogEntry {
+                    name,
+                    rendered: rendered.clone(),
+                    service: service.spec.id.clone(),
+                    tool: Arc::new(tool.clone()),
+                    policy,
+                    idempotent,
+                    read_only,
+                });
+                catalog.entries.insert(rendered, entry.clone());
+                catalog.ordered.push(entry);
+            }
+        }
+        for problem in &catalog.problems {
+            tracing::warn!(service = %problem.service, "{}", problem.problem);
+        }
+        catalog
+    }
+
+    /// Looks a tool up by its rendered name (`search__web_search`) or `namespace/tool`.
+    pub fn resolve(&self, name: &str) -> Option<&Arc<CatalogEntry>> {
+        if let Some(entry) = self.entries.get(name) {
+            return Some(entry);
+        }
+        let (namespace, tool) = name.split_once('/')?;
+        let qualified = ToolName::new(namespace, tool).ok()?;
+        self.ordered.iter().find(|e| e.name == qualified)
+    }
+
+    /// Every entry, in service order.
+    pub fn entries(&self) -> &[Arc<CatalogEntry>] {
+        &self.ordered
+    }
+
+    /// Collisions and invalid names found while building.
+    pub fn problems(&self) -> &[CatalogProblem] {
+        &self.problems
+    }
+
+    /// Number of tools.
+    pub fn len(&self) -> usize {
+        self.ordered.len()
+    }
+
+    /// Whether there are no tools.
+    pub fn is_empty(&self) -> bool {
+        self.ordered.is_empty()
+    }
+
+    /// When it was built.
+    pub fn age(&self) -> std::time::Duration {
+        self.built_at.elapsed()
+    }
+
+    /// A "did you mean" hint for an unknown name.
+    pub(crate) fn hint(&self, name: &str) -> String {
+        let wanted = name.to_ascii_lowercase();
+        let tail = wanted
+            .rsplit(['/', '_'])
+            .next()
+            .unwrap_or(&wanted)
+            .to_owned();
+        let close: Vec<&str> = self
+            .ordered
+            .iter()
+            .map(|e| e.rendered.as_str())
+            .filter(|r| !tail.is_empty() && r.to_ascii_lowercase().contains(&tail))
+            .take(5)
+            .collect();
+        if close.is_empty() {
+            format!(
+                "; {} tools are registered (list them to see their names)",
+                self.ordered.len()
+            )
+        } else {
+            format!("; did you mean {}?", close.join(", "))
+        }
+    }
+}

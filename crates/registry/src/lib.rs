@@ -1,0 +1,21 @@
+#![doc = include_str!("../README.md")]
+
+mod catalog;
+mod discovery;
+mod error;
+mod events;
+mod registry;
+mod report;
+mod router;
+mod spec;
+mod strategy;
+
+pub use catalog::{Catalog, CatalogEntry, CatalogProblem};
+pub use discovery::ServiceMatch;
+pub use error::RegistryError;
+pub use events::MeshEvent;
+pub use registry::{Registry, RegistryOptions};
+pub use report::{HealthSummary, InstanceReport, MeshReport, ServiceReport};
+pub use router::{CallMeta, FailedAttempt, Routed};
+pub use spec::{InstanceSpec, ServiceSpec, ToolPolicy};
+pub use strategy::{Candidate, InFlight, LoadSnapshot, LoadStats, Picker, Strategy};

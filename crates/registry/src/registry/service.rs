@@ -1,0 +1,194 @@
+//! A running service: its instances (each a supervised pool with load stats) and the tools
+//! each instance last listed.
+
+use std::{
+    collections::BTreeSet,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
+
+use arc_swap::ArcSwapOption;
+use tokio::time::Instant;
+use toolmesh_core::{CallContext, Tool};
+use toolmesh_pool::InstancePool;
+
+use crate::{
+    InstanceSpec, RegistryError, ServiceSpec,
+    strategy::{LoadStats, Picker},
+};
+
+/// How long listing an instance's tools may take.
+const LIST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// One instance: its pool, its load and the tools it last listed.
+pub(crate) struct Instance {
+    pub(crate) spec: InstanceSpec,
+    pub(crate) pool: InstancePool,
+    pub(crate) load: Arc<LoadStats>,
+    pub(crate) enabled: AtomicBool,
+    tools: ArcSwapOption<Vec<Tool>>,
+}
+
+impl Instance {
+    pub(crate) fn is_enabled(&self) -> bool {
+        self.enabled.load(Ordering::Relaxed)
+    }
+
+    /// The tools it listed last, if it ever answered.
+    pub(crate) fn tools(&self) -> Option<Arc<Vec<Tool>>> {
+        self.tools.load_full()
+    }
+
+    /// Whether it is known to offer `tool` (unknown counts as yes).
+    pub(crate) fn offers(&self, tool: &str) -> bool {
+        self.tools
+            .load()
+            .as_ref()
+            .is_none_or(|t| t.iter().any(|x| x.name == tool))
+    }
+
+    /// Lists its tools again; keeps the old list on failure.
+    pub(crate) async fn refresh(&self) -> bool {
+        let ctx = CallContext::with_timeout(LIST_TIMEOUT);
+        let ctx = &ctx;
+        match self
+            .pool
+            .run(ctx, |s| async move { s.list_tools(ctx).await })
+            .await
+        {
+            Ok(tools) => {
+                self.tools.store(Some(Arc::new(tools)));
+                true
+            }
+            Err(e) => {
+                tracing::warn!(instance = %self.spec.id, "cannot list tools: {e}");
+                false
+            }
+        }
+    }
+}
+
+/// A service and its instances, ordered by priority tier (stable within a tier).
+pub(crate) struct Service {
+    pub(crate) spec: ServiceSpec,
+    pub(crate) instances: Vec<Arc<Instance>>,
+    pub(crate) picker: Picker,
+    pub(crate) enabled: AtomicBool,
+    /// When the tools were last listed (discovery age).
+    pub(crate) listed_at: std::sync::Mutex<Option<Instant>>,
+}
+
+impl Service {
+    /// Starts a pool per instance (concurrently) and lists their tools.
+    pub(crate) async fn start(spec: ServiceSpec) -> Result<Arc<Self>, RegistryError> {
+        if let Err(e) = toolmesh_core::ToolName::new(&spec.namespace, "x") {
+            return Err(RegistryError::InvalidSpec {
+                service: spec.id.clone(),
+                reason: e.to_string(),
+            });
+        }
+        if spec.instances.is_empty() {
+            return Err(RegistryError::InvalidSpec {
+                service: spec.id.clone(),
+                reason: "no instances; give `url`, `command` or `instances`".into(),
+            });
+        }
+        let mut specs = spec.instances.clone();
+        specs.sort_by_key(|i| i.priority);
+        let started = futures::future::join_all(specs.into_iter().map(|i| {
+            let config = spec.instance_config.clone();
+            let mut endpoint = i.endpoint.clone();
+            endpoint.timeout.get_or_insert(spec.timeout);
+            async move {
+                let pool = InstancePool::start(i.id.clone(), endpoint, config).await;
+                pool.map(|pool| {
+                    Arc::new(Instance {
+                        spec: i,
+                        pool,
+                        load: Arc::new(LoadStats::new()),
+                        enabled: AtomicBool::new(true),
+                        tools: ArcSwapOption::empty(),
+                    })
+                })
+            }
+        }))
+        .await;
+        let mut instances = Vec::with_capacity(started.len());
+        for instance in started {
+            instances.push(instance.map_err(|e| RegistryError::InvalidSpec {
+                service: spec.id.clone(),
+                reason: e.to_string(),
+            })?);
+        }
+        let service = Arc::new(Self {
+            picker: Picker::new(spec.strategy),
+            enabled: AtomicBool::new(spec.enabled),
+            spec,
+            instances,
+            listed_at: std::sync::Mutex::new(None),
+        });
+        service.refresh_tools().await;
+        Ok(service)
+    }
+
+    pub(crate) fn is_enabled(&self) -> bool {
+        self.enabled.load(Ordering::Relaxed)
+    }
+
+    /// Lists every instance's tools (concurrently).
+    pub(crate) async fn refresh_tools(&self) {
+        let listed = futures::future::join_all(self.instances.iter().map(|i| i.refresh())).await;
+        if listed.into_iter().any(|ok| ok)
+            && let Ok(mut at) = self.listed_at.lock()
+        {
+            *at = Some(Instant::now());
+        }
+    }
+
+    /// The service's tools: those of the most preferred instance that listed any.
+    pub(crate) fn tools(&self) -> Option<Arc<Vec<Tool>>> {
+        self.instances.iter().find_map(|i| i.tools())
+    }
+
+    /// How long ago the tools were listed.
+    pub(crate) fn discovery_age(&self) -> Option<Duration> {
+        self.listed_at
+            .lock()
+            .ok()
+            .and_then(|at| at.map(|t| t.elapsed()))
+    }
+
+    /// Instances whose tool list differs from the service's, in words.
+    pub(crate) fn divergence(&self) -> Vec<String> {
+        let Some(reference) = self.tools() else {
+            return Vec::new();
+        };
+        let expected: BTreeSet<&str> = reference.iter().map(|t| t.name.as_ref()).collect();
+        let mut out = Vec::new();
+        for instance in &self.instances {
+            let Some(tools) = instance.tools() else {
+                continue;
+            };
+            let have: BTreeSet<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
+            let missing: Vec<_> = expected.difference(&have).copied().collect();
+            let extra: Vec<_> = have.difference(&expected).copied().collect();
+            if !missing.is_empty() || !extra.is_empty() {
+                out.push(format!(
+                    "instance `{}` lacks [{}] and adds [{}]",
+                    instance.spec.id,
+                    missing.join(", "),
+                    extra.join(", ")
+                ));
+            }
+        }
+        out
+    }
+
+    /// Drains and closes every instance.
+    pub(crate) async fn shutdown(&self) {
+        futures::future::join_all(self.instances.iter().map(|i| i.pool.shutdown())).await;
+    }
+}

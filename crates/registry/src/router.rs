@@ -1,0 +1,401 @@
+//! The call path: resolve → cache → pick → admit → call → classify → fail over → degrade →
+//! report. Admission (breaker, bulkhead) and the call itself happen in each instance's pool.
+
+use std::{sync::Arc, time::Duration};
+
+use futures::StreamExt;
+use serde::Serialize;
+use tokio::time::Instant;
+use toolmesh_core::{
+    CallContext, CallError, CallToolResult, ErrorKind, InstanceId, JsonObject, Phase, ServerId,
+};
+use toolmesh_resilience::{BreakerState, hedge};
+use tracing::Instrument;
+
+use crate::{
+    CatalogEntry, MeshEvent, Registry, Strategy,
+    registry::service::{Instance, Service},
+    strategy::Candidate,
+};
+
+/// What the router did for one call.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct CallMeta {
+    /// The service that served it.
+    pub service: Option<ServerId>,
+    /// The instance that answered (none for a cache hit).
+    pub instance: Option<InstanceId>,
+    /// Instances called.
+    pub attempts: u32,
+    /// Attempts after the first.
+    pub failovers: u32,
+    /// Time from call to answer.
+    pub latency: Duration,
+    /// The service's strategy.
+    pub strategy: Option<Strategy>,
+    /// Instances that could have served it.
+    pub alternatives: usize,
+    /// How long ago the service's tools were listed.
+    pub discovery_age: Option<Duration>,
+    /// Answered from the cache.
+    pub cache_hit: bool,
+    /// A stale cached answer given because every instance failed.
+    pub degraded: bool,
+    /// What failed before the answer, one entry per failed attempt.
+    pub tried: Vec<FailedAttempt>,
+}
+
+/// One attempt that failed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FailedAttempt {
+    /// Where (none when no instance was tried, e.g. an exhausted retry budget).
+    pub instance: Option<InstanceId>,
+    /// The failure class.
+    pub kind: ErrorKind,
+    /// Whether the request may have reached the server.
+    pub phase: Phase,
+    /// The error, in words.
+    pub error: String,
+}
+
+impl FailedAttempt {
+    fn new(instance: &InstanceId, e: &CallError) -> Self {
+        Self {
+            instance: Some(instance.clone()),
+            kind: e.kind(),
+            phase: e.phase(),
+            error: e.to_string(),
+        }
+    }
+}
+
+/// A tool result and how it was obtained.
+#[derive(Debug, Clone)]
+pub struct Routed {
+    /// The server's answer (`is_error: true` is an answer too).
+    pub result: CallToolResult,
+    /// Routing metadata.
+    pub meta: CallMeta,
+}
+
+impl Registry {
+    /// Calls a catalog tool (`namespace__tool` or `namespace/tool`), failing over between
+    /// instances within the deadline of `ctx` without ever repeating a call that may have
+    /// run unless the tool is idempotent or read-only.
+    pub async fn call(
+        &self,
+        tool: &str,
+        arguments: Option<JsonObject>,
+        ctx: &CallContext,
+    ) -> Result<Routed, CallError> {
+        let started = Instant::now();
+        let state = self.inner.state.load();
+        let Some(entry) = state.catalog.resolve(tool).cloned() else {
+            return Err(CallError::ToolNotFound {
+                tool: tool.to_owned(),
+                hint: state.catalog.hint(tool),
+            });
+        };
+        let Some(service) = state.service(&entry.service).cloned() else {
+            return Err(CallError::ToolNotFound {
+                tool: tool.to_owned(),
+                hint: "; its service was just removed".into(),
+            });
+        };
+        drop(state);
+        let budget = entry.policy.timeout.unwrap_or(service.spec.timeout);
+        let ctx = ctx.capped(budget);
+        let cacheable = entry
+            .policy
+            .cache_ttl
+            .filter(|_| entry.idempotent || entry.read_only);
+        let mut routed = match cacheable {
+            Some(ttl) => self.cached(&entry, &service, arguments, &ctx, ttl).await,
+            None => self.dispatch(&entry, &service, arguments, &ctx).await,
+        }?;
+        routed.meta.latency = started.elapsed();
+        routed.meta.discovery_age = service.discovery_age();
+        routed.meta.strategy = Some(service.spec.strategy);
+        Ok(routed)
+    }
+
+    /// Runs `calls` concurrently, at most `concurrency` at a time; results keep the order.
+    pub async fn call_many(
+        &self,
+        calls: Vec<(String, Option<JsonObject>)>,
+        ctx: &CallContext,
+        concurrency: usize,
+    ) -> Vec<Result<Routed, CallError>> {
+        futures::stream::iter(calls)
+            .map(|(tool, args)| async move { self.call(&tool, args, ctx).await })
+            .buffered(concurrency.max(1))
+            .collect()
+            .await
+    }
+
+    async fn cached(
+        &self,
+        entry: &Arc<CatalogEntry>,
+        service: &Arc<Service>,
+        arguments: Option<JsonObject>,
+        ctx: &CallContext,
+        ttl: Duration,
+    ) -> Result<Routed, CallError> {
+        let key = (
+            entry.rendered.clone(),
+            serde_json::to_string(&arguments).unwrap_or_default(),
+        );
+        let meta = std::sync::Mutex::new(None);
+        let fetched = self
+            .inner
+            .cache
+            .get_or_fetch(key.clone(), ttl, || async {
+                let routed = self
+                    .dispatch(entry, service, arguments.clone(), ctx)
+                    .await?;
+                if let Ok(mut m) = meta.lock() {
+                    *m = Some(routed.meta);
+                }
+                Ok::<_, CallError>(routed.result)
+            })
+            .await
+            .map_err(Arc::unwrap_or_clone)?;
+        if fetched.value.is_error == Some(true) {
+            // A tool error is an answer, not one worth keeping.
+            self.inner.cache.invalidate(&key).await;
+        }
+        let mut meta = meta.into_inner().ok().flatten().unwrap_or_default();
+        meta.service = Some(service.spec.id.clone());
+        meta.cache_hit = fetched.hit;
+        meta.degraded = fetched.stale;
+        Ok(Routed {
+            result: fetched.value,
+            meta,
+        })
+    }
+
+    /// Usable instances of the best tiers first, ordered by the strategy; then the rest
+    /// (unhealthy or breaker open) as a last resort.
+    fn candidates(service: &Service, tool: &str) -> (Vec<Arc<Instance>>, usize) {
+        let offered: Vec<&Arc<Instance>> = service
+            .instances
+            .iter()
+            .filter(|i| i.is_enabled() && i.offers(tool))
+            .collect();
+        let usable = |i: &Instance| {
+            i.pool.breaker().state() != BreakerState::Open && i.pool.health().is_usable()
+        };
+        let mut order = Vec::with_capacity(offered.len());
+        let mut rest = Vec::new();
+        let mut tier_start = 0;
+        while tier_start < offered.len() {
+            let priority = offered[tier_start].spec.priority;
+            let tier_end = offered[tier_start..]
+                .iter()
+                .position(|i| i.spec.priority != priority)
+                .map_or(offered.len(), |n| tier_start + n);
+            let (good, bad): (Vec<_>, Vec<_>) = offered[tier_start..tier_end]
+                .iter()
+                .copied()
+                .partition(|i| usable(i));
+            let candidates: Vec<Candidate<'_>> = good
+                .iter()
+                .map(|i| Candidate {
+                    weight: i.spec.weight,
+                    load: &i.load,
+                    capability_score: 0,
+                })
+                .collect();
+            order.extend(
+                service
+                    .picker
+                    .order(&candidates)
+                    .into_iter()
+                    .map(|k| good[k].clone()),
+            );
+            rest.extend(bad.into_iter().cloned());
+            tier_start = tier_end;
+        }
+        let usable_count = order.len();
+        order.extend(rest);
+        (order, usable_count)
+    }
+
+    async fn dispatch(
+        &self,
+        entry: &Arc<CatalogEntry>,
+        service: &Arc<Service>,
+        arguments: Option<JsonObject>,
+        ctx: &CallContext,
+    ) -> Result<Routed, CallError> {
+        let tool = entry.name.tool();
+        let (order, usable) = Self::candidates(service, tool);
+        let max_attempts = 1 + service.spec.max_failover_attempts as usize;
+        let safe = ctx.idempotent.unwrap_or(entry.idempotent);
+        self.inner.budget.record_request();
+        let mut meta = CallMeta {
+            service: Some(service.spec.id.clone()),
+            alternatives: usable,
+            ..CallMeta::default()
+        };
+        if order.is_empty() {
+            return Err(CallError::Exhausted {
+                tool: entry.rendered.clone(),
+                tried: vec![format!(
+                    "no enabled instance of `{}` offers it",
+                    service.spec.id
+                )],
+                phase: Phase::BeforeSend,
+            });
+        }
+        if let Some(delay) = entry
+            .policy
+            .hedge_after
+            .filter(|_| entry.read_only && order.len() > 1)
+        {
+            return self
+                .hedged(entry, &order, arguments, ctx, delay, max_attempts, meta)
+                .await;
+        }
+        let mut phase = Phase::BeforeSend;
+        for (n, instance) in order.iter().take(max_attempts).enumerate() {
+            if n > 0 && !self.inner.budget.try_retry() {
+                meta.tried.push(FailedAttempt {
+                    instance: None,
+                    kind: ErrorKind::Exhausted,
+                    phase: Phase::BeforeSend,
+                    error: "retry budget exhausted: no further failover".into(),
+                });
+                break;
+            }
+            meta.attempts += 1;
+            match attempt(&service.spec.id, instance, tool, arguments.clone(), ctx).await {
+                Ok(result) => {
+                    meta.instance = Some(instance.spec.id.clone());
+                    meta.failovers = meta.attempts - 1;
+                    return Ok(Routed { result, meta });
+                }
+                Err(e) => {
+                    if e.phase() == Phase::AfterSend {
+                        phase = Phase::AfterSend;
+                    }
+                    meta.tried.push(FailedAttempt::new(&instance.spec.id, &e));
+                    let may_retry = e.is_retryable()
+                        && (e.phase() == Phase::BeforeSend || safe)
+                        && !ctx.remaining().is_zero()
+                        && !ctx.cancel.as_ref().is_some_and(|c| c.is_cancelled());
+                    if !may_retry {
+                        // One attempt: its own error is the clearest answer.
+                        return Err(if meta.attempts == 1 {
+                            e
+                        } else {
+                            exhausted(entry, meta, phase)
+                        });
+                    }
+                    self.inner.event(MeshEvent::Failover {
+                        tool: entry.rendered.clone(),
+                        from: instance.spec.id.clone(),
+                        error: e.to_string(),
+                    });
+                }
+            }
+        }
+        Err(exhausted(entry, meta, phase))
+    }
+
+    /// Read-only tools: a second instance starts if the first has not answered by `delay`;
+    /// the first success wins and the others are cancelled.
+    #[allow(clippy::too_many_arguments)]
+    async fn hedged(
+        &self,
+        entry: &Arc<CatalogEntry>,
+        order: &[Arc<Instance>],
+        arguments: Option<JsonObject>,
+        ctx: &CallContext,
+        delay: Duration,
+        max_attempts: usize,
+        mut meta: CallMeta,
+    ) -> Result<Routed, CallError> {
+        let tool = entry.name.tool();
+        let tries = std::sync::atomic::AtomicU32::new(0);
+        let outcome = hedge(delay, max_attempts.min(order.len()), |n| {
+            let instance = order[n].clone();
+            let arguments = arguments.clone();
+            tries.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            async move {
+                attempt(&entry.service, &instance, tool, arguments, ctx)
+                    .await
+                    .map(|result| (instance.spec.id.clone(), result))
+                    .map_err(|e| FailedAttempt::new(&instance.spec.id, &e))
+            }
+        })
+        .await;
+        meta.attempts = tries.load(std::sync::atomic::Ordering::Relaxed);
+        match outcome {
+            Ok((instance, result)) => {
+                meta.failovers = meta.attempts.saturating_sub(1);
+                meta.instance = Some(instance);
+                Ok(Routed { result, meta })
+            }
+            Err(last) => {
+                meta.tried.push(last);
+                Err(exhausted(entry, meta, Phase::AfterSend))
+            }
+        }
+    }
+}
+
+fn exhausted(entry: &CatalogEntry, meta: CallMeta, phase: Phase) -> CallError {
+    CallError::Exhausted {
+        tool: entry.rendered.clone(),
+        tried: meta
+            .tried
+            .into_iter()
+            .map(|t| match t.instance {
+                Some(instance) => format!("{instance}: {}", t.error),
+                None => t.error,
+            })
+            .collect(),
+        phase,
+    }
+}
+
+/// One call on one instance, feeding its load stats and the call metrics.
+async fn attempt(
+    service: &ServerId,
+    instance: &Instance,
+    tool: &str,
+    arguments: Option<JsonObject>,
+    ctx: &CallContext,
+) -> Result<CallToolResult, CallError> {
+    let in_flight = instance.load.begin();
+    let started = Instant::now();
+    let span = tracing::debug_span!("attempt", instance = %instance.spec.id, tool);
+    let out = instance
+        .pool
+        .call(tool, arguments, ctx)
+        .instrument(span)
+        .await;
+    let took = started.elapsed();
+    let outcome = match &out {
+        Ok(r) if r.is_error == Some(true) => "tool_error",
+        Ok(_) => "ok",
+        Err(e) => e.kind().as_str(),
+    };
+    in_flight.finish(took, out.is_ok());
+    metrics::counter!(
+        "toolmesh_calls_total",
+        "service" => service.to_string(),
+        "instance" => instance.spec.id.to_string(),
+        "tool" => tool.to_owned(),
+        "outcome" => outcome
+    )
+    .increment(1);
+    metrics::histogram!(
+        "toolmesh_call_duration_seconds",
+        "service" => service.to_string(),
+        "instance" => instance.spec.id.to_string()
+    )
+    .record(took.as_secs_f64());
+    out
+}

@@ -8,6 +8,7 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 
 use super::ewma::Ewma;
+use super::picker::TierState;
 
 /// Highest latency the histogram tells apart: one hour, in microseconds. Slower calls are
 /// recorded as one hour.
@@ -31,6 +32,8 @@ pub struct LoadStats {
     /// Latencies of completed calls in microseconds. `None` only if the histogram could not
     /// be created, which cannot happen with the constant bounds above.
     histogram: Option<Mutex<Histogram<u64>>>,
+    /// Picker state of the tiers this instance is the first candidate of.
+    pub(super) tier: TierState,
 }
 
 impl LoadStats {
@@ -45,6 +48,7 @@ impl LoadStats {
             histogram: Histogram::new_with_bounds(1, HISTOGRAM_MAX_MICROS, HISTOGRAM_SIGFIG)
                 .ok()
                 .map(Mutex::new),
+            tier: TierState::default(),
         }
     }
 

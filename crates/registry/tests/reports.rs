@@ -1,0 +1,178 @@
+//! Reports, events, discovery, hedging and call_many against real fixtures.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use toolmesh_registry::{MeshEvent, Strategy, ToolPolicy};
+use toolmesh_testkit::FixtureOptions;
+
+#[tokio::test]
+async fn reports_and_events_follow_an_instance_going_down() -> anyhow::Result<()> {
+    let mut servers = fleet("rep", 2, |_| FixtureOptions::new()).await?;
+    let mut spec = service("rep", &servers, Strategy::RoundRobin);
+    spec.capabilities = vec!["echoing".into()];
+    spec.instance_config.circuit_breaker.failure_threshold = 1;
+    let registry = registry(vec![spec]).await?;
+    let mut events = registry.subscribe();
+    for _ in 0..4 {
+        registry
+            .call(
+                "rep__echo",
+                args(serde_json::json!({"message": "r"})),
+                &ctx(),
+            )
+            .await?;
+    }
+    let report = registry.report();
+    assert_eq!(report.summary.status, "healthy");
+    assert_eq!(report.summary.instances, 2);
+    assert_eq!(report.services[0].tools, 8);
+    assert!(
+        report
+            .instances
+            .iter()
+            .all(|i| i.load.calls == 2 && i.load.success_rate == 1.0)
+    );
+    assert!(
+        report
+            .instances
+            .iter()
+            .all(|i| i.load.p99_latency.is_some())
+    );
+
+    servers[1].kill().await;
+    // Calls keep succeeding by failing over; the dead instance trips its breaker.
+    for _ in 0..4 {
+        registry
+            .call(
+                "rep__echo",
+                args(serde_json::json!({"message": "r"})),
+                &ctx(),
+            )
+            .await?;
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let (mut tripped, mut failover) = (false, false);
+    while !(tripped && failover) && Instant::now() < deadline {
+        match tokio::time::timeout(Duration::from_secs(1), events.recv()).await {
+            Ok(Ok(MeshEvent::BreakerTripped { instance })) => {
+                tripped |= instance.as_str() == "rep-2"
+            }
+            Ok(Ok(MeshEvent::Failover { from, .. })) => failover |= from.as_str() == "rep-2",
+            _ => {}
+        }
+    }
+    assert!(
+        tripped && failover,
+        "breaker trip and failover events (tripped {tripped}, failover {failover})"
+    );
+    let summary = registry.health_summary();
+    assert_eq!(summary.status, "degraded");
+    assert_eq!(summary.instances_healthy, 1);
+    let json = registry.report_json();
+    assert_eq!(json["summary"]["status"], "degraded");
+    assert_eq!(json["instances"][1]["breaker"], "open");
+    registry.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn discovery_matches_declared_capabilities_and_tool_descriptions() -> anyhow::Result<()> {
+    let a = fleet("search", 1, |_| FixtureOptions::new()).await?;
+    let b = fleet("math", 1, |_| FixtureOptions::new()).await?;
+    let mut search = service("search", &a, Strategy::RoundRobin);
+    search.capabilities = vec!["web_search".into()];
+    let math = service("math", &b, Strategy::RoundRobin);
+    let registry = registry(vec![search, math]).await?;
+    let found = registry.discover(&["web_search"]);
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].service.as_str(), "search");
+    // Both fixtures have an `add` tool: probed tool names match too, declared ones rank first.
+    let both = registry.discover(&["web_search", "add"]);
+    assert_eq!(
+        both.iter().map(|m| m.service.as_str()).collect::<Vec<_>>(),
+        ["search", "math"]
+    );
+    let tools = registry.enable_tools(&["web_search"]);
+    assert!(
+        tools.contains(&"search__echo".to_owned())
+            && !tools.iter().any(|t| t.starts_with("math__"))
+    );
+    registry.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_slow_read_only_call_is_hedged_to_another_instance() -> anyhow::Result<()> {
+    let servers = fleet("hedge", 2, |i| {
+        if i == 1 {
+            FixtureOptions::new().latency_ms(2000)
+        } else {
+            FixtureOptions::new()
+        }
+    })
+    .await?;
+    let mut spec = service("hedge", &servers, Strategy::RoundRobin);
+    spec.tools.insert(
+        "echo".into(),
+        ToolPolicy {
+            hedge_after: Some(Duration::from_millis(100)),
+            ..ToolPolicy::default()
+        },
+    );
+    let registry = registry(vec![spec]).await?;
+    for _ in 0..2 {
+        let started = Instant::now();
+        let routed = registry
+            .call(
+                "hedge__echo",
+                args(serde_json::json!({"message": "h"})),
+                &ctx(),
+            )
+            .await?;
+        assert_eq!(answered_by(&routed), "hedge-2", "the fast instance wins");
+        assert!(
+            started.elapsed() < Duration::from_millis(1500),
+            "no wait for the slow one"
+        );
+        assert!(routed.meta.attempts >= 1);
+    }
+    registry.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn call_many_runs_calls_concurrently_and_keeps_their_order() -> anyhow::Result<()> {
+    let servers = fleet("many", 2, |_| FixtureOptions::new()).await?;
+    let registry = registry(vec![service("many", &servers, Strategy::RoundRobin)]).await?;
+    let calls: Vec<_> = (0..10)
+        .map(|i| {
+            (
+                "many__sleep".to_owned(),
+                args(serde_json::json!({"ms": 200 + i})),
+            )
+        })
+        .collect();
+    let started = Instant::now();
+    let results = registry.call_many(calls, &ctx(), 10).await;
+    assert!(
+        started.elapsed() < Duration::from_millis(1500),
+        "ten 200 ms calls ran together"
+    );
+    for (i, r) in results.iter().enumerate() {
+        let text = serde_json::to_string(
+            &r.as_ref()
+                .map_err(|e| anyhow::anyhow!("{e}"))?
+                .result
+                .content,
+        )?;
+        assert!(
+            text.contains(&format!("{}", 200 + i)),
+            "result {i} out of order: {text}"
+        );
+    }
+    registry.shutdown().await;
+    Ok(())
+}

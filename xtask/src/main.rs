@@ -30,7 +30,7 @@ enum Task {
     Peers,
     /// Run benchmarks (release build); `transport` by default.
     Bench {
-        /// Which benchmark: transport or pool.
+        /// Which benchmark: transport, pool or router.
         #[arg(default_value = "transport")]
         name: String,
     },
@@ -119,6 +119,7 @@ fn bench(root: &Path, name: &str) -> anyhow::Result<()> {
             bench("toolmesh-resilience", "breaker")?;
             bench("toolmesh-pool", "pool")
         }
-        other => bail!("unknown benchmark `{other}`; available: transport, pool"),
+        "router" => bench("toolmesh-registry", "router"),
+        other => bail!("unknown benchmark `{other}`; available: transport, pool, router"),
     }
 }

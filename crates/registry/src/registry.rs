@@ -158,6 +158,29 @@ impl Registry {
         Ok(())
     }
 
+    /// Adds a service whose tools are given rather than listed from its instances (for
+    /// servers known to be slow to start, offline catalogs and benchmarks). A later
+    /// list-changed notification replaces the list.
+    pub async fn add_service_with_tools(
+        &self,
+        spec: ServiceSpec,
+        tools: Vec<toolmesh_core::Tool>,
+    ) -> Result<(), RegistryError> {
+        let _change = self.inner.changes.lock().await;
+        if self.inner.state.load().service(&spec.id).is_some() {
+            return Err(RegistryError::DuplicateService(spec.id));
+        }
+        let id = spec.id.clone();
+        let service = Service::start_with_tools(spec, tools).await?;
+        self.watch(&service);
+        self.swap(|services| services.push(service.clone()));
+        self.inner.event(MeshEvent::ServiceChanged {
+            service: id,
+            change: "added",
+        });
+        Ok(())
+    }
+
     /// Removes a service: it leaves the catalog at once, in-flight calls finish (up to the
     /// drain timeout), then its instances close.
     pub async fn remove_service(&self, id: &ServerId) -> Result<(), RegistryError> {

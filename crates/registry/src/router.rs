@@ -69,6 +69,19 @@ impl FailedAttempt {
     }
 }
 
+/// Where a call would go, without making it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RouteDecision {
+    /// The service.
+    pub service: ServerId,
+    /// The tool's name on its server.
+    pub tool: String,
+    /// Instances in the order they would be tried.
+    pub order: Vec<InstanceId>,
+    /// How many of them are healthy with a closed breaker.
+    pub usable: usize,
+}
+
 /// A tool result and how it was obtained.
 #[derive(Debug, Clone)]
 pub struct Routed {
@@ -117,6 +130,31 @@ impl Registry {
         routed.meta.discovery_age = service.discovery_age();
         routed.meta.strategy = Some(service.spec.strategy);
         Ok(routed)
+    }
+
+    /// Resolves `tool` and orders its instances as a call would, without calling.
+    pub fn route(&self, tool: &str) -> Result<RouteDecision, CallError> {
+        let state = self.inner.state.load();
+        let entry = state
+            .catalog
+            .resolve(tool)
+            .ok_or_else(|| CallError::ToolNotFound {
+                tool: tool.to_owned(),
+                hint: state.catalog.hint(tool),
+            })?;
+        let service = state
+            .service(&entry.service)
+            .ok_or_else(|| CallError::ToolNotFound {
+                tool: tool.to_owned(),
+                hint: "; its service was just removed".into(),
+            })?;
+        let (order, usable) = Self::candidates(service, entry.name.tool());
+        Ok(RouteDecision {
+            service: service.spec.id.clone(),
+            tool: entry.name.tool().to_owned(),
+            order: order.iter().map(|i| i.spec.id.clone()).collect(),
+            usable,
+        })
     }
 
     /// Runs `calls` concurrently, at most `concurrency` at a time; results keep the order.

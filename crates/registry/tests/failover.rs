@@ -115,7 +115,7 @@ async fn a_non_idempotent_tool_never_runs_twice_and_after_send_failures_are_repo
 
 #[tokio::test]
 async fn tier_two_serves_only_while_tier_one_is_unavailable() -> anyhow::Result<()> {
-    let mut primary = FixtureServer::start(FixtureOptions::new().instance_id("primary")).await?;
+    let primary = FixtureServer::start(FixtureOptions::new().instance_id("primary")).await?;
     let backup = FixtureServer::start(FixtureOptions::new().instance_id("backup")).await?;
     let port = primary.http_port();
     let servers = [primary, backup];
@@ -171,8 +171,7 @@ async fn cache_hits_merge_concurrent_misses_and_serve_stale_when_all_fail() -> a
         },
     );
     spec.max_failover_attempts = 0;
-    let [server] = <[_; 1]>::try_from(servers).map_err(|_| anyhow::anyhow!("one server"))?;
-    let mut server = server;
+    let [mut server] = <[_; 1]>::try_from(servers).map_err(|_| anyhow::anyhow!("one server"))?;
     let registry = Arc::new(registry(vec![spec]).await?);
     let count = |r: &toolmesh_registry::Routed| {
         r.result.structured_content.clone().unwrap_or_default()["count"].as_u64()

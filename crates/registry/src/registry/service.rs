@@ -50,6 +50,11 @@ impl Instance {
             .is_none_or(|t| t.iter().any(|x| x.name == tool))
     }
 
+    /// Sets the tool list without asking the server.
+    pub(crate) fn set_tools(&self, tools: Vec<Tool>) {
+        self.tools.store(Some(Arc::new(tools)));
+    }
+
     /// Lists its tools again; keeps the old list on failure.
     pub(crate) async fn refresh(&self) -> bool {
         let ctx = CallContext::with_timeout(LIST_TIMEOUT);
@@ -84,6 +89,27 @@ pub(crate) struct Service {
 impl Service {
     /// Starts a pool per instance (concurrently) and lists their tools.
     pub(crate) async fn start(spec: ServiceSpec) -> Result<Arc<Self>, RegistryError> {
+        let service = Self::start_pools(spec).await?;
+        service.refresh_tools().await;
+        Ok(service)
+    }
+
+    /// Starts a pool per instance and takes `tools` as every instance's list.
+    pub(crate) async fn start_with_tools(
+        spec: ServiceSpec,
+        tools: Vec<Tool>,
+    ) -> Result<Arc<Self>, RegistryError> {
+        let service = Self::start_pools(spec).await?;
+        for instance in &service.instances {
+            instance.set_tools(tools.clone());
+        }
+        if let Ok(mut at) = service.listed_at.lock() {
+            *at = Some(Instant::now());
+        }
+        Ok(service)
+    }
+
+    async fn start_pools(spec: ServiceSpec) -> Result<Arc<Self>, RegistryError> {
         if let Err(e) = toolmesh_core::ToolName::new(&spec.namespace, "x") {
             return Err(RegistryError::InvalidSpec {
                 service: spec.id.clone(),
@@ -130,7 +156,6 @@ impl Service {
             instances,
             listed_at: std::sync::Mutex::new(None),
         });
-        service.refresh_tools().await;
         Ok(service)
     }
 

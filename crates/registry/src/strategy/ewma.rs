@@ -143,7 +143,7 @@ mod tests {
             })
             .collect();
         for t in threads {
-            t.join().unwrap_or_else(|_| panic!("thread panicked"));
+            t.join().unwrap();
         }
         assert_eq!(e.get(), Some(5 * MS));
     }

@@ -21,9 +21,6 @@ pub struct Candidate<'a> {
     pub capability_score: u32,
 }
 
-/// No previous winner (latency strategy).
-const NO_WINNER: usize = usize::MAX;
-
 /// Orders candidates for one call. Synchronous and cheap (one pass plus a sort of the tier;
 /// atomics and the thread-local RNG, no lock); shared across calls (`Send + Sync`).
 ///
@@ -36,26 +33,58 @@ const NO_WINNER: usize = usize::MAX;
 /// | `Latency` | better of two choices by EWMA × (outstanding + 1) | ascending by that score |
 /// | `CapabilityMatch` | highest `capability_score` | descending score, then fewest outstanding; ties rotate |
 ///
-/// The rotation state is per picker, so a picker is meant for one set of candidates (one
-/// tier); calling it with varying candidate lists still returns valid permutations but
-/// rotations are then only approximately fair.
+/// One picker may serve several candidate lists (every priority tier of a service, the
+/// subsets of instances offering different tools): the rotation counter and the latency
+/// strategy's remembered winner are kept per list, in the [`LoadStats`] of the list's
+/// *first* candidate (its anchor), not in the picker. So each list rotates exactly on its
+/// own, provided the caller passes the instances of a tier in a stable order. When the
+/// anchor changes (the first instance became unusable), the rotation simply continues
+/// from the new anchor's counter. Different lists with the same first instance share its
+/// counter, so each of them rotates only approximately (a strictly alternating pattern of
+/// two such lists of two could even pin each to one instance); the remembered latency
+/// winner is a hint that is only used when it is among the candidates.
 #[derive(Debug)]
 pub struct Picker {
     strategy: Strategy,
-    /// Calls so far: drives round-robin and rotation of ties.
+}
+
+/// Picker state of one candidate list, kept in the anchor's [`LoadStats`].
+#[derive(Debug)]
+pub(super) struct TierState {
+    /// Orders so far: drives round-robin and the rotation of ties.
     turn: AtomicUsize,
-    /// Index of the last winner under `Latency` (the remembered choice), or `NO_WINNER`.
-    last_winner: AtomicUsize,
+    /// Address of the [`LoadStats`] of the last winner under `Latency`, or `NO_LEADER`.
+    leader: AtomicUsize,
+}
+
+/// No remembered winner (latency strategy).
+const NO_LEADER: usize = 0;
+
+impl Default for TierState {
+    fn default() -> Self {
+        Self {
+            turn: AtomicUsize::new(0),
+            leader: AtomicUsize::new(NO_LEADER),
+        }
+    }
+}
+
+impl TierState {
+    fn next_turn(&self) -> usize {
+        // Wraps after usize::MAX orders; one uneven step then, harmless.
+        self.turn.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+/// Identity of an instance's stats (never `NO_LEADER`: references are not null).
+fn address(load: &LoadStats) -> usize {
+    std::ptr::from_ref(load).addr()
 }
 
 impl Picker {
     /// A picker for `strategy`.
     pub fn new(strategy: Strategy) -> Self {
-        Self {
-            strategy,
-            turn: AtomicUsize::new(0),
-            last_winner: AtomicUsize::new(NO_WINNER),
-        }
+        Self { strategy }
     }
 
     /// The strategy this picker follows.
@@ -66,82 +95,77 @@ impl Picker {
     /// A permutation of `0..candidates.len()`: the first is the pick, the rest the failover
     /// order. Empty for no candidates, `[0]` for one.
     pub fn order(&self, candidates: &[Candidate<'_>]) -> Vec<usize> {
-        match candidates.len() {
-            0 => return Vec::new(),
-            1 => return vec![0],
-            _ => {}
-        }
+        let tier = match candidates {
+            [] => return Vec::new(),
+            [_] => return vec![0],
+            [anchor, ..] => &anchor.load.tier,
+        };
         match self.strategy {
-            Strategy::RoundRobin => self.round_robin(candidates.len()),
+            Strategy::RoundRobin => round_robin(tier, candidates.len()),
             Strategy::Weighted => weighted(candidates),
-            Strategy::LeastOutstanding => self.least_outstanding(candidates),
+            Strategy::LeastOutstanding => least_outstanding(tier, candidates),
             Strategy::Random => random(candidates.len()),
-            Strategy::Latency => self.latency(candidates),
-            Strategy::CapabilityMatch => self.capability_match(candidates),
+            Strategy::Latency => latency(tier, candidates),
+            Strategy::CapabilityMatch => capability_match(tier, candidates),
         }
     }
+}
 
-    fn next_turn(&self) -> usize {
-        // Wraps after usize::MAX calls; one uneven step then, harmless.
-        self.turn.fetch_add(1, Ordering::Relaxed)
+fn round_robin(tier: &TierState, n: usize) -> Vec<usize> {
+    let start = tier.next_turn() % n;
+    (0..n).map(|k| (start + k) % n).collect()
+}
+
+fn least_outstanding(tier: &TierState, candidates: &[Candidate<'_>]) -> Vec<usize> {
+    // Read each counter once: keys must not change while sorting.
+    let keys: Vec<usize> = candidates.iter().map(|c| c.load.outstanding()).collect();
+    sorted_with_rotated_ties(&keys, tier.next_turn())
+}
+
+fn capability_match(tier: &TierState, candidates: &[Candidate<'_>]) -> Vec<usize> {
+    let keys: Vec<(Reverse<u32>, usize)> = candidates
+        .iter()
+        .map(|c| (Reverse(c.capability_score), c.load.outstanding()))
+        .collect();
+    sorted_with_rotated_ties(&keys, tier.next_turn())
+}
+
+/// Power of two choices with memory: compare two distinct candidates, the previous winner
+/// (when it is still among the candidates) and a random other one (else two random ones),
+/// and pick the one with the lower [`latency_score`]. Plain P2C over three candidates sends
+/// a third of the calls to the slower two whatever the latencies; remembering the winner
+/// keeps the fast instance picked while every call still samples one challenger, so a
+/// winner that became slower or more loaded is displaced at once. Equal scores are settled
+/// by a coin flip so equal instances share the load.
+fn latency(tier: &TierState, candidates: &[Candidate<'_>]) -> Vec<usize> {
+    let n = candidates.len();
+    let scores: Vec<(u128, usize)> = candidates.iter().map(|c| latency_score(c.load)).collect();
+    let mut rng = rand::rng();
+
+    let leader = tier.leader.load(Ordering::Relaxed);
+    let first = candidates
+        .iter()
+        .position(|c| address(c.load) == leader)
+        .unwrap_or_else(|| rng.random_range(0..n));
+    let mut second = rng.random_range(0..n - 1);
+    if second >= first {
+        second += 1;
     }
+    let winner = match scores[first].cmp(&scores[second]) {
+        CmpOrdering::Less => first,
+        CmpOrdering::Greater => second,
+        CmpOrdering::Equal if rng.random_bool(0.5) => first,
+        CmpOrdering::Equal => second,
+    };
+    tier.leader
+        .store(address(candidates[winner].load), Ordering::Relaxed);
 
-    fn round_robin(&self, n: usize) -> Vec<usize> {
-        let start = self.next_turn() % n;
-        (0..n).map(|k| (start + k) % n).collect()
-    }
-
-    fn least_outstanding(&self, candidates: &[Candidate<'_>]) -> Vec<usize> {
-        // Read each counter once: keys must not change while sorting.
-        let keys: Vec<usize> = candidates.iter().map(|c| c.load.outstanding()).collect();
-        sorted_with_rotated_ties(&keys, self.next_turn())
-    }
-
-    fn capability_match(&self, candidates: &[Candidate<'_>]) -> Vec<usize> {
-        let keys: Vec<(Reverse<u32>, usize)> = candidates
-            .iter()
-            .map(|c| (Reverse(c.capability_score), c.load.outstanding()))
-            .collect();
-        sorted_with_rotated_ties(&keys, self.next_turn())
-    }
-
-    /// Power of two choices with memory: compare two distinct candidates, the previous
-    /// winner (when there is one and it is still a valid index) and a random other one (else
-    /// two random ones), and pick the one with the lower [`latency_score`]. Plain P2C over
-    /// three candidates sends a third of the calls to the slower two whatever the latencies;
-    /// remembering the winner keeps the fast instance picked while every call still samples
-    /// one challenger, so a slower or more loaded winner is displaced at once. Equal
-    /// scores are settled by a coin flip so equal instances share the load.
-    fn latency(&self, candidates: &[Candidate<'_>]) -> Vec<usize> {
-        let n = candidates.len();
-        let scores: Vec<(u128, usize)> = candidates.iter().map(|c| latency_score(c.load)).collect();
-        let mut rng = rand::rng();
-
-        let last = self.last_winner.load(Ordering::Relaxed);
-        let first = if last < n {
-            last
-        } else {
-            rng.random_range(0..n)
-        };
-        let mut second = rng.random_range(0..n - 1);
-        if second >= first {
-            second += 1;
-        }
-        let winner = match scores[first].cmp(&scores[second]) {
-            CmpOrdering::Less => first,
-            CmpOrdering::Greater => second,
-            CmpOrdering::Equal if rng.random_bool(0.5) => first,
-            CmpOrdering::Equal => second,
-        };
-        self.last_winner.store(winner, Ordering::Relaxed);
-
-        let mut order: Vec<usize> = (0..n).filter(|&i| i != winner).collect();
-        // Shuffle, then a stable sort: equal scores end up in random order.
-        order.shuffle(&mut rng);
-        order.sort_by_key(|&i| scores[i]);
-        order.insert(0, winner);
-        order
-    }
+    let mut order: Vec<usize> = (0..n).filter(|&i| i != winner).collect();
+    // Shuffle, then a stable sort: equal scores end up in random order.
+    order.shuffle(&mut rng);
+    order.sort_by_key(|&i| scores[i]);
+    order.insert(0, winner);
+    order
 }
 
 /// The latency strategy's score of an instance, lower is better: EWMA latency in
@@ -571,6 +595,67 @@ mod tests {
             counts[order[0]] += 1;
         }
         assert_eq!(counts, [50, 50, 0]);
+    }
+
+    #[test]
+    fn one_picker_serves_several_tiers() {
+        let loads = loads(5);
+        let cands = candidates(&loads);
+        let (tier1, tier2) = cands.split_at(2);
+        let picker = Picker::new(Strategy::RoundRobin);
+        let mut counts = [0; 5];
+        for i in 0..60 {
+            let a = picker.order(tier1);
+            let b = picker.order(tier2);
+            assert_eq!(a[0], i % 2);
+            assert_eq!(b[0], i % 3);
+            counts[a[0]] += 1;
+            counts[2 + b[0]] += 1;
+        }
+        assert_eq!(counts, [30, 30, 20, 20, 20]);
+
+        let picker = Picker::new(Strategy::LeastOutstanding);
+        let mut counts = [0; 5];
+        for _ in 0..60 {
+            counts[picker.order(tier1)[0]] += 1;
+            counts[2 + picker.order(tier2)[0]] += 1;
+        }
+        assert_eq!(counts, [30, 30, 20, 20, 20]);
+
+        warm(&loads[0], 20 * MS, 3);
+        warm(&loads[1], MS, 3);
+        warm(&loads[2], MS, 3);
+        warm(&loads[3], 20 * MS, 3);
+        warm(&loads[4], 20 * MS, 3);
+        let picker = Picker::new(Strategy::Latency);
+        let mut fast = [0; 2];
+        for _ in 0..1_000 {
+            fast[0] += usize::from(picker.order(tier1)[0] == 1);
+            fast[1] += usize::from(picker.order(tier2)[0] == 0);
+        }
+        assert_eq!(fast[0], 1_000);
+        assert!(fast[1] > 800, "{fast:?}");
+    }
+
+    #[test]
+    fn a_changed_list_keeps_working() {
+        // The remembered latency winner leaves the list: a fresh pair is drawn.
+        let loads = loads(4);
+        warm(&loads[0], MS, 3);
+        warm(&loads[1], MS, 3);
+        warm(&loads[2], 20 * MS, 3);
+        warm(&loads[3], 2 * MS, 3);
+        let cands = candidates(&loads);
+        let picker = Picker::new(Strategy::Latency);
+        for _ in 0..20 {
+            picker.order(&cands[..3]);
+        }
+        let shrunk = [cands[0], cands[2], cands[3]];
+        let counts = firsts(&picker, &shrunk, 1_000);
+        assert!(counts[0] > 800, "{counts:?}");
+        // Round-robin over a list whose first instance dropped out: rotates on its own.
+        let picker = Picker::new(Strategy::RoundRobin);
+        assert_eq!(firsts(&picker, &cands[1..], 300), [100, 100, 100]);
     }
 
     #[test]

@@ -91,6 +91,9 @@ pub(crate) struct Shared {
     breaker: CircuitBreaker,
     bulkhead: Bulkhead,
     health: Mutex<HealthTracker>,
+    /// Mirrors of the health tracker and connect state, for the router's hot path.
+    unhealthy: AtomicBool,
+    connect_failing: AtomicBool,
     connect: Mutex<ConnectState>,
     metrics: PoolMetrics,
     accepting: AtomicBool,
@@ -162,6 +165,8 @@ impl InstancePool {
                 hc.failure_threshold,
                 hc.success_threshold,
             )),
+            unhealthy: AtomicBool::new(false),
+            connect_failing: AtomicBool::new(false),
             connect: Mutex::new(ConnectState {
                 backoff: None,
                 retry_at: None,
@@ -181,7 +186,7 @@ impl InstancePool {
             drained: Notify::new(),
             wake: Arc::new(Notify::new()),
             stop: CancellationToken::new(),
-            events: broadcast::channel(256).0,
+            events: broadcast::channel(32).0,
         });
         shared.replenish().await;
         tokio::spawn(supervisor::run(Arc::downgrade(&shared)));
@@ -249,6 +254,14 @@ impl InstancePool {
     /// Whether calls should be routed here, and why.
     pub fn health(&self) -> Health {
         self.shared.health()
+    }
+
+    /// `health().is_usable()` without building the report: a few atomic loads.
+    pub fn is_usable(&self) -> bool {
+        let s = &*self.shared;
+        s.breaker.state() != toolmesh_resilience::BreakerState::Open
+            && !s.unhealthy.load(Ordering::Relaxed)
+            && !(s.connect_failing.load(Ordering::Relaxed) && s.live_count() == 0)
     }
 
     /// Current figures.
@@ -449,6 +462,7 @@ impl Shared {
                         last_error: None,
                     };
                 }
+                self.connect_failing.store(false, Ordering::Relaxed);
                 let pid = session.pid();
                 self.forward_list_changes(&session);
                 let slot = Arc::new(Slot::new(session, self.epoch));
@@ -496,6 +510,7 @@ impl Shared {
             .unwrap_or(self.config.pool.reconnect.max_backoff);
         c.retry_at = Some(Instant::now() + delay);
         c.last_error = Some(error.clone());
+        self.connect_failing.store(true, Ordering::Relaxed);
         delay
     }
 

@@ -71,11 +71,13 @@ fn tools(n: usize) -> Vec<Tool> {
 async fn offline_registry(services: usize, tools_each: usize) -> anyhow::Result<Registry> {
     let registry = Registry::new(RegistryOptions::default());
     let list = tools(tools_each);
-    for i in 0..services {
-        registry
-            .add_service_with_tools(offline_spec(i), list.clone())
-            .await?;
-    }
+    registry
+        .add_services_with_tools(
+            (0..services)
+                .map(|i| (offline_spec(i), list.clone()))
+                .collect(),
+        )
+        .await?;
     Ok(registry)
 }
 

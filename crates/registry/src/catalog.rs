@@ -117,7 +117,7 @@ impl Catalog {
                     name,
                     rendered: rendered.clone(),
                     service: service.spec.id.clone(),
-                    tool: Arc::new(tool.clone()),
+                    tool: tool.clone(),
                     policy,
                     idempotent,
                     read_only,

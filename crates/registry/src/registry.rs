@@ -3,6 +3,7 @@
 pub(crate) mod service;
 
 use std::{
+    collections::HashMap,
     sync::{Arc, Weak, atomic::Ordering},
     time::Duration,
 };
@@ -19,12 +20,27 @@ use service::Service;
 /// Read-mostly state, swapped whole on every change.
 pub(crate) struct State {
     pub(crate) services: Vec<Arc<Service>>,
+    /// Position of each service in `services`.
+    index: HashMap<ServerId, usize>,
     pub(crate) catalog: Arc<Catalog>,
 }
 
 impl State {
+    fn new(services: Vec<Arc<Service>>, catalog: Arc<Catalog>) -> Self {
+        let index = services
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.spec.id.clone(), i))
+            .collect();
+        Self {
+            services,
+            index,
+            catalog,
+        }
+    }
+
     pub(crate) fn service(&self, id: &ServerId) -> Option<&Arc<Service>> {
-        self.services.iter().find(|s| &s.spec.id == id)
+        self.services.get(*self.index.get(id)?)
     }
 }
 
@@ -92,10 +108,10 @@ impl Registry {
     pub fn new(options: RegistryOptions) -> Self {
         Self {
             inner: Arc::new(Inner {
-                state: ArcSwap::from_pointee(State {
-                    services: Vec::new(),
-                    catalog: Arc::new(Catalog::empty(options.naming.clone())),
-                }),
+                state: ArcSwap::from_pointee(State::new(
+                    Vec::new(),
+                    Arc::new(Catalog::empty(options.naming.clone())),
+                )),
                 changes: tokio::sync::Mutex::new(()),
                 naming: options.naming,
                 events: broadcast::channel(1024).0,
@@ -158,27 +174,60 @@ impl Registry {
         Ok(())
     }
 
-    /// Adds a service whose tools are given rather than listed from its instances (for
-    /// servers known to be slow to start, offline catalogs and benchmarks). A later
-    /// list-changed notification replaces the list.
-    pub async fn add_service_with_tools(
+    /// Adds services whose tools are given rather than listed from their instances (for
+    /// servers slow to start, offline catalogs and benchmarks). A later list-changed
+    /// notification replaces a list. The catalog is rebuilt once for all of them.
+    pub async fn add_services_with_tools(
         &self,
-        spec: ServiceSpec,
-        tools: Vec<toolmesh_core::Tool>,
+        services: Vec<(ServiceSpec, Vec<toolmesh_core::Tool>)>,
     ) -> Result<(), RegistryError> {
         let _change = self.inner.changes.lock().await;
-        if self.inner.state.load().service(&spec.id).is_some() {
-            return Err(RegistryError::DuplicateService(spec.id));
+        let state = self.inner.state.load_full();
+        if let Some((spec, _)) = services
+            .iter()
+            .find(|(s, _)| state.service(&s.id).is_some())
+        {
+            return Err(RegistryError::DuplicateService(spec.id.clone()));
         }
-        let id = spec.id.clone();
-        let service = Service::start_with_tools(spec, tools).await?;
-        self.watch(&service);
-        self.swap(|services| services.push(service.clone()));
-        self.inner.event(MeshEvent::ServiceChanged {
-            service: id,
-            change: "added",
-        });
+        let started = futures::future::join_all(
+            services
+                .into_iter()
+                .map(|(spec, tools)| Service::start_with_tools(spec, tools)),
+        )
+        .await;
+        let started = self.started(started).await?;
+        self.swap(|list| list.extend(started.iter().cloned()));
         Ok(())
+    }
+
+    /// Keeps the started services if all started; otherwise closes them and returns the
+    /// first error.
+    async fn started(
+        &self,
+        results: Vec<Result<Arc<Service>, RegistryError>>,
+    ) -> Result<Vec<Arc<Service>>, RegistryError> {
+        let mut ok = Vec::with_capacity(results.len());
+        let mut first_error = None;
+        for result in results {
+            match result {
+                Ok(service) => ok.push(service),
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        if let Some(e) = first_error {
+            futures::future::join_all(ok.iter().map(|s| s.shutdown())).await;
+            return Err(e);
+        }
+        for service in &ok {
+            self.watch(service);
+            self.inner.event(MeshEvent::ServiceChanged {
+                service: service.spec.id.clone(),
+                change: "added",
+            });
+        }
+        Ok(ok)
     }
 
     /// Removes a service: it leaves the catalog at once, in-flight calls finish (up to the
@@ -201,43 +250,56 @@ impl Registry {
         Ok(())
     }
 
-    /// Makes the registry hold exactly `specs`: new services are added, missing ones
-    /// removed, changed ones replaced (the new one starts before the old one drains).
+    /// Makes the registry hold exactly `specs`, in their order: new and changed services
+    /// start (concurrently) before anything is swapped, the catalog is rebuilt once, then
+    /// removed and replaced services drain their in-flight calls and close. If a service
+    /// cannot start, nothing changes.
     pub async fn apply(&self, specs: Vec<ServiceSpec>) -> Result<(), RegistryError> {
-        let current = self.inner.state.load_full();
-        for old in &current.services {
-            if !specs.iter().any(|s| s.id == old.spec.id) {
-                self.remove_service(&old.spec.id).await?;
-            }
-        }
-        for spec in specs {
-            match current.service(&spec.id) {
-                None => self.add_service(spec).await?,
-                Some(old) if old.spec == spec => {}
-                Some(_) => self.replace_service(spec).await?,
-            }
-        }
-        Ok(())
-    }
-
-    async fn replace_service(&self, spec: ServiceSpec) -> Result<(), RegistryError> {
         let _change = self.inner.changes.lock().await;
-        let id = spec.id.clone();
-        let fresh = Service::start(spec).await?;
-        self.watch(&fresh);
-        let old = self.inner.state.load().service(&id).cloned();
-        self.swap(|services| {
-            if let Some(slot) = services.iter_mut().find(|s| s.spec.id == id) {
-                *slot = fresh.clone();
-            }
-        });
-        self.inner.event(MeshEvent::ServiceChanged {
-            service: id,
-            change: "replaced",
-        });
-        if let Some(old) = old {
-            old.shutdown().await;
+        let current = self.inner.state.load_full();
+        let fresh: Vec<ServiceSpec> = specs
+            .iter()
+            .filter(|spec| {
+                current
+                    .service(&spec.id)
+                    .is_none_or(|old| &old.spec != *spec)
+            })
+            .cloned()
+            .collect();
+        if fresh.is_empty() && specs.len() == current.services.len() {
+            return Ok(());
         }
+        let started = futures::future::join_all(fresh.into_iter().map(Service::start)).await;
+        let started = self.started(started).await?;
+        let next: Vec<Arc<Service>> = specs
+            .iter()
+            .filter_map(|spec| {
+                started
+                    .iter()
+                    .find(|s| s.spec.id == spec.id)
+                    .or_else(|| current.service(&spec.id))
+                    .cloned()
+            })
+            .collect();
+        let retired: Vec<Arc<Service>> = current
+            .services
+            .iter()
+            .filter(|old| !next.iter().any(|s| Arc::ptr_eq(s, old)))
+            .cloned()
+            .collect();
+        self.swap(|services| *services = next.clone());
+        for old in &retired {
+            let change = if next.iter().any(|s| s.spec.id == old.spec.id) {
+                "replaced"
+            } else {
+                "removed"
+            };
+            self.inner.event(MeshEvent::ServiceChanged {
+                service: old.spec.id.clone(),
+                change,
+            });
+        }
+        futures::future::join_all(retired.iter().map(|s| s.shutdown())).await;
         Ok(())
     }
 
@@ -356,7 +418,7 @@ impl Inner {
             let mut services = state.services.clone();
             change(&mut services);
             let catalog = Arc::new(Catalog::build(&self.naming, &services));
-            State { services, catalog }
+            State::new(services, catalog)
         });
         let _ = next;
         let tools = self.state.load().catalog.len();

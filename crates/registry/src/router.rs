@@ -9,7 +9,7 @@ use tokio::time::Instant;
 use toolmesh_core::{
     CallContext, CallError, CallToolResult, ErrorKind, InstanceId, JsonObject, Phase, ServerId,
 };
-use toolmesh_resilience::{BreakerState, hedge};
+use toolmesh_resilience::hedge;
 use tracing::Instrument;
 
 use crate::{
@@ -220,9 +220,7 @@ impl Registry {
             .iter()
             .filter(|i| i.is_enabled() && i.offers(tool))
             .collect();
-        let usable = |i: &Instance| {
-            i.pool.breaker().state() != BreakerState::Open && i.pool.health().is_usable()
-        };
+        let usable = |i: &Instance| i.pool.is_usable();
         let mut order = Vec::with_capacity(offered.len());
         let mut rest = Vec::new();
         let mut tier_start = 0;

@@ -9,37 +9,73 @@ use std::{collections::BTreeMap, path::Path};
 
 use figment::Figment;
 use serde::{Deserialize, Serialize};
-use toolmesh_pool::InstanceConfig;
-use toolmesh_transport::Endpoint;
+use toolmesh_registry::ServiceSpec;
 
+mod defaults;
 mod diagnose;
 mod env;
 mod error;
 mod interpolate;
 mod load;
 mod mcp_servers;
+mod overrides;
+mod server;
+mod services;
+mod watch;
 
+pub use defaults::Defaults;
 pub use error::ConfigError;
 pub use interpolate::Interpolate;
 pub use load::{ConfigLoader, Format};
+pub use overrides::{
+    BreakerOverrides, BulkheadOverrides, HealthCheckOverrides, PoolOverrides, ReconnectOverrides,
+};
+pub use server::{InstanceEntry, ServerConfig};
+pub use watch::ConfigWatcher;
+
+use defaults::{DefaultsSection, GlobalSettings};
+use services::Problem;
 
 /// A whole toolmesh configuration.
+///
+/// [`Config::services`] turns it into what the registry runs: one
+/// [`ServiceSpec`] per server, with `defaults` applied.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(from = "ConfigFile")]
 pub struct Config {
-    /// Settings every server gets unless it overrides them: `pool`, `health_check`,
-    /// `circuit_breaker` and `bulkhead`.
+    /// Settings every server gets unless it overrides them (after the seed format's
+    /// `global_settings`, which sets some of the same things, has been folded in).
+    pub defaults: Defaults,
+    /// The MCP servers, by name.
+    pub servers: BTreeMap<String, ServerConfig>,
+}
+
+/// A configuration as written: `defaults` holds only the keys given, so that they
+/// can win over `global_settings` key by key.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
     #[serde(default)]
-    pub defaults: InstanceConfig,
-    /// The MCP servers, by name. Each endpoint's `name` is its key unless set.
+    defaults: DefaultsSection,
     #[serde(default)]
-    pub servers: BTreeMap<String, Endpoint>,
+    servers: BTreeMap<String, ServerConfig>,
+    #[serde(default)]
+    global_settings: Option<GlobalSettings>,
+}
+
+impl From<ConfigFile> for Config {
+    fn from(file: ConfigFile) -> Self {
+        Self {
+            defaults: defaults::resolve(&file.defaults, file.global_settings.as_ref()),
+            servers: file.servers,
+        }
+    }
 }
 
 /// The keys a configuration file may have at its top level. Environment variables
 /// whose first segment is none of these are not configuration overrides (so
 /// `TOOLMESH_LOG` and friends do not break loading).
-pub(crate) const TOP_LEVEL_KEYS: &[&str] = &["defaults", "servers"];
+pub(crate) const TOP_LEVEL_KEYS: &[&str] = &["defaults", "servers", "global_settings"];
 
 impl Config {
     /// Loads one file (format by extension), with `TOOLMESH_*` environment overrides.
@@ -61,37 +97,63 @@ impl Config {
             .load()
     }
 
+    /// Every server as the registry's [`ServiceSpec`], in name order: `defaults`
+    /// applied key by key under each server's own settings, instances numbered
+    /// (`<server>-<n>` unless given an `id`), namespaces, endpoints and sections checked.
+    ///
+    /// A configuration from [`ConfigLoader::load`] has passed these checks already
+    /// (with errors naming the file); this only fails for one changed in code since,
+    /// and then names the key path in `configuration`.
+    pub fn services(&self) -> Result<Vec<ServiceSpec>, ConfigError> {
+        services::build(self).map_err(|problem| {
+            let path: Vec<&str> = problem.path.iter().map(String::as_str).collect();
+            ConfigError::Invalid {
+                origin: "configuration".to_owned(),
+                key: diagnose::render_path(&path),
+                message: problem.message,
+            }
+        })
+    }
+
     /// Extracts and checks a configuration from a figment built by [`ConfigLoader`].
     fn from_figment(figment: &Figment) -> Result<Self, ConfigError> {
         let mut config: Config = figment
             .extract()
             .map_err(|e| diagnose::from_figment(&e, Some(figment)))?;
-        config
-            .defaults
-            .validate()
-            .map_err(|message| diagnose::invalid(figment, vec!["defaults".into()], 1, message))?;
-        for (name, endpoint) in &mut config.servers {
-            if name.trim().is_empty() {
-                return Err(diagnose::invalid_server(
-                    figment,
-                    name,
-                    "",
-                    "a server name is empty; give each server a name".into(),
-                ));
+        for (name, server) in &mut config.servers {
+            // The single instance's display name is the server's key unless set.
+            if server.instances.is_none() && !name.trim().is_empty() {
+                server.name.get_or_insert_with(|| name.clone());
             }
-            endpoint.name.get_or_insert_with(|| name.clone());
-            endpoint
-                .validate()
-                .map_err(|e| diagnose::invalid_server(figment, name, e.field, e.message))?;
         }
+        services::build(&config).map_err(|problem| locate(figment, problem))?;
         Ok(config)
     }
+}
+
+/// A [`Problem`] as an error naming the file (or variable) that set the value.
+fn locate(figment: &Figment, problem: Problem) -> ConfigError {
+    let Problem {
+        mut path,
+        keep,
+        message,
+    } = problem;
+    // Defaults that came from the seed format's `global_settings`.
+    if path.first().is_some_and(|top| top == "defaults")
+        && diagnose::find(figment, &path).is_none()
+        && figment.contains("global_settings")
+    {
+        let key = GlobalSettings::key_for(path.get(1).map_or("", String::as_str));
+        path = vec!["global_settings".to_owned()];
+        path.extend(key.map(str::to_owned));
+    }
+    diagnose::invalid(figment, path, keep, message)
 }
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
-    use figment::error::Kind;
+    use figment::{Figment, error::Kind, providers::Format as _};
 
     use super::*;
 
@@ -104,5 +166,26 @@ mod tests {
             Kind::UnknownField(_, expected) => assert_eq!(expected, TOP_LEVEL_KEYS),
             other => panic!("unexpected error kind {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_config_serializes_to_a_file_that_loads_as_the_same_config() {
+        let yaml = r#"
+defaults: { timeout: 20s, strategy: latency, pool: { min_sessions: 2 }, circuit_breaker: { failure_rate: 0.5 } }
+global_settings: { max_concurrent_connections: 7 }
+servers:
+  a: { url: "http://h/mcp", weight: 3, pool: { max_sessions: 9 }, enabled: false, tools: { t: { cache_ttl: 1m } } }
+  b:
+    instances: [{ command: [x, --y], id: b-x, priority: 2 }, { url: "ws://h/ws" }]
+    capabilities: [c]
+"#;
+        let config: Config = Figment::from(figment::providers::Yaml::string(yaml))
+            .extract()
+            .unwrap();
+        assert_eq!(config.defaults.bulkhead.max_concurrent, 7);
+        let json = serde_json::to_value(&config).unwrap();
+        let again: Config = serde_json::from_value(json).unwrap();
+        assert_eq!(again, config);
+        assert_eq!(again.services().unwrap(), config.services().unwrap());
     }
 }

@@ -2,15 +2,19 @@
 
 pub mod config;
 
-pub use config::{Config, ConfigError, ConfigLoader};
+pub use config::{Config, ConfigError, ConfigLoader, ConfigWatcher};
 pub use toolmesh_core::{
     CallContext, CallError, DynInvoker, ErrorKind, InstanceId, Invoker, NameTable, Phase, ServerId,
     ToolCall, ToolName, ToolNaming,
 };
+pub use toolmesh_registry::{InstanceSpec, ServiceSpec, Strategy, ToolPolicy};
 pub use toolmesh_transport::{Endpoint, ProtocolChoice, ServerEvent, Session, TransportKind};
 
 /// The layers underneath, for what the facade does not re-export.
 pub mod layers {
     pub use toolmesh_core as core;
+    pub use toolmesh_pool as pool;
+    pub use toolmesh_registry as registry;
+    pub use toolmesh_resilience as resilience;
     pub use toolmesh_transport as transport;
 }

@@ -40,6 +40,15 @@ fn fail(name: &str, text: &str, vars: &[(&str, &str)]) -> (ConfigError, String) 
     (err, message)
 }
 
+/// Each server's single-instance endpoint, by name.
+fn endpoints(config: &Config) -> BTreeMap<String, Endpoint> {
+    config
+        .servers
+        .iter()
+        .map(|(name, server)| (name.clone(), server.endpoint()))
+        .collect()
+}
+
 fn assert_contains(message: &str, parts: &[&str]) {
     for part in parts {
         assert!(message.contains(part), "expected {part:?} in:\n{message}");
@@ -102,7 +111,7 @@ fn yaml_toml_and_json_give_the_same_config() {
             "--stdio".into()
         ]))
     );
-    assert_eq!(fixture.validate(), Ok(TransportKind::Stdio));
+    assert_eq!(fixture.endpoint().validate(), Ok(TransportKind::Stdio));
 
     let search = &yaml.servers["search"];
     let expected = Endpoint {
@@ -112,7 +121,7 @@ fn yaml_toml_and_json_give_the_same_config() {
             .header("X-Team", "core")
             .bearer("s3cret")
     };
-    assert_eq!(search, &expected);
+    assert_eq!(search.endpoint(), expected);
 }
 
 #[test]
@@ -125,7 +134,7 @@ fn config_load_reads_one_file() {
     );
     let config = Config::load(&path).unwrap();
     assert_eq!(
-        config.servers["a"],
+        config.servers["a"].endpoint(),
         Endpoint::url("https://example.com/mcp").named("a")
     );
 }
@@ -315,7 +324,7 @@ fn undefined_variable_names_file_key_and_variable() {
         "[servers.a]\ncommand = \"x\"\nargs = [\"ok\", \"${MISSING}\"]\n",
         &[],
     );
-    assert_contains(&message, &["config.toml: servers.a.args.1:", "`MISSING`"]);
+    assert_contains(&message, &["config.toml: servers.a.args[1]:", "`MISSING`"]);
 
     let (_, message) = fail(
         "config.yaml",
@@ -348,7 +357,7 @@ fn unknown_keys_name_file_path_and_key() {
     assert_contains(
         &message,
         &[
-            "config.json: unknown top-level key `server`; expected one of defaults, servers (did you mean `servers`?)",
+            "config.json: unknown top-level key `server`; expected one of defaults, servers, global_settings (did you mean `servers`?)",
         ],
     );
 
@@ -518,14 +527,14 @@ fn claude_desktop_and_cursor_mcp_servers_files_load() {
     let dir = TempDir::new().unwrap();
     let path = write(&dir, "claude_desktop_config.json", CLAUDE);
     let config = load(&[&path], &[]).unwrap();
-    assert_eq!(config.servers, claude_expected());
+    assert_eq!(endpoints(&config), claude_expected());
     assert!(
         !config.servers.contains_key("off"),
         "disabled entries are skipped"
     );
 
     let from_text = Config::from_mcp_servers_json(CLAUDE, "claude_desktop_config.json").unwrap();
-    assert_eq!(from_text.servers, claude_expected());
+    assert_eq!(endpoints(&from_text), claude_expected());
 }
 
 #[test]
@@ -561,11 +570,9 @@ fn vscode_mcp_json_loads() {
 
     let dir = TempDir::new().unwrap();
     let config = load(&[&write(&dir, "mcp.json", text)], &[]).unwrap();
-    assert_eq!(config.servers, expected);
+    assert_eq!(endpoints(&config), expected);
     assert_eq!(
-        Config::from_mcp_servers_json(text, ".vscode/mcp.json")
-            .unwrap()
-            .servers,
+        endpoints(&Config::from_mcp_servers_json(text, ".vscode/mcp.json").unwrap()),
         expected
     );
 }
@@ -731,7 +738,11 @@ fn odd_documents_give_errors_not_panics() {
         let path = write(&dir, name, text);
         match load(&[&path], &[]) {
             Ok(config) => assert!(
-                config.servers.values().all(|e| e.validate().is_ok()),
+                config
+                    .servers
+                    .values()
+                    .all(|s| s.endpoint().validate().is_ok())
+                    && config.services().is_ok(),
                 "{name}"
             ),
             Err(err) => {
@@ -782,8 +793,7 @@ fn invalid_defaults_name_file_section_and_fix() {
     assert_contains(
         &message,
         &[
-            "defaults",
-            "pool.min_sessions (5) is greater than max_sessions (2)",
+            "toolmesh.yaml: defaults.pool: min_sessions (5) is greater than max_sessions (2)",
             "raise max_sessions",
         ],
     );

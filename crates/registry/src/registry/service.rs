@@ -29,7 +29,7 @@ pub(crate) struct Instance {
     pub(crate) pool: InstancePool,
     pub(crate) load: Arc<LoadStats>,
     pub(crate) enabled: AtomicBool,
-    tools: ArcSwapOption<Vec<Tool>>,
+    tools: ArcSwapOption<Vec<Arc<Tool>>>,
 }
 
 impl Instance {
@@ -38,7 +38,7 @@ impl Instance {
     }
 
     /// The tools it listed last, if it ever answered.
-    pub(crate) fn tools(&self) -> Option<Arc<Vec<Tool>>> {
+    pub(crate) fn tools(&self) -> Option<Arc<Vec<Arc<Tool>>>> {
         self.tools.load_full()
     }
 
@@ -51,7 +51,7 @@ impl Instance {
     }
 
     /// Sets the tool list without asking the server.
-    pub(crate) fn set_tools(&self, tools: Vec<Tool>) {
+    pub(crate) fn set_tools(&self, tools: Vec<Arc<Tool>>) {
         self.tools.store(Some(Arc::new(tools)));
     }
 
@@ -65,7 +65,7 @@ impl Instance {
             .await
         {
             Ok(tools) => {
-                self.tools.store(Some(Arc::new(tools)));
+                self.set_tools(tools.into_iter().map(Arc::new).collect());
                 true
             }
             Err(e) => {
@@ -100,6 +100,7 @@ impl Service {
         tools: Vec<Tool>,
     ) -> Result<Arc<Self>, RegistryError> {
         let service = Self::start_pools(spec).await?;
+        let tools: Vec<Arc<Tool>> = tools.into_iter().map(Arc::new).collect();
         for instance in &service.instances {
             instance.set_tools(tools.clone());
         }
@@ -174,7 +175,7 @@ impl Service {
     }
 
     /// The service's tools: those of the most preferred instance that listed any.
-    pub(crate) fn tools(&self) -> Option<Arc<Vec<Tool>>> {
+    pub(crate) fn tools(&self) -> Option<Arc<Vec<Arc<Tool>>>> {
         self.instances.iter().find_map(|i| i.tools())
     }
 

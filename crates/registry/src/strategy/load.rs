@@ -29,9 +29,9 @@ pub struct LoadStats {
     /// Sum of the latencies of completed calls, in nanoseconds (for the exact mean).
     total_nanos: AtomicU64,
     ewma: Ewma,
-    /// Latencies of completed calls in microseconds. `None` only if the histogram could not
-    /// be created, which cannot happen with the constant bounds above.
-    histogram: Option<Mutex<Histogram<u64>>>,
+    /// Latencies of completed calls in microseconds, created with the first sample so an
+    /// instance that never serves costs no histogram.
+    histogram: Mutex<Option<Histogram<u64>>>,
     /// Picker state of the tiers this instance is the first candidate of.
     pub(super) tier: TierState,
 }
@@ -45,9 +45,7 @@ impl LoadStats {
             failures: AtomicU64::new(0),
             total_nanos: AtomicU64::new(0),
             ewma: Ewma::default(),
-            histogram: Histogram::new_with_bounds(1, HISTOGRAM_MAX_MICROS, HISTOGRAM_SIGFIG)
-                .ok()
-                .map(Mutex::new),
+            histogram: Mutex::new(None),
             tier: TierState::default(),
         }
     }
@@ -88,10 +86,15 @@ impl LoadStats {
             (calls - failures) as f64 / calls as f64
         };
         let mean_latency = (calls > 0).then(|| Duration::from_nanos(total_nanos / calls));
-        let p99_latency = self.histogram.as_ref().and_then(|h| {
-            let h = h.lock().unwrap_or_else(PoisonError::into_inner);
-            (!h.is_empty()).then(|| Duration::from_micros(h.value_at_quantile(0.99)))
-        });
+        let p99_latency = {
+            let h = self
+                .histogram
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            h.as_ref()
+                .filter(|h| !h.is_empty())
+                .map(|h| Duration::from_micros(h.value_at_quantile(0.99)))
+        };
         LoadSnapshot {
             outstanding,
             calls,
@@ -116,16 +119,19 @@ impl LoadStats {
             self.failures.fetch_add(1, Ordering::AcqRel);
         }
         self.calls.fetch_add(1, Ordering::AcqRel);
-        if let Some(histogram) = &self.histogram {
-            // Never wait on the call path: under contention (another call finishing at the
-            // same instant, or a report reading) this sample is skipped. The percentile stays
-            // a good estimate; counts, mean and EWMA above are exact.
-            let guard = match histogram.try_lock() {
-                Ok(guard) => Some(guard),
-                Err(TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
-                Err(TryLockError::WouldBlock) => None,
-            };
-            if let Some(mut h) = guard {
+        // Never wait on the call path: under contention (another call finishing at the
+        // same instant, or a report reading) this sample is skipped. The percentile stays
+        // a good estimate; counts, mean and EWMA above are exact.
+        let guard = match self.histogram.try_lock() {
+            Ok(guard) => Some(guard),
+            Err(TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+            Err(TryLockError::WouldBlock) => None,
+        };
+        if let Some(mut slot) = guard {
+            if slot.is_none() {
+                *slot = Histogram::new_with_bounds(1, HISTOGRAM_MAX_MICROS, HISTOGRAM_SIGFIG).ok();
+            }
+            if let Some(h) = slot.as_mut() {
                 let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
                 h.saturating_record(micros);
             }

@@ -27,6 +27,49 @@ pub(crate) fn render_key(metadata: &Metadata, profile: &Profile, path: &[String]
     }
 }
 
+/// Keys whose values are lists: an index below one is rendered `[1]`, not `.1`.
+const LIST_KEYS: &[&str] = &["instances", "args", "command", "capabilities", "tags"];
+
+/// A key path as written in toolmesh's files: `servers.search.instances[1].url`.
+pub(crate) fn render_path(keys: &[&str]) -> String {
+    let mut out = String::new();
+    for (i, key) in keys.iter().enumerate() {
+        let index = i > 0
+            && LIST_KEYS.contains(&keys[i - 1])
+            && !key.is_empty()
+            && key.bytes().all(|b| b.is_ascii_digit());
+        if index {
+            out.push('[');
+            out.push_str(key);
+            out.push(']');
+        } else {
+            if i > 0 {
+                out.push('.');
+            }
+            out.push_str(key);
+        }
+    }
+    out
+}
+
+/// The merged value at `path`, through maps and lists (figment's own lookup stops at
+/// lists).
+pub(crate) fn find(figment: &Figment, path: &[String]) -> Option<Value> {
+    let (first, rest) = path.split_first()?;
+    let mut value = figment.find_value(first).ok()?;
+    for key in rest {
+        value = match value {
+            Value::Dict(_, mut dict) => dict.remove(key)?,
+            Value::Array(_, mut items) => {
+                let index: usize = key.parse().ok()?;
+                (index < items.len()).then(|| items.swap_remove(index))?
+            }
+            _ => return None,
+        };
+    }
+    Some(value)
+}
+
 /// An error from a provider's `data()` (parsing, translating), before any merge.
 pub(crate) fn from_provider(error: &figment::Error, metadata: &Metadata) -> ConfigError {
     match &error.kind {
@@ -70,7 +113,7 @@ fn convert(
         };
     }
     let found = figment
-        .and_then(|f| f.find_value(&error.path.join(".")).ok())
+        .and_then(|f| find(f, &error.path))
         .map(|v| describe(&v));
     let mut message = message(error, found);
     if metadata.is_some_and(is_environment)
@@ -133,29 +176,134 @@ fn message(error: &figment::Error, found: Option<String>) -> String {
 /// The expected form of a key, by its place in the file.
 fn hint(path: &[String]) -> Option<&'static str> {
     let path: Vec<&str> = path.iter().map(String::as_str).collect();
-    Some(match path.as_slice() {
-        ["servers"] => "a map from server names to server settings",
-        ["servers", _] => {
-            "server settings like `{ url: http://host:port/mcp }` or `{ command: [program, args...] }`"
+    match path.as_slice() {
+        ["servers"] => Some("a map from server names to server settings"),
+        ["servers", _] => Some(
+            "server settings like `{ url: http://host:port/mcp }`, `{ command: [program, args...] }` or `{ instances: [...] }`",
+        ),
+        ["servers", _, "instances"] => Some(
+            "a list of instances like [{ url: http://host:port/mcp }, { url: http://host:port/mcp, weight: 2 }]",
+        ),
+        ["servers", _, "instances", _] => Some(
+            "instance settings like `{ url: http://host:port/mcp }` or `{ command: [program, args...] }`",
+        ),
+        ["servers", _, "instances", _, "id"] => Some("a string"),
+        ["servers", _, "instances", _, "weight" | "priority"] => Some(WHOLE_NUMBER),
+        ["servers", _, "instances", _, rest @ ..] => endpoint_hint(rest),
+        ["servers", _, rest @ ..] => server_hint(rest)
+            .or_else(|| endpoint_hint(rest))
+            .or_else(|| section_hint(rest)),
+        ["defaults"] => {
+            Some("a map of settings like `{ timeout: 30s, pool: { max_sessions: 4 } }`")
         }
-        ["servers", _, "timeout" | "connect_timeout"] => {
-            "a duration like \"30s\" or a number of seconds"
-        }
-        ["servers", _, "command"] => "a program name or a list like [program, arg, ...]",
-        ["servers", _, "args"] => "a list of strings like [--stdio]",
-        ["servers", _, "env"] => "a map of variable names to strings",
-        ["servers", _, "headers"] => "a map of header names to strings",
-        ["servers", _, "url"] => "a URL string like http://host:port/mcp",
-        ["servers", _, "cwd"] => "a directory path",
-        ["servers", _, "name"] => "a string",
-        ["servers", _, "transport"] => "one of stdio, streamable-http, websocket",
-        ["servers", _, "protocol_version"] => "\"2025-11-25\" or \"2026-07-28\"",
-        ["servers", _, "auth"] => {
+        ["defaults", rest @ ..] => service_hint(rest).or_else(|| section_hint(rest)),
+        ["global_settings", rest @ ..] => global_hint(rest),
+        _ => None,
+    }
+}
+
+const DURATION: &str = "a duration like \"30s\" or a number of seconds";
+const WHOLE_NUMBER: &str = "a whole number";
+const BOOLEAN: &str = "true or false";
+
+/// Keys of one endpoint (a server's single instance, or an entry of `instances`).
+fn endpoint_hint(path: &[&str]) -> Option<&'static str> {
+    Some(match path {
+        ["timeout" | "connect_timeout"] => DURATION,
+        ["command"] => "a program name or a list like [program, arg, ...]",
+        ["args"] => "a list of strings like [--stdio]",
+        ["env"] => "a map of variable names to strings",
+        ["headers"] => "a map of header names to strings",
+        ["url"] => "a URL string like http://host:port/mcp",
+        ["cwd"] => "a directory path",
+        ["name"] => "a string",
+        ["transport"] => "one of stdio, streamable-http, websocket",
+        ["protocol_version"] => "\"2025-11-25\" or \"2026-07-28\"",
+        ["auth"] => {
             "`{ type: bearer, token: \"${TOKEN}\" }` or `{ type: bearer, token_env: TOKEN }`"
         }
-        ["servers", _, "auth", "type"] => "`bearer`",
-        ["servers", _, "auth", _] => "a string",
-        ["servers", _, "args" | "command" | "env" | "headers", _] => "a string",
+        ["auth", "type"] => "`bearer`",
+        ["auth", _] => "a string",
+        ["args" | "command" | "env" | "headers", _] => "a string",
+        _ => return None,
+    })
+}
+
+/// Keys a server has besides its endpoint and the sections.
+fn server_hint(path: &[&str]) -> Option<&'static str> {
+    Some(match path {
+        ["namespace"] => "a namespace of 1-64 characters A-Z, a-z, 0-9, `_` and `-`",
+        ["capabilities" | "tags"] => "a list of strings like [search, web_search]",
+        ["capabilities" | "tags", _] => "a string",
+        ["metadata"] => "a map of names to strings like { region: eu-west-1 }",
+        ["metadata", _] => "a string",
+        ["tools"] => {
+            "a map from tool names to policies like { web_search: { idempotent: true, cache_ttl: 5m } }"
+        }
+        ["tools", _] => {
+            "a tool policy like `{ idempotent: true, cache_ttl: 5m, hedge_after: 200ms, timeout: 10s }`"
+        }
+        ["tools", _, "idempotent"] => BOOLEAN,
+        ["tools", _, "cache_ttl" | "hedge_after" | "timeout"] => DURATION,
+        ["weight" | "priority"] => WHOLE_NUMBER,
+        ["replicas"] => "a whole number of copies, at least 1",
+        ["enabled"] => BOOLEAN,
+        ["health_check_interval"] => DURATION,
+        _ => return service_hint(path),
+    })
+}
+
+/// Keys that `defaults` sets for every server and a server may override.
+fn service_hint(path: &[&str]) -> Option<&'static str> {
+    Some(match path {
+        ["timeout"] => DURATION,
+        ["strategy"] => {
+            "one of round_robin, weighted, least_outstanding, random, latency, capability_match"
+        }
+        ["max_failover_attempts" | "max_retries"] => WHOLE_NUMBER,
+        _ => return None,
+    })
+}
+
+/// The `pool`, `health_check`, `circuit_breaker` and `bulkhead` sections.
+fn section_hint(path: &[&str]) -> Option<&'static str> {
+    Some(match path {
+        ["pool"] => "pool settings like `{ min_sessions: 1, max_sessions: 4 }`",
+        ["health_check"] => "health check settings like `{ interval: 30s, method: ping }`",
+        ["circuit_breaker"] => {
+            "circuit breaker settings like `{ failure_threshold: 5, recovery_timeout: 60s }`"
+        }
+        ["bulkhead"] => "bulkhead settings like `{ max_concurrent: 64 }`",
+        ["pool", "reconnect"] => "`{ initial_backoff: 100ms, max_backoff: 30s }`",
+        ["pool", "reconnect", _]
+        | [
+            "pool",
+            "acquire_timeout" | "connection_timeout" | "max_idle_time" | "drain_timeout",
+        ]
+        | ["health_check", "interval" | "timeout"]
+        | ["circuit_breaker", "recovery_timeout" | "window"]
+        | ["bulkhead", "max_wait"] => DURATION,
+        ["pool", "validate_on_acquire"] | ["health_check", "enabled"] => BOOLEAN,
+        ["health_check", "method"] => "one of ping, list_tools",
+        ["circuit_breaker", "failure_rate"] => "a fraction above 0 and at most 1, like 0.5",
+        ["pool" | "health_check" | "circuit_breaker" | "bulkhead", _] => WHOLE_NUMBER,
+        _ => return None,
+    })
+}
+
+/// The seed configuration's `global_settings`.
+fn global_hint(path: &[&str]) -> Option<&'static str> {
+    Some(match path {
+        [] => "a map of settings like `{ default_timeout: 30, max_concurrent_connections: 10 }`",
+        ["default_timeout" | "reconnect_delay"] => DURATION,
+        ["max_concurrent_connections"] => WHOLE_NUMBER,
+        ["health_check_enabled" | "metrics_enabled"] => BOOLEAN,
+        ["log_level"] => "a string like \"INFO\"",
+        [section @ "circuit_breaker", rest @ ..] => {
+            let mut full = vec![*section];
+            full.extend_from_slice(rest);
+            return section_hint(&full);
+        }
         _ => return None,
     })
 }
@@ -196,24 +344,6 @@ fn short_json(value: &Value) -> String {
     }
 }
 
-/// A server that deserialized but cannot work (`Endpoint::validate`); `field` is
-/// its key (`url`, `auth.token`). The key path stops at the deepest key present.
-pub(crate) fn invalid_server(
-    figment: &Figment,
-    name: &str,
-    field: &str,
-    message: String,
-) -> ConfigError {
-    let mut path = vec!["servers".to_owned(), name.to_owned()];
-    path.extend(
-        field
-            .split('.')
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned),
-    );
-    invalid(figment, path, 2, message)
-}
-
 /// A value that deserialized but cannot work, at `path`; the reported key path stops at
 /// the deepest key present in the sources, but keeps at least `keep` segments.
 pub(crate) fn invalid(
@@ -222,11 +352,11 @@ pub(crate) fn invalid(
     keep: usize,
     message: String,
 ) -> ConfigError {
-    while path.len() > keep && figment.find_value(&path.join(".")).is_err() {
+    while path.len() > keep && find(figment, &path).is_none() {
         path.pop();
     }
-    let metadata = figment
-        .find_metadata(&path.join("."))
+    let metadata = find(figment, &path)
+        .and_then(|value| figment.get_metadata(value.tag()))
         .or_else(|| path.first().and_then(|top| figment.find_metadata(top)));
     match metadata {
         Some(md) => ConfigError::Invalid {
@@ -236,7 +366,7 @@ pub(crate) fn invalid(
         },
         None => ConfigError::Invalid {
             origin: "configuration".to_owned(),
-            key: path.join("."),
+            key: render_path(&path.iter().map(String::as_str).collect::<Vec<_>>()),
             message,
         },
     }

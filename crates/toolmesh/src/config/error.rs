@@ -69,6 +69,23 @@ pub enum ConfigError {
         /// What is wrong and what is expected.
         message: String,
     },
+    /// The configuration files cannot be watched for changes
+    /// ([`ConfigWatcher`](super::ConfigWatcher)).
+    #[error("{}cannot watch the configuration for changes: {message}", file(path))]
+    Watch {
+        /// The file or directory; empty when there is none.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+fn file(path: &std::path::Path) -> String {
+    if path.as_os_str().is_empty() {
+        String::new()
+    } else {
+        format!("{}: ", path.display())
+    }
 }
 
 fn at(key: &str) -> String {

@@ -154,6 +154,14 @@ impl ConfigLoader {
         self
     }
 
+    /// The files added with [`file`](Self::file), in merge order.
+    pub fn files(&self) -> impl Iterator<Item = &Path> {
+        self.inputs.iter().filter_map(|input| match input {
+            Input::File(path) => Some(path.as_path()),
+            Input::Text { .. } => None,
+        })
+    }
+
     /// Loads, merges and validates the configuration.
     pub fn load(&self) -> Result<Config, ConfigError> {
         Config::from_figment(&self.figment()?)

@@ -7,6 +7,11 @@ use figment::{
     value::{Dict, Map, Value},
 };
 
+use super::{
+    diagnose::render_path,
+    services::{is_namespace, namespace_like},
+};
+
 /// Which kind of document a file is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Dialect {
@@ -103,12 +108,12 @@ impl<P: Provider> Provider for Translate<P> {
         match self.dialect {
             Dialect::McpServers => metadata.interpolater(|_: &Profile, keys: &[&str]| match keys {
                 ["servers", rest @ ..] if !rest.is_empty() => {
-                    format!("mcpServers.{}", rest.join("."))
+                    format!("mcpServers.{}", render_path(rest))
                 }
-                _ => keys.join("."),
+                _ => render_path(keys),
             }),
             Dialect::Toolmesh | Dialect::VsCode => {
-                metadata.interpolater(|_: &Profile, keys: &[&str]| keys.join("."))
+                metadata.interpolater(|_: &Profile, keys: &[&str]| render_path(keys))
             }
         }
     }
@@ -192,6 +197,11 @@ fn translate_entry(root: &str, name: &str, entry: Value) -> Result<Option<Dict>,
         }
     };
     let mut out = Dict::new();
+    // These files cannot say `namespace`; a name the catalog cannot use as one gets a
+    // namespace with the other characters replaced by `_`.
+    if !name.trim().is_empty() && !is_namespace(name) {
+        out.insert("namespace".into(), Value::from(namespace_like(name)));
+    }
     for (key, value) in fields {
         let at = [root, name, key.as_str()];
         match key.as_str() {
@@ -276,5 +286,12 @@ mod tests {
             Dialect::VsCode
         );
         assert_eq!(Dialect::detect_client("{}"), Dialect::McpServers);
+    }
+
+    #[test]
+    fn odd_names_get_a_usable_namespace() {
+        assert_eq!(namespace_like("github.com/me repo"), "github_com_me_repo");
+        assert_eq!(namespace_like(&"x".repeat(80)).len(), 64);
+        assert!(is_namespace(&namespace_like("über-server")));
     }
 }

@@ -325,9 +325,6 @@ mod tests {
         }
         .apply_to(&mut pool);
         assert_eq!((pool.min_sessions, pool.max_sessions), (3, 8));
-        assert_eq!(
-            pool.acquire_timeout,
-            PoolConfig::default().acquire_timeout
-        );
+        assert_eq!(pool.acquire_timeout, PoolConfig::default().acquire_timeout);
     }
 }

@@ -1,8 +1,11 @@
 #![doc = include_str!("../README.md")]
 
 pub mod config;
+mod mesh;
 
 pub use config::{Config, ConfigError, ConfigLoader, ConfigWatcher};
+pub use mesh::{Error, Mesh, ReloadStatus};
+pub use toolmesh_registry::{CallMeta, MeshEvent, Registry, Routed};
 pub use toolmesh_core::{
     CallContext, CallError, DynInvoker, ErrorKind, InstanceId, Invoker, NameTable, Phase, ServerId,
     ToolCall, ToolName, ToolNaming,

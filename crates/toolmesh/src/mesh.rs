@@ -1,0 +1,116 @@
+//! [`Mesh`]: a configuration brought to life — its services registered, and optionally its
+//! files followed so that edits apply without dropping in-flight calls.
+
+use tokio::{sync::watch, task::JoinHandle};
+use toolmesh_registry::{Registry, RegistryError, RegistryOptions};
+
+use crate::{Config, ConfigError, ConfigLoader, ConfigWatcher};
+
+/// Why a mesh could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The configuration is wrong.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// A service could not be registered.
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+}
+
+/// The outcome of the latest reload, for status pages and tests.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReloadStatus {
+    /// Configurations applied since start (the initial one is 0).
+    pub generation: u64,
+    /// Why the latest edit was not applied (the previous configuration stays in force).
+    pub last_error: Option<String>,
+}
+
+/// The services of a configuration, running.
+pub struct Mesh {
+    registry: Registry,
+    status: watch::Receiver<ReloadStatus>,
+    follower: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Mesh {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mesh")
+            .field("registry", &self.registry)
+            .field("reloading", &self.follower.is_some())
+            .finish()
+    }
+}
+
+impl Mesh {
+    /// Registers every service of `config`.
+    pub async fn start(config: &Config) -> Result<Self, Error> {
+        let registry = Registry::from_specs(config.services()?, RegistryOptions::default()).await?;
+        Ok(Self {
+            registry,
+            status: watch::channel(ReloadStatus::default()).1,
+            follower: None,
+        })
+    }
+
+    /// Loads the configuration, starts it, and follows its files: each valid edit is
+    /// applied as a diff (added, changed and removed services; in-flight calls finish);
+    /// an invalid edit is reported in [`reload_status`](Self::reload_status) and ignored.
+    pub async fn start_watching(loader: ConfigLoader) -> Result<Self, Error> {
+        // Watch before the first load, so an edit in between is not missed.
+        let mut watcher = ConfigWatcher::new(loader.clone())?;
+        let mut mesh = Self::start(&loader.load()?).await?;
+        let (tx, rx) = watch::channel(ReloadStatus::default());
+        let registry = mesh.registry.clone();
+        mesh.status = rx;
+        mesh.follower = Some(tokio::spawn(async move {
+            loop {
+                let outcome = match watcher.next().await {
+                    Ok(config) => match config.services() {
+                        Ok(specs) => registry.apply(specs).await.map_err(|e| e.to_string()),
+                        Err(e) => Err(e.to_string()),
+                    },
+                    Err(e) => Err(e.to_string()),
+                };
+                tx.send_modify(|status| match outcome {
+                    Ok(()) => {
+                        status.generation += 1;
+                        status.last_error = None;
+                    }
+                    Err(e) => {
+                        tracing::warn!("configuration not reloaded: {e}");
+                        status.last_error = Some(e);
+                    }
+                });
+            }
+        }));
+        Ok(mesh)
+    }
+
+    /// The registry: catalog, calls, reports.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// Follows reloads (see [`start_watching`](Self::start_watching)).
+    pub fn reload_status(&self) -> watch::Receiver<ReloadStatus> {
+        self.status.clone()
+    }
+
+    /// Stops following the files, drains and closes every service.
+    pub async fn shutdown(mut self) {
+        if let Some(follower) = self.follower.take() {
+            follower.abort();
+        }
+        self.registry.shutdown().await;
+    }
+}
+
+impl Drop for Mesh {
+    fn drop(&mut self) {
+        if let Some(follower) = self.follower.take() {
+            follower.abort();
+        }
+    }
+}

@@ -3,13 +3,13 @@
 pub mod config;
 mod mesh;
 
-pub use config::{Config, ConfigError, ConfigLoader, ConfigWatcher};
+pub use config::{Config, ConfigError, ConfigLoader, ConfigWatcher, Format};
 pub use mesh::{Error, Mesh, ReloadStatus};
-pub use toolmesh_registry::{CallMeta, MeshEvent, Registry, Routed};
 pub use toolmesh_core::{
     CallContext, CallError, DynInvoker, ErrorKind, InstanceId, Invoker, NameTable, Phase, ServerId,
     ToolCall, ToolName, ToolNaming,
 };
+pub use toolmesh_registry::{CallMeta, MeshEvent, Registry, Routed};
 pub use toolmesh_registry::{InstanceSpec, ServiceSpec, Strategy, ToolPolicy};
 pub use toolmesh_transport::{Endpoint, ProtocolChoice, ServerEvent, Session, TransportKind};
 

@@ -12,7 +12,10 @@ use toolmesh_testkit::{FixtureOptions, FixtureServer};
 fn write(path: &Path, servers: &[(&str, &FixtureServer)], extra: &str) {
     let mut yaml = String::from("defaults:\n  health_check: { enabled: false }\nservers:\n");
     for (name, server) in servers {
-        yaml.push_str(&format!("  {name}:\n    url: {}\n{extra}", server.http_url()));
+        yaml.push_str(&format!(
+            "  {name}:\n    url: {}\n{extra}",
+            server.http_url()
+        ));
     }
     // Write-then-rename, as editors do.
     let tmp = path.with_extension("tmp");
@@ -24,7 +27,11 @@ async fn wait_generation(mesh: &Mesh, generation: u64) {
     let mut status = mesh.reload_status();
     let deadline = Instant::now() + Duration::from_secs(15);
     while status.borrow().generation < generation {
-        assert!(Instant::now() < deadline, "reload {generation} never applied: {:?}", *status.borrow());
+        assert!(
+            Instant::now() < deadline,
+            "reload {generation} never applied: {:?}",
+            *status.borrow()
+        );
         let _ = tokio::time::timeout(Duration::from_millis(200), status.changed()).await;
     }
 }
@@ -38,7 +45,8 @@ async fn edits_apply_while_calls_run() -> anyhow::Result<()> {
         FixtureServer::start(FixtureOptions::new().instance_id("b")).await?,
     );
     write(&path, &[("alpha", &a)], "");
-    let mesh = Mesh::start_watching(ConfigLoader::new().file(&path).without_env_overrides()).await?;
+    let mesh =
+        Mesh::start_watching(ConfigLoader::new().file(&path).without_env_overrides()).await?;
     let registry = mesh.registry().clone();
     let ctx = CallContext::with_timeout(Duration::from_secs(10));
     let slow = {
@@ -46,7 +54,11 @@ async fn edits_apply_while_calls_run() -> anyhow::Result<()> {
         let ctx = ctx.clone();
         tokio::spawn(async move {
             registry
-                .call("alpha__sleep", serde_json::json!({"ms": 1500}).as_object().cloned(), &ctx)
+                .call(
+                    "alpha__sleep",
+                    serde_json::json!({"ms": 1500}).as_object().cloned(),
+                    &ctx,
+                )
                 .await
         })
     };
@@ -59,18 +71,36 @@ async fn edits_apply_while_calls_run() -> anyhow::Result<()> {
         registry.spec(&ServerId::new("alpha")).map(|s| s.timeout),
         Some(Duration::from_secs(20))
     );
-    registry.call("beta__echo", serde_json::json!({"message": "hi"}).as_object().cloned(), &ctx).await?;
+    registry
+        .call(
+            "beta__echo",
+            serde_json::json!({"message": "hi"}).as_object().cloned(),
+            &ctx,
+        )
+        .await?;
 
     // A broken edit is reported and ignored.
     std::fs::write(&path, "servers: [oops")?;
     let mut status = mesh.reload_status();
     let deadline = Instant::now() + Duration::from_secs(15);
     while status.borrow().last_error.is_none() {
-        assert!(Instant::now() < deadline, "the broken edit was not reported");
+        assert!(
+            Instant::now() < deadline,
+            "the broken edit was not reported"
+        );
         let _ = tokio::time::timeout(Duration::from_millis(200), status.changed()).await;
     }
-    assert!(status.borrow().last_error.as_deref().is_some_and(|e| e.contains("toolmesh.yaml")));
-    assert!(registry.catalog().resolve("beta__echo").is_some(), "the previous configuration stays");
+    assert!(
+        status
+            .borrow()
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("toolmesh.yaml"))
+    );
+    assert!(
+        registry.catalog().resolve("beta__echo").is_some(),
+        "the previous configuration stays"
+    );
 
     // Remove a server.
     write(&path, &[("beta", &b)], "");
@@ -78,7 +108,9 @@ async fn edits_apply_while_calls_run() -> anyhow::Result<()> {
     let gone = registry.call("alpha__echo", None, &ctx).await.unwrap_err();
     assert_eq!(gone.kind(), ErrorKind::ToolNotFound);
 
-    let finished = slow.await?.map_err(|e| anyhow::anyhow!("in-flight call lost: {e}"))?;
+    let finished = slow
+        .await?
+        .map_err(|e| anyhow::anyhow!("in-flight call lost: {e}"))?;
     assert_ne!(finished.result.is_error, Some(true));
     mesh.shutdown().await;
     Ok(())

@@ -14,4 +14,4 @@ pub use invoker::{BoxFuture, DynInvoker, Invoker};
 pub use name::{NameError, NameTable, ToolName, ToolNaming};
 
 /// rmcp model types that appear in toolmesh's public API.
-pub use rmcp::model::{CallToolResult, JsonObject, Tool};
+pub use rmcp::model::{CallToolResult, JsonObject, Tool, ToolAnnotations};

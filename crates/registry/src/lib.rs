@@ -16,6 +16,6 @@ pub use error::RegistryError;
 pub use events::MeshEvent;
 pub use registry::{Registry, RegistryOptions};
 pub use report::{HealthSummary, InstanceReport, MeshReport, ServiceReport};
-pub use router::{CallMeta, FailedAttempt, RouteDecision, Routed};
-pub use spec::{InstanceSpec, ServiceSpec, ToolPolicy};
+pub use router::{CallMeta, FailedAttempt, NATIVE_INSTANCE, RouteDecision, Routed};
+pub use spec::{InstanceSpec, NativeBackend, ServiceSpec, ToolPolicy};
 pub use strategy::{Candidate, InFlight, LoadSnapshot, LoadStats, Picker, Strategy};

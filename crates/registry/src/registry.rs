@@ -314,6 +314,16 @@ impl Registry {
         Ok(())
     }
 
+    /// Stops (or resumes) routing to a service's native backend.
+    pub fn set_native_enabled(&self, id: &ServerId, enabled: bool) -> Result<(), RegistryError> {
+        let state = self.inner.state.load();
+        let service = state
+            .service(id)
+            .ok_or_else(|| RegistryError::UnknownService(id.clone()))?;
+        service.native_enabled.store(enabled, Ordering::Relaxed);
+        Ok(())
+    }
+
     /// Stops (or resumes) routing to one instance.
     pub fn set_instance_enabled(
         &self,

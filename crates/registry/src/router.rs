@@ -8,12 +8,13 @@ use serde::Serialize;
 use tokio::time::Instant;
 use toolmesh_core::{
     CallContext, CallError, CallToolResult, ErrorKind, InstanceId, JsonObject, Phase, ServerId,
+    ToolCall,
 };
 use toolmesh_resilience::hedge;
 use tracing::Instrument;
 
 use crate::{
-    CatalogEntry, MeshEvent, Registry, Strategy,
+    CatalogEntry, MeshEvent, NativeBackend, Registry, Strategy,
     registry::service::{Instance, Service},
     strategy::Candidate,
 };
@@ -266,15 +267,35 @@ impl Registry {
     ) -> Result<Routed, CallError> {
         let tool = entry.name.tool();
         let (order, usable) = Self::candidates(service, tool);
-        let max_attempts = 1 + service.spec.max_failover_attempts as usize;
+        let native = service.native_for(tool);
+        let max_attempts =
+            1 + service.spec.max_failover_attempts as usize + usize::from(native.is_some());
         let safe = ctx.idempotent.unwrap_or(entry.idempotent);
         self.inner.budget.record_request();
         let mut meta = CallMeta {
             service: Some(service.spec.id.clone()),
-            alternatives: usable,
+            alternatives: usable + usize::from(native.is_some()),
             ..CallMeta::default()
         };
-        if order.is_empty() {
+        if let Some(delay) = entry
+            .policy
+            .hedge_after
+            .filter(|_| entry.read_only && order.len() > 1 && native.is_none_or(|n| !n.prefer))
+        {
+            return self
+                .hedged(entry, &order, arguments, ctx, delay, max_attempts, meta)
+                .await;
+        }
+        // Native first when preferred (or the only way), else as the last resort.
+        let native_first = native.filter(|n| n.prefer || order.is_empty());
+        let native_last = native.filter(|_| native_first.is_none());
+        let targets: Vec<Target<'_>> = native_first
+            .map(Target::Native)
+            .into_iter()
+            .chain(order.into_iter().map(Target::Instance))
+            .chain(native_last.map(Target::Native))
+            .collect();
+        if targets.is_empty() {
             return Err(CallError::Exhausted {
                 tool: entry.rendered.clone(),
                 tried: vec![format!(
@@ -284,17 +305,8 @@ impl Registry {
                 phase: Phase::BeforeSend,
             });
         }
-        if let Some(delay) = entry
-            .policy
-            .hedge_after
-            .filter(|_| entry.read_only && order.len() > 1)
-        {
-            return self
-                .hedged(entry, &order, arguments, ctx, delay, max_attempts, meta)
-                .await;
-        }
         let mut phase = Phase::BeforeSend;
-        for (n, instance) in order.iter().take(max_attempts).enumerate() {
+        for (n, target) in targets.iter().take(max_attempts).enumerate() {
             if n > 0 && !self.inner.budget.try_retry() {
                 meta.tried.push(FailedAttempt {
                     instance: None,
@@ -305,9 +317,15 @@ impl Registry {
                 break;
             }
             meta.attempts += 1;
-            match attempt(&service.spec.id, instance, tool, arguments.clone(), ctx).await {
+            let outcome = match target {
+                Target::Native(native) => call_native(native, entry, arguments.clone(), ctx).await,
+                Target::Instance(instance) => {
+                    attempt(&service.spec.id, instance, tool, arguments.clone(), ctx).await
+                }
+            };
+            match outcome {
                 Ok(result) => {
-                    meta.instance = Some(instance.spec.id.clone());
+                    meta.instance = Some(target.id());
                     meta.failovers = meta.attempts - 1;
                     return Ok(Routed { result, meta });
                 }
@@ -315,7 +333,7 @@ impl Registry {
                     if e.phase() == Phase::AfterSend {
                         phase = Phase::AfterSend;
                     }
-                    meta.tried.push(FailedAttempt::new(&instance.spec.id, &e));
+                    meta.tried.push(FailedAttempt::new(&target.id(), &e));
                     let may_retry = e.is_retryable()
                         && (e.phase() == Phase::BeforeSend || safe)
                         && !ctx.remaining().is_zero()
@@ -330,7 +348,7 @@ impl Registry {
                     }
                     self.inner.event(MeshEvent::Failover {
                         tool: entry.rendered.clone(),
-                        from: instance.spec.id.clone(),
+                        from: target.id(),
                         error: e.to_string(),
                     });
                 }
@@ -379,6 +397,59 @@ impl Registry {
             }
         }
     }
+}
+
+/// Where one attempt goes.
+enum Target<'a> {
+    Native(&'a NativeBackend),
+    Instance(Arc<Instance>),
+}
+
+impl Target<'_> {
+    fn id(&self) -> InstanceId {
+        match self {
+            Target::Native(_) => InstanceId::new(NATIVE_INSTANCE),
+            Target::Instance(i) => i.spec.id.clone(),
+        }
+    }
+}
+
+/// The instance id reported for calls served in-process.
+pub const NATIVE_INSTANCE: &str = "native";
+
+/// One call on the native backend, bounded by the deadline whatever the tool does.
+async fn call_native(
+    native: &NativeBackend,
+    entry: &CatalogEntry,
+    arguments: Option<JsonObject>,
+    ctx: &CallContext,
+) -> Result<CallToolResult, CallError> {
+    let started = Instant::now();
+    let call = ToolCall {
+        name: entry.name.clone(),
+        arguments,
+    };
+    let outcome = tokio::time::timeout_at(ctx.deadline, native.invoker.invoke_dyn(call, ctx)).await;
+    let outcome = outcome.unwrap_or_else(|_| {
+        Err(CallError::Timeout {
+            target: format!("native `{}`", entry.rendered).into(),
+            after: ctx.deadline.saturating_duration_since(started),
+            phase: Phase::AfterSend,
+        })
+    });
+    metrics::counter!(
+        "toolmesh_calls_total",
+        "service" => entry.service.to_string(),
+        "instance" => NATIVE_INSTANCE,
+        "tool" => entry.name.tool().to_owned(),
+        "outcome" => match &outcome {
+            Ok(r) if r.is_error == Some(true) => "tool_error",
+            Ok(_) => "ok",
+            Err(e) => e.kind().as_str(),
+        }
+    )
+    .increment(1);
+    outcome
 }
 
 fn exhausted(entry: &CatalogEntry, meta: CallMeta, phase: Phase) -> CallError {

@@ -1,10 +1,10 @@
 //! What a service is: its instances, tools policies and routing settings. The config
 //! layer builds these; the registry runs them.
 
-use std::{collections::BTreeMap, time::Duration};
+use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
 use serde::{Deserialize, Serialize};
-use toolmesh_core::{InstanceId, ServerId};
+use toolmesh_core::{DynInvoker, InstanceId, ServerId, Tool};
 use toolmesh_pool::InstanceConfig;
 use toolmesh_transport::Endpoint;
 
@@ -37,6 +37,51 @@ pub struct ServiceSpec {
     pub instance_config: InstanceConfig,
     /// Whether the service takes calls.
     pub enabled: bool,
+    /// In-process implementations of (some of) its tools.
+    pub native: Option<NativeBackend>,
+}
+
+/// Tools implemented in-process, served as one more instance of a service.
+#[derive(Clone)]
+pub struct NativeBackend {
+    /// The tools it implements (upstream names, without namespace).
+    pub tools: Vec<Tool>,
+    /// Runs them.
+    pub invoker: Arc<dyn DynInvoker>,
+    /// Try it before the service's MCP instances (`prefer: native`); otherwise it is the
+    /// last resort after them.
+    pub prefer: bool,
+}
+
+impl NativeBackend {
+    /// Whether it implements `tool`.
+    pub fn offers(&self, tool: &str) -> bool {
+        self.tools.iter().any(|t| t.name == tool)
+    }
+}
+
+impl PartialEq for NativeBackend {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.invoker, &other.invoker)
+            && self.tools == other.tools
+            && self.prefer == other.prefer
+    }
+}
+
+impl std::fmt::Debug for NativeBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NativeBackend")
+            .field(
+                "tools",
+                &self
+                    .tools
+                    .iter()
+                    .map(|t| t.name.as_ref())
+                    .collect::<Vec<_>>(),
+            )
+            .field("prefer", &self.prefer)
+            .finish()
+    }
 }
 
 impl ServiceSpec {
@@ -58,8 +103,18 @@ impl ServiceSpec {
             timeout: Duration::from_secs(30),
             instance_config: InstanceConfig::default(),
             enabled: true,
+            native: None,
             id,
         }
+    }
+
+    /// A service served only in-process: no MCP instance.
+    pub fn native(id: impl Into<ServerId>, backend: NativeBackend) -> Self {
+        let id = id.into();
+        let mut spec = Self::single(id, Endpoint::default());
+        spec.instances.clear();
+        spec.native = Some(backend);
+        spec
     }
 }
 

@@ -79,6 +79,9 @@ impl Instance {
 /// A service and its instances, ordered by priority tier (stable within a tier).
 pub(crate) struct Service {
     pub(crate) spec: ServiceSpec,
+    /// The native backend's tools, shared with the catalog.
+    native_tools: Option<Arc<Vec<Arc<Tool>>>>,
+    pub(crate) native_enabled: AtomicBool,
     pub(crate) instances: Vec<Arc<Instance>>,
     pub(crate) picker: Picker,
     pub(crate) enabled: AtomicBool,
@@ -117,7 +120,7 @@ impl Service {
                 reason: e.to_string(),
             });
         }
-        if spec.instances.is_empty() {
+        if spec.instances.is_empty() && spec.native.is_none() {
             return Err(RegistryError::InvalidSpec {
                 service: spec.id.clone(),
                 reason: "no instances; give `url`, `command` or `instances`".into(),
@@ -150,7 +153,13 @@ impl Service {
                 reason: e.to_string(),
             })?);
         }
+        let native_tools = spec
+            .native
+            .as_ref()
+            .map(|n| Arc::new(n.tools.iter().cloned().map(Arc::new).collect::<Vec<_>>()));
         let service = Arc::new(Self {
+            native_tools,
+            native_enabled: AtomicBool::new(true),
             picker: Picker::new(spec.strategy),
             enabled: AtomicBool::new(spec.enabled),
             spec,
@@ -176,7 +185,18 @@ impl Service {
 
     /// The service's tools: those of the most preferred instance that listed any.
     pub(crate) fn tools(&self) -> Option<Arc<Vec<Arc<Tool>>>> {
-        self.instances.iter().find_map(|i| i.tools())
+        self.instances
+            .iter()
+            .find_map(|i| i.tools())
+            .or_else(|| self.native_tools.clone())
+    }
+
+    /// The native backend, if enabled and implementing `tool`.
+    pub(crate) fn native_for(&self, tool: &str) -> Option<&crate::NativeBackend> {
+        self.spec
+            .native
+            .as_ref()
+            .filter(|n| self.native_enabled.load(Ordering::Relaxed) && n.offers(tool))
     }
 
     /// How long ago the tools were listed.

@@ -182,6 +182,7 @@ fn service(name: &str, server: &ServerConfig, defaults: &Defaults) -> Result<Ser
         timeout: server.timeout.unwrap_or(defaults.timeout),
         instance_config,
         enabled: server.enabled,
+        native: None,
     })
 }
 

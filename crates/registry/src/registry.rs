@@ -12,7 +12,10 @@ use arc_swap::ArcSwap;
 use tokio::sync::broadcast;
 use toolmesh_core::{CallToolResult, ServerId, ToolNaming};
 use toolmesh_pool::{HealthStatus, PoolEvent};
-use toolmesh_resilience::{BreakerState, CacheConfig, ResultCache, RetryBudget, RetryBudgetConfig};
+use toolmesh_resilience::{
+    BreakerState, CacheConfig, RateLimitConfig, RateLimiter, ResultCache, RetryBudget,
+    RetryBudgetConfig,
+};
 
 use crate::{Catalog, MeshEvent, RegistryError, ServiceSpec};
 use service::Service;
@@ -55,6 +58,8 @@ pub(crate) struct Inner {
     pub(crate) events: broadcast::Sender<MeshEvent>,
     pub(crate) cache: ResultCache<CacheKey, CallToolResult>,
     pub(crate) budget: RetryBudget,
+    pub(crate) per_tool: Option<RateLimiter>,
+    pub(crate) per_principal: Option<RateLimiter>,
 }
 
 /// The services toolmesh routes to. Cheap to clone; all clones share state.
@@ -82,6 +87,10 @@ pub struct RegistryOptions {
     pub cache: CacheConfig,
     /// Failovers allowed relative to calls, so an outage cannot multiply load.
     pub retry_budget: RetryBudgetConfig,
+    /// Calls per second allowed for each tool (key: the tool's catalog name).
+    pub rate_limit_per_tool: Option<RateLimitConfig>,
+    /// Calls per second allowed for each principal (key: `CallContext::principal`).
+    pub rate_limit_per_principal: Option<RateLimitConfig>,
 }
 
 impl Default for RegistryOptions {
@@ -93,6 +102,8 @@ impl Default for RegistryOptions {
                 ..CacheConfig::default()
             },
             retry_budget: RetryBudgetConfig::default(),
+            rate_limit_per_tool: None,
+            rate_limit_per_principal: None,
         }
     }
 }
@@ -117,6 +128,8 @@ impl Registry {
                 events: broadcast::channel(1024).0,
                 cache: ResultCache::new(options.cache),
                 budget: RetryBudget::new(options.retry_budget),
+                per_tool: options.rate_limit_per_tool.map(RateLimiter::new),
+                per_principal: options.rate_limit_per_principal.map(RateLimiter::new),
             }),
         }
     }

@@ -117,6 +117,13 @@ impl Registry {
             });
         };
         drop(state);
+        // Admission: refused calls never reach an instance.
+        if let Some(limiter) = &self.inner.per_tool {
+            limiter.check(&entry.rendered)?;
+        }
+        if let (Some(limiter), Some(principal)) = (&self.inner.per_principal, &ctx.principal) {
+            limiter.check_key(principal)?;
+        }
         let budget = entry.policy.timeout.unwrap_or(service.spec.timeout);
         let ctx = ctx.capped(budget);
         let cacheable = entry

@@ -176,3 +176,77 @@ async fn call_many_runs_calls_concurrently_and_keeps_their_order() -> anyhow::Re
     registry.shutdown().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn rate_limits_per_tool_and_principal_refuse_before_sending() -> anyhow::Result<()> {
+    use toolmesh_core::{ErrorKind, Phase};
+    use toolmesh_registry::{Registry, RegistryOptions};
+    use toolmesh_resilience::RateLimitConfig;
+
+    let servers = fleet("limited", 1, |_| FixtureOptions::new()).await?;
+    let options = RegistryOptions {
+        rate_limit_per_tool: Some(RateLimitConfig {
+            per_second: 1,
+            burst: 3,
+        }),
+        rate_limit_per_principal: Some(RateLimitConfig {
+            per_second: 1,
+            burst: 2,
+        }),
+        ..RegistryOptions::default()
+    };
+    let registry = Registry::from_specs(
+        vec![service("limited", &servers, Strategy::RoundRobin)],
+        options,
+    )
+    .await?;
+    let count = |r: &toolmesh_registry::Routed| {
+        r.result.structured_content.clone().unwrap_or_default()["count"].as_u64()
+    };
+    for expected in 1..=3 {
+        let routed = registry.call("limited__counter", None, &ctx()).await?;
+        assert_eq!(count(&routed), Some(expected));
+    }
+    let refused = registry
+        .call("limited__counter", None, &ctx())
+        .await
+        .unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::RateLimited, "{refused}");
+    assert_eq!(refused.phase(), Phase::BeforeSend);
+    assert!(
+        refused.to_string().contains("limited__counter"),
+        "{refused}"
+    );
+
+    // A principal's own limit applies across tools.
+    let alice = ctx().principal("alice");
+    for _ in 0..2 {
+        registry
+            .call(
+                "limited__echo",
+                args(serde_json::json!({"message": "a"})),
+                &alice,
+            )
+            .await?;
+    }
+    let refused = registry
+        .call(
+            "limited__echo",
+            args(serde_json::json!({"message": "a"})),
+            &alice,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::RateLimited);
+    assert!(refused.to_string().contains("alice"), "{refused}");
+    // Another principal is not held back by alice's limit.
+    registry
+        .call(
+            "limited__add",
+            args(serde_json::json!({"a": 1, "b": 1})),
+            &ctx().principal("bob"),
+        )
+        .await?;
+    registry.shutdown().await;
+    Ok(())
+}

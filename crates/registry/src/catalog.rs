@@ -6,6 +6,7 @@ use std::{collections::HashMap, sync::Arc};
 use serde::Serialize;
 use tokio::time::Instant;
 use toolmesh_core::{NameTable, ServerId, Tool, ToolName, ToolNaming};
+use toolmesh_transport::{Prompt, Resource};
 
 use crate::{ToolPolicy, registry::service::Service};
 
@@ -37,6 +38,37 @@ impl CatalogEntry {
     }
 }
 
+/// One routable prompt.
+#[derive(Debug, Clone)]
+pub struct PromptEntry {
+    /// Namespace and upstream name.
+    pub name: ToolName,
+    /// The name clients use.
+    pub rendered: String,
+    /// The service that serves it.
+    pub service: ServerId,
+    /// The prompt as its server describes it.
+    pub prompt: Prompt,
+}
+
+impl PromptEntry {
+    /// The prompt as clients should see it: renamed to [`rendered`](Self::rendered).
+    pub fn public_prompt(&self) -> Prompt {
+        let mut prompt = self.prompt.clone();
+        prompt.name = self.rendered.clone();
+        prompt
+    }
+}
+
+/// One routable resource; URIs are global, so they keep their names.
+#[derive(Debug, Clone)]
+pub struct ResourceEntry {
+    /// The service that serves it.
+    pub service: ServerId,
+    /// The resource as its server describes it.
+    pub resource: Resource,
+}
+
 /// A problem found while building the catalog.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CatalogProblem {
@@ -53,6 +85,10 @@ pub struct Catalog {
     ordered: Vec<Arc<CatalogEntry>>,
     names: NameTable,
     problems: Vec<CatalogProblem>,
+    prompts: HashMap<String, Arc<PromptEntry>>,
+    prompt_order: Vec<Arc<PromptEntry>>,
+    resources: HashMap<String, Arc<ResourceEntry>>,
+    resource_order: Vec<Arc<ResourceEntry>>,
     built_at: Instant,
 }
 
@@ -63,6 +99,10 @@ impl Catalog {
             ordered: Vec::new(),
             names: NameTable::new(naming),
             problems: Vec::new(),
+            prompts: HashMap::new(),
+            prompt_order: Vec::new(),
+            resources: HashMap::new(),
+            resource_order: Vec::new(),
             built_at: Instant::now(),
         }
     }
@@ -126,10 +166,88 @@ impl Catalog {
                 catalog.ordered.push(entry);
             }
         }
+        catalog.add_prompts_and_resources(naming, services);
         for problem in &catalog.problems {
             tracing::warn!(service = %problem.service, "{}", problem.problem);
         }
         catalog
+    }
+
+    fn add_prompts_and_resources(&mut self, naming: &ToolNaming, services: &[Arc<Service>]) {
+        let mut names = NameTable::new(naming.clone());
+        for service in services.iter().filter(|s| s.is_enabled()) {
+            let problem = |problem: String| CatalogProblem {
+                service: service.spec.id.clone(),
+                problem,
+            };
+            for prompt in service.prompts().iter().flat_map(|p| p.iter()) {
+                let rendered = match ToolName::new(&service.spec.namespace, &prompt.name)
+                    .map_err(|e| e.to_string())
+                    .and_then(|name| {
+                        names
+                            .insert(name.clone())
+                            .map(|r| (name, r))
+                            .map_err(|e| e.to_string())
+                    }) {
+                    Ok(named) => named,
+                    Err(e) => {
+                        self.problems
+                            .push(problem(format!("prompt `{}` skipped: {e}", prompt.name)));
+                        continue;
+                    }
+                };
+                if self.prompts.contains_key(&rendered.1) {
+                    self.problems.push(problem(format!(
+                        "prompt `{}` collides with another service's",
+                        prompt.name
+                    )));
+                    continue;
+                }
+                let entry = Arc::new(PromptEntry {
+                    name: rendered.0,
+                    rendered: rendered.1.clone(),
+                    service: service.spec.id.clone(),
+                    prompt: prompt.clone(),
+                });
+                self.prompts.insert(rendered.1, entry.clone());
+                self.prompt_order.push(entry);
+            }
+            for resource in service.resources().iter().flat_map(|r| r.iter()) {
+                if let Some(first) = self.resources.get(&resource.uri) {
+                    self.problems.push(problem(format!(
+                        "resource `{}` is also served by `{}`; the first service keeps it",
+                        resource.uri, first.service
+                    )));
+                    continue;
+                }
+                let entry = Arc::new(ResourceEntry {
+                    service: service.spec.id.clone(),
+                    resource: resource.clone(),
+                });
+                self.resources.insert(resource.uri.clone(), entry.clone());
+                self.resource_order.push(entry);
+            }
+        }
+    }
+
+    /// A prompt by its rendered name.
+    pub fn prompt(&self, name: &str) -> Option<&Arc<PromptEntry>> {
+        self.prompts.get(name)
+    }
+
+    /// Every prompt, in service order.
+    pub fn prompts(&self) -> &[Arc<PromptEntry>] {
+        &self.prompt_order
+    }
+
+    /// A resource by URI.
+    pub fn resource(&self, uri: &str) -> Option<&Arc<ResourceEntry>> {
+        self.resources.get(uri)
+    }
+
+    /// Every resource, in service order.
+    pub fn resources(&self) -> &[Arc<ResourceEntry>] {
+        &self.resource_order
     }
 
     /// Looks a tool up by its rendered name (`search__web_search`) or `namespace/tool`.

@@ -10,7 +10,7 @@ mod router;
 mod spec;
 mod strategy;
 
-pub use catalog::{Catalog, CatalogEntry, CatalogProblem};
+pub use catalog::{Catalog, CatalogEntry, CatalogProblem, PromptEntry, ResourceEntry};
 pub use discovery::ServiceMatch;
 pub use error::RegistryError;
 pub use events::MeshEvent;

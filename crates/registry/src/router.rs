@@ -1,6 +1,8 @@
 //! The call path: resolve → cache → pick → admit → call → classify → fail over → degrade →
 //! report. Admission (breaker, bulkhead) and the call itself happen in each instance's pool.
 
+mod reads;
+
 use std::{sync::Arc, time::Duration};
 
 use futures::StreamExt;
@@ -221,12 +223,12 @@ impl Registry {
     }
 
     /// Usable instances of the best tiers first, ordered by the strategy; then the rest
-    /// (unhealthy or breaker open) as a last resort.
+    /// (unhealthy or breaker open) as a last resort. An empty `tool` means any instance.
     fn candidates(service: &Service, tool: &str) -> (Vec<Arc<Instance>>, usize) {
         let offered: Vec<&Arc<Instance>> = service
             .instances
             .iter()
-            .filter(|i| i.is_enabled() && i.offers(tool))
+            .filter(|i| i.is_enabled() && (tool.is_empty() || i.offers(tool)))
             .collect();
         let usable = |i: &Instance| i.pool.is_usable();
         let mut order = Vec::with_capacity(offered.len());

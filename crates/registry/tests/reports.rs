@@ -250,3 +250,54 @@ async fn rate_limits_per_tool_and_principal_refuse_before_sending() -> anyhow::R
     registry.shutdown().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn prompts_and_resources_are_aggregated_and_routed() -> anyhow::Result<()> {
+    let a = fleet("pa", 2, |_| FixtureOptions::new()).await?;
+    let b = fleet("pb", 1, |_| FixtureOptions::new()).await?;
+    let registry = registry(vec![
+        service("pa", &a, Strategy::RoundRobin),
+        service("pb", &b, Strategy::RoundRobin),
+    ])
+    .await?;
+    let mut prompts: Vec<String> = registry.prompts().into_iter().map(|p| p.name).collect();
+    prompts.sort();
+    assert_eq!(prompts, ["pa__greet", "pb__greet"]);
+    let rendered = registry
+        .get_prompt(
+            "pb__greet",
+            args(serde_json::json!({"name": "Ada"})),
+            &ctx(),
+        )
+        .await?;
+    assert!(serde_json::to_string(&rendered.messages)?.contains("Hello, Ada!"));
+
+    // Both fixtures serve `fixture://info`: the first service keeps it, the clash is reported.
+    let resources = registry.resources();
+    assert_eq!(
+        resources
+            .iter()
+            .filter(|r| r.uri == "fixture://info")
+            .count(),
+        1
+    );
+    assert!(
+        registry
+            .catalog()
+            .problems()
+            .iter()
+            .any(|p| p.service.as_str() == "pb" && p.problem.contains("fixture://info"))
+    );
+    let read = registry.read_resource("fixture://info", &ctx()).await?;
+    assert!(
+        serde_json::to_string(&read.contents)?.contains("toolmesh fixture pa-"),
+        "served by pa"
+    );
+    let missing = registry
+        .get_prompt("pa__nope", None, &ctx())
+        .await
+        .unwrap_err();
+    assert_eq!(missing.kind(), toolmesh_core::ErrorKind::ToolNotFound);
+    registry.shutdown().await;
+    Ok(())
+}

@@ -9,3 +9,6 @@ mod websocket;
 pub use endpoint::{Auth, CommandLine, Endpoint, EndpointError, ProtocolChoice, TransportKind};
 pub use http::shared_client;
 pub use session::{ServerEvent, Session};
+
+/// rmcp model types that appear in the session's API.
+pub use rmcp::model::{GetPromptResult, Prompt, ReadResourceResult, Resource};

@@ -14,6 +14,7 @@ use arc_swap::ArcSwapOption;
 use tokio::time::Instant;
 use toolmesh_core::{CallContext, Tool};
 use toolmesh_pool::InstancePool;
+use toolmesh_transport::{Prompt, Resource};
 
 use crate::{
     InstanceSpec, RegistryError, ServiceSpec,
@@ -30,6 +31,8 @@ pub(crate) struct Instance {
     pub(crate) load: Arc<LoadStats>,
     pub(crate) enabled: AtomicBool,
     tools: ArcSwapOption<Vec<Arc<Tool>>>,
+    prompts: ArcSwapOption<Vec<Prompt>>,
+    resources: ArcSwapOption<Vec<Resource>>,
 }
 
 impl Instance {
@@ -55,17 +58,44 @@ impl Instance {
         self.tools.store(Some(Arc::new(tools)));
     }
 
-    /// Lists its tools again; keeps the old list on failure.
+    /// The prompts it listed last.
+    pub(crate) fn prompts(&self) -> Option<Arc<Vec<Prompt>>> {
+        self.prompts.load_full()
+    }
+
+    /// The resources it listed last.
+    pub(crate) fn resources(&self) -> Option<Arc<Vec<Resource>>> {
+        self.resources.load_full()
+    }
+
+    /// Lists its tools (and prompts and resources, when the server has them) again; keeps
+    /// the old lists on failure.
     pub(crate) async fn refresh(&self) -> bool {
         let ctx = CallContext::with_timeout(LIST_TIMEOUT);
         let ctx = &ctx;
-        match self
+        let listed = self
             .pool
-            .run(ctx, |s| async move { s.list_tools(ctx).await })
-            .await
-        {
-            Ok(tools) => {
+            .run(ctx, |s| async move {
+                let tools = s.list_tools(ctx).await?;
+                let caps = s.server_info().capabilities.clone();
+                // A server without the capability has nothing to list; a failing list is
+                // not worth losing the tools over.
+                let prompts = match caps.prompts {
+                    Some(_) => s.list_prompts(ctx).await.unwrap_or_default(),
+                    None => Vec::new(),
+                };
+                let resources = match caps.resources {
+                    Some(_) => s.list_resources(ctx).await.unwrap_or_default(),
+                    None => Vec::new(),
+                };
+                Ok((tools, prompts, resources))
+            })
+            .await;
+        match listed {
+            Ok((tools, prompts, resources)) => {
                 self.set_tools(tools.into_iter().map(Arc::new).collect());
+                self.prompts.store(Some(Arc::new(prompts)));
+                self.resources.store(Some(Arc::new(resources)));
                 true
             }
             Err(e) => {
@@ -141,6 +171,8 @@ impl Service {
                         load: Arc::new(LoadStats::new()),
                         enabled: AtomicBool::new(true),
                         tools: ArcSwapOption::empty(),
+                        prompts: ArcSwapOption::empty(),
+                        resources: ArcSwapOption::empty(),
                     })
                 })
             }
@@ -189,6 +221,16 @@ impl Service {
             .iter()
             .find_map(|i| i.tools())
             .or_else(|| self.native_tools.clone())
+    }
+
+    /// The service's prompts: those of the most preferred instance that listed any.
+    pub(crate) fn prompts(&self) -> Option<Arc<Vec<Prompt>>> {
+        self.instances.iter().find_map(|i| i.prompts())
+    }
+
+    /// The service's resources, likewise.
+    pub(crate) fn resources(&self) -> Option<Arc<Vec<Resource>>> {
+        self.instances.iter().find_map(|i| i.resources())
     }
 
     /// The native backend, if enabled and implementing `tool`.

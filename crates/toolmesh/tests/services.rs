@@ -221,6 +221,7 @@ fn example_services() -> Vec<ServiceSpec> {
             ..defaults.clone()
         },
         enabled: true,
+        native: None,
     };
     let fixture = Endpoint {
         command: Some(CommandLine::Argv(vec![
@@ -244,6 +245,7 @@ fn example_services() -> Vec<ServiceSpec> {
         timeout: Duration::from_secs(30),
         instance_config: defaults,
         enabled: true,
+        native: None,
     };
     vec![compute, search]
 }

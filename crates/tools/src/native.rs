@@ -1,0 +1,224 @@
+//! The definition of a native tool, its object-safe twin and its [`Invoker`] adapter.
+
+use std::{future::Future, sync::Arc};
+
+use rmcp::model::{CallToolResult, ContentBlock, JsonObject, Tool};
+use serde::de::DeserializeOwned;
+use toolmesh_core::{BoxFuture, CallContext, CallError, Invoker, Phase, ToolCall};
+
+/// A tool implemented in-process.
+///
+/// Bad input (wrong arguments, an impossible request, a refused path or address) is
+/// answered with `Ok` and a result whose `is_error` is `true` (see [`tool_error`]), so
+/// the model can read what was wrong and correct itself. `Err` is only for the call's
+/// deadline or cancellation ([`CallContext`]).
+pub trait NativeTool: Send + Sync + 'static {
+    /// Name, description, input schema and annotations, as listed by `tools/list`.
+    fn definition(&self) -> Tool;
+
+    /// Runs the tool with `arguments` (an empty object when the caller sent none).
+    fn call(
+        &self,
+        arguments: JsonObject,
+        ctx: &CallContext,
+    ) -> impl Future<Output = Result<CallToolResult, CallError>> + Send;
+}
+
+/// Object-safe twin of [`NativeTool`], implemented for every `NativeTool`.
+pub trait DynNativeTool: Send + Sync + 'static {
+    /// Same as [`NativeTool::definition`].
+    fn definition_dyn(&self) -> Tool;
+
+    /// Same as [`NativeTool::call`], boxed.
+    fn call_dyn<'a>(
+        &'a self,
+        arguments: JsonObject,
+        ctx: &'a CallContext,
+    ) -> BoxFuture<'a, Result<CallToolResult, CallError>>;
+}
+
+impl<T: NativeTool> DynNativeTool for T {
+    fn definition_dyn(&self) -> Tool {
+        self.definition()
+    }
+
+    fn call_dyn<'a>(
+        &'a self,
+        arguments: JsonObject,
+        ctx: &'a CallContext,
+    ) -> BoxFuture<'a, Result<CallToolResult, CallError>> {
+        Box::pin(self.call(arguments, ctx))
+    }
+}
+
+/// One native tool behind the [`Invoker`] trait.
+///
+/// It ignores the namespace of [`ToolCall::name`] (and the tool part, too: it has only
+/// one tool to call) and runs its tool within the deadline and cancellation of the
+/// context.
+#[derive(Clone)]
+pub struct NativeInvoker(Arc<dyn DynNativeTool>);
+
+impl NativeInvoker {
+    /// Wraps `tool`.
+    pub fn new(tool: impl NativeTool) -> Self {
+        Self(Arc::new(tool))
+    }
+
+    /// Wraps an already shared tool.
+    pub fn from_dyn(tool: Arc<dyn DynNativeTool>) -> Self {
+        Self(tool)
+    }
+
+    /// The tool's definition.
+    pub fn definition(&self) -> Tool {
+        self.0.definition_dyn()
+    }
+
+    /// The wrapped tool.
+    pub fn tool(&self) -> &Arc<dyn DynNativeTool> {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for NativeInvoker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("NativeInvoker")
+            .field(&self.0.definition_dyn().name)
+            .finish()
+    }
+}
+
+impl From<Arc<dyn DynNativeTool>> for NativeInvoker {
+    fn from(tool: Arc<dyn DynNativeTool>) -> Self {
+        Self(tool)
+    }
+}
+
+impl Invoker for NativeInvoker {
+    async fn invoke(&self, call: ToolCall, ctx: &CallContext) -> Result<CallToolResult, CallError> {
+        let name = self.0.definition_dyn().name;
+        let arguments = call.arguments.unwrap_or_default();
+        bounded(&name, ctx, self.0.call_dyn(arguments, ctx)).await?
+    }
+}
+
+/// A tool error: `is_error: true` with `message` as text content.
+///
+/// Say what was wrong and how to fix it; the model reads it.
+pub fn tool_error(message: impl Into<String>) -> CallToolResult {
+    CallToolResult::error(vec![ContentBlock::text(message)])
+}
+
+/// A successful result: `text` as content and `structured` as structured content.
+///
+/// A `structured` value that is not a JSON object is wrapped as `{"result": value}`,
+/// since MCP structured content is an object.
+pub fn tool_success(text: impl Into<String>, structured: serde_json::Value) -> CallToolResult {
+    let structured = match structured {
+        serde_json::Value::Object(map) => serde_json::Value::Object(map),
+        other => serde_json::json!({ "result": other }),
+    };
+    let mut result = CallToolResult::success(vec![ContentBlock::text(text)]);
+    result.structured_content = Some(structured);
+    result
+}
+
+/// Deserializes the arguments of `tool`, or explains what is wrong with them.
+pub(crate) fn parse_args<T: DeserializeOwned>(
+    tool: &str,
+    arguments: JsonObject,
+) -> Result<T, CallToolResult> {
+    serde_json::from_value(serde_json::Value::Object(arguments)).map_err(|e| {
+        tool_error(format!(
+            "invalid arguments for `{tool}`: {e}; see the tool's input schema for the expected fields"
+        ))
+    })
+}
+
+/// The input schema of an argument type, in the draft MCP clients expect.
+pub(crate) fn schema_for<T: schemars::JsonSchema + 'static>() -> Arc<JsonObject> {
+    rmcp::handler::server::common::schema_for_type::<T>()
+}
+
+/// Runs `fut` until it finishes, the deadline of `ctx` passes or `ctx` is cancelled.
+pub(crate) async fn bounded<T>(
+    tool: &str,
+    ctx: &CallContext,
+    fut: impl Future<Output = T>,
+) -> Result<T, CallError> {
+    let allowed = ctx.remaining();
+    tokio::select! {
+        biased;
+        () = ctx.cancelled() => Err(CallError::Cancelled {
+            target: target(tool),
+            phase: Phase::AfterSend,
+        }),
+        () = tokio::time::sleep_until(ctx.deadline) => Err(CallError::Timeout {
+            target: target(tool),
+            after: allowed,
+            phase: Phase::AfterSend,
+        }),
+        value = fut => Ok(value),
+    }
+}
+
+/// How errors name a native tool.
+pub(crate) fn target(tool: &str) -> Arc<str> {
+    Arc::from(format!("native tool `{tool}`"))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    struct Slow;
+
+    impl NativeTool for Slow {
+        fn definition(&self) -> Tool {
+            Tool::new(
+                "slow",
+                "sleeps",
+                rmcp::handler::server::common::schema_for_empty_input(),
+            )
+        }
+
+        async fn call(
+            &self,
+            _arguments: JsonObject,
+            _ctx: &CallContext,
+        ) -> Result<CallToolResult, CallError> {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            Ok(tool_success("done", serde_json::json!({})))
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn invoker_enforces_the_deadline_and_cancellation() -> Result<(), CallError> {
+        let invoker = NativeInvoker::new(Slow);
+        let call = ToolCall::new(toolmesh_core::ToolName::new("any", "slow")?);
+        let ctx = CallContext::with_timeout(Duration::from_secs(2));
+        let err = invoker.invoke(call.clone(), &ctx).await.unwrap_err();
+        assert_eq!(err.kind(), toolmesh_core::ErrorKind::Timeout, "{err}");
+
+        let token = tokio_util::sync::CancellationToken::new();
+        token.cancel();
+        let ctx = CallContext::with_timeout(Duration::from_secs(2)).cancel_with(token);
+        let err = invoker.invoke(call, &ctx).await.unwrap_err();
+        assert_eq!(err.kind(), toolmesh_core::ErrorKind::Cancelled, "{err}");
+        Ok(())
+    }
+
+    #[test]
+    fn success_wraps_non_objects() {
+        let result = tool_success("4", serde_json::json!(4));
+        assert_eq!(
+            result.structured_content,
+            Some(serde_json::json!({ "result": 4 }))
+        );
+        assert_eq!(result.is_error, Some(false));
+        assert_eq!(tool_error("no").is_error, Some(true));
+    }
+}

@@ -30,7 +30,7 @@ pub use load::{ConfigLoader, Format};
 pub use overrides::{
     BreakerOverrides, BulkheadOverrides, HealthCheckOverrides, PoolOverrides, ReconnectOverrides,
 };
-pub use server::{InstanceEntry, ServerConfig};
+pub use server::{InstanceEntry, Prefer, ServerConfig};
 pub use watch::ConfigWatcher;
 
 use defaults::{DefaultsSection, GlobalSettings};
@@ -48,6 +48,8 @@ pub struct Config {
     pub defaults: Defaults,
     /// The MCP servers, by name.
     pub servers: BTreeMap<String, ServerConfig>,
+    /// Settings of the in-process tools servers may use (`native:` on a server).
+    pub native_tools: toolmesh_tools::ToolsConfig,
 }
 
 /// A configuration as written: `defaults` holds only the keys given, so that they
@@ -61,6 +63,8 @@ struct ConfigFile {
     servers: BTreeMap<String, ServerConfig>,
     #[serde(default)]
     global_settings: Option<GlobalSettings>,
+    #[serde(default)]
+    native_tools: toolmesh_tools::ToolsConfig,
 }
 
 impl From<ConfigFile> for Config {
@@ -68,6 +72,7 @@ impl From<ConfigFile> for Config {
         Self {
             defaults: defaults::resolve(&file.defaults, file.global_settings.as_ref()),
             servers: file.servers,
+            native_tools: file.native_tools,
         }
     }
 }
@@ -75,7 +80,8 @@ impl From<ConfigFile> for Config {
 /// The keys a configuration file may have at its top level. Environment variables
 /// whose first segment is none of these are not configuration overrides (so
 /// `TOOLMESH_LOG` and friends do not break loading).
-pub(crate) const TOP_LEVEL_KEYS: &[&str] = &["defaults", "servers", "global_settings"];
+pub(crate) const TOP_LEVEL_KEYS: &[&str] =
+    &["defaults", "servers", "global_settings", "native_tools"];
 
 impl Config {
     /// Loads one file (format by extension), with `TOOLMESH_*` environment overrides.

@@ -9,7 +9,7 @@ use std::{
 use toolmesh::{CallContext, ConfigLoader, ErrorKind, Mesh, ServerId};
 use toolmesh_testkit::{FixtureOptions, FixtureServer};
 
-fn write(path: &Path, servers: &[(&str, &FixtureServer)], extra: &str) {
+fn write(path: &Path, servers: &[(&str, &FixtureServer)], extra: &str) -> std::io::Result<()> {
     let mut yaml = String::from("defaults:\n  health_check: { enabled: false }\nservers:\n");
     for (name, server) in servers {
         yaml.push_str(&format!(
@@ -19,8 +19,8 @@ fn write(path: &Path, servers: &[(&str, &FixtureServer)], extra: &str) {
     }
     // Write-then-rename, as editors do.
     let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, yaml).expect("write config");
-    std::fs::rename(&tmp, path).expect("replace config");
+    std::fs::write(&tmp, yaml)?;
+    std::fs::rename(&tmp, path)
 }
 
 async fn wait_generation(mesh: &Mesh, generation: u64) {
@@ -44,7 +44,7 @@ async fn edits_apply_while_calls_run() -> anyhow::Result<()> {
         FixtureServer::start(FixtureOptions::new().instance_id("a")).await?,
         FixtureServer::start(FixtureOptions::new().instance_id("b")).await?,
     );
-    write(&path, &[("alpha", &a)], "");
+    write(&path, &[("alpha", &a)], "")?;
     let mesh =
         Mesh::start_watching(ConfigLoader::new().file(&path).without_env_overrides()).await?;
     let registry = mesh.registry().clone();
@@ -64,7 +64,7 @@ async fn edits_apply_while_calls_run() -> anyhow::Result<()> {
     };
 
     // Add a server and change the other while the slow call runs.
-    write(&path, &[("alpha", &a), ("beta", &b)], "    timeout: 20s\n");
+    write(&path, &[("alpha", &a), ("beta", &b)], "    timeout: 20s\n")?;
     wait_generation(&mesh, 1).await;
     assert!(registry.catalog().resolve("beta__echo").is_some());
     assert_eq!(
@@ -103,7 +103,7 @@ async fn edits_apply_while_calls_run() -> anyhow::Result<()> {
     );
 
     // Remove a server.
-    write(&path, &[("beta", &b)], "");
+    write(&path, &[("beta", &b)], "")?;
     wait_generation(&mesh, 2).await;
     let gone = registry.call("alpha__echo", None, &ctx).await.unwrap_err();
     assert_eq!(gone.kind(), ErrorKind::ToolNotFound);

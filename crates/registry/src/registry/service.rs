@@ -215,12 +215,23 @@ impl Service {
         }
     }
 
-    /// The service's tools: those of the most preferred instance that listed any.
+    /// The service's tools: those of the most preferred instance that listed any, plus
+    /// native tools no instance lists.
     pub(crate) fn tools(&self) -> Option<Arc<Vec<Arc<Tool>>>> {
-        self.instances
-            .iter()
-            .find_map(|i| i.tools())
-            .or_else(|| self.native_tools.clone())
+        let listed = self.instances.iter().find_map(|i| i.tools());
+        match (listed, &self.native_tools) {
+            (Some(listed), Some(native)) => {
+                let mut all = (*listed).clone();
+                all.extend(
+                    native
+                        .iter()
+                        .filter(|n| !listed.iter().any(|t| t.name == n.name))
+                        .cloned(),
+                );
+                Some(Arc::new(all))
+            }
+            (listed, native) => listed.or_else(|| native.clone()),
+        }
     }
 
     /// The service's prompts: those of the most preferred instance that listed any.

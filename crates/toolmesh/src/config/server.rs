@@ -109,6 +109,14 @@ pub struct ServerConfig {
     /// Per-tool policies by upstream tool name.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub tools: BTreeMap<String, ToolPolicy>,
+    /// In-process tools serving this service too (`calculator`, `fs_read`, … or `"*"`);
+    /// a server with only `native` needs no `url` or `command`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub native: Vec<String>,
+    /// Whether the native tools go first (`native`, the default) or after the MCP
+    /// instances (`mcp`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prefer: Option<Prefer>,
     /// How an instance is picked within a priority tier; `defaults.strategy` when absent.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub strategy: Option<Strategy>,
@@ -171,6 +179,8 @@ impl Default for ServerConfig {
             metadata: BTreeMap::new(),
             instances: None,
             tools: BTreeMap::new(),
+            native: Vec::new(),
+            prefer: None,
             strategy: None,
             max_failover_attempts: None,
             health_check_interval: None,
@@ -320,4 +330,14 @@ impl InstanceEntry {
     pub fn endpoint(&self) -> Endpoint {
         endpoint_of!(self)
     }
+}
+
+/// Which implementation of a tool goes first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Prefer {
+    /// The in-process tool; MCP instances are the fallback.
+    Native,
+    /// The MCP instances; the in-process tool is the last resort.
+    Mcp,
 }

@@ -1,12 +1,17 @@
 //! From a [`Config`] to the registry's [`ServiceSpec`]s: defaults applied key by key,
 //! instances numbered, every value checked.
 
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, sync::Arc};
 
-use toolmesh_core::{InstanceId, NameError, ServerId, ToolName};
-use toolmesh_registry::{InstanceSpec, ServiceSpec};
+use toolmesh_core::{DynInvoker, InstanceId, NameError, ServerId, ToolName};
+use toolmesh_registry::{InstanceSpec, NativeBackend, ServiceSpec};
+use toolmesh_tools::Toolbox;
 
-use super::{Config, Defaults, ServerConfig, defaults::validate_sections, server::InstanceEntry};
+use super::{
+    Config, Defaults, ServerConfig,
+    defaults::validate_sections,
+    server::{InstanceEntry, Prefer},
+};
 
 /// Most copies `replicas` may ask for.
 pub(crate) const MAX_REPLICAS: u32 = 1024;
@@ -57,6 +62,7 @@ pub(crate) fn build(config: &Config) -> Result<Vec<ServiceSpec>, Problem> {
         };
         Problem::new(path, 1, message)
     })?;
+    let toolbox = native_toolbox(config)?;
     let mut services = Vec::with_capacity(config.servers.len());
     // Instance id → the server that has it.
     let mut ids: BTreeMap<InstanceId, &str> = BTreeMap::new();
@@ -68,7 +74,10 @@ pub(crate) fn build(config: &Config) -> Result<Vec<ServiceSpec>, Problem> {
                 "a server name is empty; give each server a name",
             ));
         }
-        let service = service(name, server, defaults)?;
+        let mut service = service(name, server, defaults)?;
+        if let Some(toolbox) = &toolbox {
+            service.native = native_backend(name, server, toolbox)?;
+        }
         for (i, instance) in service.instances.iter().enumerate() {
             let Some(other) = ids.insert(instance.id.clone(), name) else {
                 continue;
@@ -140,6 +149,10 @@ fn service(name: &str, server: &ServerConfig, defaults: &Defaults) -> Result<Ser
     }
     let instances = match &server.instances {
         Some(list) => listed_instances(name, server, list)?,
+        // Only in-process tools: nothing to connect to.
+        None if !server.native.is_empty() && server.url.is_none() && server.command.is_none() => {
+            Vec::new()
+        }
         None => inline_instances(name, server)?,
     };
 
@@ -184,6 +197,54 @@ fn service(name: &str, server: &ServerConfig, defaults: &Defaults) -> Result<Ser
         enabled: server.enabled,
         native: None,
     })
+}
+
+/// The in-process toolbox, when any server uses `native`.
+fn native_toolbox(config: &Config) -> Result<Option<Arc<Toolbox>>, Problem> {
+    if config.servers.values().all(|s| s.native.is_empty()) {
+        return Ok(None);
+    }
+    Toolbox::default_tools(&config.native_tools)
+        .map(|t| Some(Arc::new(t)))
+        .map_err(|e| Problem::new(&["native_tools"], 1, e.to_string()))
+}
+
+/// The native backend of a server listing `native` tools (`"*"` for all of them).
+fn native_backend(
+    name: &str,
+    server: &ServerConfig,
+    toolbox: &Arc<Toolbox>,
+) -> Result<Option<NativeBackend>, Problem> {
+    if server.native.is_empty() {
+        return Ok(None);
+    }
+    let all = toolbox.definitions();
+    let tools = if server.native.iter().any(|n| n == "*") {
+        all
+    } else {
+        let mut picked = Vec::with_capacity(server.native.len());
+        for wanted in &server.native {
+            let Some(tool) = all.iter().find(|t| t.name == wanted.as_str()) else {
+                let names: Vec<&str> = all.iter().map(|t| t.name.as_ref()).collect();
+                return Err(Problem::at_server(
+                    name,
+                    &["native"],
+                    format!(
+                        "unknown native tool `{wanted}`; available: {} (or \"*\" for all)",
+                        names.join(", ")
+                    ),
+                ));
+            };
+            picked.push(tool.clone());
+        }
+        picked
+    };
+    let invoker: Arc<dyn DynInvoker> = toolbox.clone();
+    Ok(Some(NativeBackend {
+        tools,
+        invoker,
+        prefer: server.prefer != Some(Prefer::Mcp),
+    }))
 }
 
 /// `text` with the characters a namespace cannot have replaced by `_`, cut to 64.

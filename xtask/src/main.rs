@@ -30,7 +30,7 @@ enum Task {
     Peers,
     /// Run benchmarks (release build); `transport` by default.
     Bench {
-        /// Which benchmark: transport, pool or router.
+        /// Which benchmark: transport, pool, router, native or gateway.
         #[arg(default_value = "transport")]
         name: String,
     },
@@ -120,6 +120,21 @@ fn bench(root: &Path, name: &str) -> anyhow::Result<()> {
             bench("toolmesh-pool", "pool")
         }
         "router" => bench("toolmesh-registry", "router"),
-        other => bail!("unknown benchmark `{other}`; available: transport, pool, router"),
+        "native" => bench("toolmesh", "native"),
+        "gateway" => {
+            // The benchmark spawns the release `toolmesh` binary.
+            run(cargo().current_dir(root).args([
+                "build",
+                "--release",
+                "-p",
+                "toolmesh-cli",
+                "--bin",
+                "toolmesh",
+            ]))?;
+            bench("toolmesh-cli", "gateway")
+        }
+        other => bail!(
+            "unknown benchmark `{other}`; available: transport, pool, router, native, gateway"
+        ),
     }
 }

@@ -1,0 +1,369 @@
+//! [`CatalogServer`]: the registry's catalog as one MCP server.
+
+mod peers;
+mod validate;
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
+
+use rmcp::{
+    ErrorData, RoleServer, ServerHandler,
+    model::{
+        CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
+        ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig,
+        SubscriptionFilter, Tool,
+    },
+    service::{NotificationContext, RequestContext, SubscriptionContext},
+};
+use tokio::sync::Notify;
+use tokio_util::sync::{CancellationToken, DropGuard};
+use toolmesh_core::{CallContext, CallError, JsonObject};
+use toolmesh_registry::{MeshEvent, Registry, Routed};
+
+use crate::AgentError;
+
+use peers::Peers;
+
+/// How a [`CatalogServer`] runs calls.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ServerOptions {
+    /// Deadline of each `tools/call` (the service's own timeout still applies when shorter).
+    pub call_timeout: Duration,
+    /// Name reported in `serverInfo`.
+    pub name: String,
+    /// Text sent as the server's `instructions`; none by default.
+    pub instructions: Option<String>,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        Self {
+            call_timeout: Self::DEFAULT_CALL_TIMEOUT,
+            name: "toolmesh".to_owned(),
+            instructions: None,
+        }
+    }
+}
+
+impl ServerOptions {
+    /// The per-call deadline unless configured: 60 s.
+    pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(60);
+
+    /// Sets the per-call deadline.
+    pub fn call_timeout(mut self, timeout: Duration) -> Self {
+        self.call_timeout = timeout;
+        self
+    }
+
+    /// Sets the `instructions` text.
+    pub fn instructions(mut self, text: impl Into<String>) -> Self {
+        self.instructions = Some(text.into());
+        self
+    }
+}
+
+struct Shared {
+    registry: Registry,
+    options: ServerOptions,
+    peers: Arc<Peers>,
+    in_flight: AtomicUsize,
+    idle: Notify,
+    /// Stops the catalog follower when the last clone goes.
+    _follower: DropGuard,
+}
+
+/// The aggregated catalog of a [`Registry`] served as one MCP server.
+///
+/// - `tools/list` answers every catalog tool under its rendered name (`namespace__tool`);
+/// - `tools/call` checks the arguments against the tool's input schema (required
+///   properties, basic JSON types) and routes the call through
+///   [`Registry::call`] with a deadline and the request's cancellation;
+/// - when the catalog changes, every connected client gets
+///   `notifications/tools/list_changed` (2026-07-28 clients through
+///   `subscriptions/listen`).
+///
+/// # Errors, and why they look the way they do
+///
+/// An unknown tool or arguments that do not fit the schema are the caller's mistake and
+/// nothing was called: they are JSON-RPC errors (`-32602` invalid params) whose message
+/// names the tool or the field. Every other failure (all instances down, a timeout, an
+/// upstream JSON-RPC error) happened while serving a valid call: it is a tool result
+/// with `isError: true` and the router's message as text, because MCP clients show tool
+/// results to the model (which can then try something else) while they often render
+/// protocol errors opaquely.
+///
+/// Cheap to clone: every clone (one per HTTP session) shares the same state.
+#[derive(Clone)]
+pub struct CatalogServer {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for CatalogServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CatalogServer")
+            .field("registry", &self.shared.registry)
+            .field("options", &self.shared.options)
+            .field("in_flight", &self.in_flight())
+            .finish()
+    }
+}
+
+/// Decrements the in-flight count when a call ends, however it ends.
+struct InFlight<'a>(&'a Shared);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        if self.0.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
+}
+
+impl CatalogServer {
+    /// Serves `registry` with default options. Must be called inside a Tokio runtime
+    /// (it starts the task that follows catalog changes).
+    pub fn new(registry: Registry) -> Self {
+        Self::with_options(registry, ServerOptions::default())
+    }
+
+    /// Serves `registry` with `options`. Must be called inside a Tokio runtime.
+    pub fn with_options(registry: Registry, options: ServerOptions) -> Self {
+        let peers = Arc::new(Peers::default());
+        let closing = CancellationToken::new();
+        tokio::spawn(peers::follow_catalog(
+            registry.subscribe(),
+            Arc::downgrade(&peers),
+            closing.clone(),
+        ));
+        Self {
+            shared: Arc::new(Shared {
+                registry,
+                options,
+                peers,
+                in_flight: AtomicUsize::new(0),
+                idle: Notify::new(),
+                _follower: closing.drop_guard(),
+            }),
+        }
+    }
+
+    /// The registry calls go to.
+    pub fn registry(&self) -> &Registry {
+        &self.shared.registry
+    }
+
+    /// The options it runs with.
+    pub fn options(&self) -> &ServerOptions {
+        &self.shared.options
+    }
+
+    /// `tools/call` requests being served now.
+    pub fn in_flight(&self) -> usize {
+        self.shared.in_flight.load(Ordering::Acquire)
+    }
+
+    /// Clients connected with a session (streamable HTTP or stdio).
+    pub fn connected_clients(&self) -> usize {
+        self.shared.peers.live().len()
+    }
+
+    /// Waits until no `tools/call` is in flight or `timeout` has passed; `true` when
+    /// idle. New calls are not refused meanwhile: stop accepting them first.
+    pub async fn drain(&self, timeout: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let idle = self.shared.idle.notified();
+            if self.in_flight() == 0 {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, idle).await.is_err() {
+                return self.in_flight() == 0;
+            }
+        }
+    }
+
+    /// Tells every connected client that the tool list changed (done automatically on
+    /// [`MeshEvent::CatalogChanged`]).
+    pub async fn notify_tool_list_changed(&self) {
+        self.shared.peers.notify_tool_list_changed().await;
+    }
+
+    /// Every catalog tool as clients see it.
+    pub fn tools(&self) -> Vec<Tool> {
+        self.shared
+            .registry
+            .catalog()
+            .entries()
+            .iter()
+            .map(|entry| entry.public_tool())
+            .collect()
+    }
+
+    /// A context for one call: the configured deadline and `cancel`.
+    pub fn context(&self, cancel: Option<CancellationToken>) -> CallContext {
+        let mut ctx = CallContext::with_timeout(self.shared.options.call_timeout);
+        ctx.cancel = cancel;
+        ctx
+    }
+
+    /// Checks `arguments` against the input schema of `name`, if it is a catalog tool.
+    ///
+    /// # Errors
+    ///
+    /// [`AgentError::InvalidArguments`] naming the first field that does not fit.
+    pub fn check_arguments(
+        &self,
+        name: &str,
+        arguments: Option<&JsonObject>,
+    ) -> Result<(), AgentError> {
+        let Some(entry) = self.shared.registry.catalog().resolve(name).cloned() else {
+            return Ok(());
+        };
+        validate::arguments(&entry.rendered, &entry.tool.input_schema, arguments).map_err(
+            |invalid| AgentError::InvalidArguments {
+                tool: entry.rendered.clone(),
+                field: invalid.field,
+                message: invalid.message,
+            },
+        )
+    }
+
+    /// Runs one call as `tools/call` does: arguments checked, then routed under `ctx`;
+    /// the routing metadata comes back with the result.
+    ///
+    /// # Errors
+    ///
+    /// [`AgentError::InvalidArguments`] before any upstream call, or
+    /// [`AgentError::Call`] with the router's error.
+    pub async fn call_routed(
+        &self,
+        name: &str,
+        arguments: Option<JsonObject>,
+        ctx: &CallContext,
+    ) -> Result<Routed, AgentError> {
+        self.shared.in_flight.fetch_add(1, Ordering::AcqRel);
+        let _guard = InFlight(&self.shared);
+        self.check_arguments(name, arguments.as_ref())?;
+        Ok(self.shared.registry.call(name, arguments, ctx).await?)
+    }
+
+    /// Runs one call and answers as `tools/call` does: JSON-RPC errors (invalid params)
+    /// for an unknown tool or arguments that do not fit, `isError` results for every
+    /// other failure (see the type's docs).
+    pub async fn call(
+        &self,
+        name: &str,
+        arguments: Option<JsonObject>,
+        cancel: Option<CancellationToken>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let ctx = self.context(cancel);
+        match self.call_routed(name, arguments, &ctx).await {
+            Ok(routed) => Ok(routed.result),
+            Err(AgentError::InvalidArguments {
+                tool,
+                field,
+                message,
+            }) => Err(ErrorData::invalid_params(
+                message,
+                Some(serde_json::json!({ "tool": tool, "field": field })),
+            )),
+            Err(AgentError::Call(e @ CallError::ToolNotFound { .. })) => Err(
+                ErrorData::invalid_params(e.to_string(), Some(serde_json::json!({ "tool": name }))),
+            ),
+            Err(e) => {
+                tracing::debug!(tool = name, "call failed: {e}");
+                Ok(CallToolResult::error(vec![ContentBlock::text(match e {
+                    AgentError::Call(call) => call.to_string(),
+                    other => other.to_string(),
+                })]))
+            }
+        }
+    }
+}
+
+impl ServerHandler for CatalogServer {
+    fn get_info(&self) -> ServerConfig {
+        let mut config = ServerConfig::new(
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_tool_list_changed()
+                .build(),
+        )
+        .with_server_info(Implementation::new(
+            self.shared.options.name.clone(),
+            env!("CARGO_PKG_VERSION"),
+        ));
+        if let Some(text) = &self.shared.options.instructions {
+            config = config.with_instructions(text.clone());
+        }
+        config
+    }
+
+    async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
+        self.shared.peers.register(context.peer);
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        Ok(ListToolsResult::with_all_items(self.tools()))
+    }
+
+    fn get_tool(&self, name: &str) -> Option<Tool> {
+        self.shared
+            .registry
+            .catalog()
+            .resolve(name)
+            .map(|entry| entry.public_tool())
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        self.call(&request.name, request.arguments, Some(context.ct))
+            .await
+            .map(CallToolResponse::from)
+    }
+
+    fn accepted_subscription_filter(
+        &self,
+        requested: &SubscriptionFilter,
+    ) -> Option<SubscriptionFilter> {
+        let mut accepted = SubscriptionFilter::new();
+        accepted.tools_list_changed = requested.tools_list_changed;
+        Some(accepted)
+    }
+
+    async fn listen(&self, context: SubscriptionContext) -> Result<(), ErrorData> {
+        if context.accepted().tools_list_changed != Some(true) {
+            context.cancelled().await;
+            return Ok(());
+        }
+        let mut events = self.shared.registry.subscribe();
+        loop {
+            tokio::select! {
+                () = context.cancelled() => return Ok(()),
+                event = events.recv() => match event {
+                    Ok(MeshEvent::CatalogChanged { .. })
+                    | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                        if context.sink().notify_tool_list_changed().await.is_err() {
+                            return Ok(());
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return Ok(()),
+                },
+            }
+        }
+    }
+}

@@ -1,0 +1,284 @@
+//! The command line: what `toolmesh --help` shows.
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+const AFTER_HELP: &str = "\
+Examples:
+  toolmesh serve                                   native tools at http://127.0.0.1:8383/mcp
+  toolmesh serve --config toolmesh.yaml            the configured MCP servers, reloaded on edit
+  toolmesh serve --config toolmesh.yaml --stdio    the same over stdin/stdout (for MCP clients)
+  toolmesh tools --config toolmesh.yaml            list the aggregated catalog
+  toolmesh call fixture__echo '{\"message\": \"hi\"}' --config toolmesh.yaml
+  toolmesh status --url http://127.0.0.1:8383/mcp --watch
+  toolmesh config check toolmesh.yaml
+
+Exit status: 0 on success, 1 when a call or connection fails, 2 for an invalid
+configuration or command line.
+
+Logs go to stderr; set RUST_LOG (e.g. RUST_LOG=toolmesh=debug) or use -v/-vv.";
+
+/// toolmesh: hyper-available access to MCP tools.
+///
+/// One gateway in front of many MCP servers (several instances of each): it aggregates
+/// their tools into one catalog, routes every call to a healthy instance, fails over
+/// when one is slow or dies, and reports what it did.
+#[derive(Debug, Parser)]
+#[command(name = "toolmesh", version, after_help = AFTER_HELP, propagate_version = true)]
+pub(crate) struct Cli {
+    /// More log output on stderr: -v debug, -vv trace (RUST_LOG wins when set).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub(crate) verbose: u8,
+
+    /// Only errors on stderr.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub(crate) quiet: bool,
+
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Run the gateway: the catalog as one MCP server over streamable HTTP (or stdio).
+    #[command(after_help = SERVE_HELP)]
+    Serve(ServeArgs),
+    /// List the tools of the catalog (or of a running gateway or MCP server).
+    #[command(after_help = TOOLS_HELP)]
+    Tools(ToolsArgs),
+    /// Call one tool and print its result.
+    #[command(after_help = CALL_HELP)]
+    Call(CallArgs),
+    /// Show the health and performance of every instance.
+    #[command(after_help = STATUS_HELP)]
+    Status(StatusArgs),
+    /// Work with configuration files.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+const SERVE_HELP: &str = "\
+Without --config the gateway serves toolmesh's native tools (calculator, time,
+http_fetch, arxiv_search) under the namespace `native`. With --config it serves every
+configured MCP server, and follows the file: a valid edit is applied without dropping
+in-flight calls, an invalid one is logged and shown in /status (`reload.last_error`)
+while the previous configuration stays in force.
+
+Once the catalog is served it prints, on stdout:
+  toolmesh listening on http://127.0.0.1:8383/mcp
+
+HTTP endpoints: /mcp (MCP streamable HTTP), /healthz, /readyz, /status (JSON), /metrics
+(Prometheus). SIGINT or SIGTERM stops accepting, waits for in-flight calls (up to
+--drain-timeout), closes every upstream server and exits 0.
+
+Examples:
+  toolmesh serve
+  toolmesh serve --config toolmesh.yaml --listen 0.0.0.0:8383 --allow-host mesh.internal
+  toolmesh serve --config toolmesh.yaml --stdio
+  RUST_LOG=toolmesh=debug toolmesh serve --config toolmesh.yaml --listen 127.0.0.1:0";
+
+const TOOLS_HELP: &str = "\
+Examples:
+  toolmesh tools                                   the native tools
+  toolmesh tools --config toolmesh.yaml            the configured servers' catalog
+  toolmesh tools --url http://127.0.0.1:8383/mcp   a running gateway (or any MCP server)
+  toolmesh tools --config toolmesh.yaml --json     name, service, description, schema";
+
+const CALL_HELP: &str = "\
+ARGS_JSON is a JSON object; omit it for a tool without arguments.
+
+The result's text is printed on stdout; with --config the routing (instance, attempts,
+latency) goes to stderr. A tool error (isError) or a failed call exits 1 with the
+reason on stderr.
+
+Examples:
+  toolmesh call native__calculator '{\"expression\": \"2 * (3 + 4)\"}'
+  toolmesh call search__web_search '{\"query\": \"mcp\"}' --config toolmesh.yaml --json
+  toolmesh call fixture__echo '{\"message\": \"hi\"}' --url http://127.0.0.1:8383/mcp";
+
+const STATUS_HELP: &str = "\
+Columns: service, instance, healthy, reason, breaker (closed/open/half_open), calls,
+success rate and p99 latency since start.
+
+Examples:
+  toolmesh status --config toolmesh.yaml
+  toolmesh status --url http://127.0.0.1:8383/mcp --watch
+  toolmesh status --url http://127.0.0.1:8383 --json";
+
+/// Where the tools come from.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct TargetArgs {
+    /// Configuration file (YAML, TOML, JSON or an mcpServers file); repeat to merge.
+    #[arg(short, long = "config", value_name = "FILE", conflicts_with = "url")]
+    pub(crate) config: Vec<PathBuf>,
+
+    /// A running gateway or MCP server (streamable HTTP), e.g. http://127.0.0.1:8383/mcp.
+    #[arg(short, long, value_name = "URL")]
+    pub(crate) url: Option<String>,
+
+    /// Bearer token sent with --url.
+    #[arg(long, value_name = "TOKEN", requires = "url", env = "TOOLMESH_TOKEN")]
+    pub(crate) bearer: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// Configuration file (YAML, TOML, JSON or an mcpServers file); repeat to merge.
+    /// Without it, the native tools are served.
+    #[arg(short, long = "config", value_name = "FILE")]
+    pub(crate) config: Vec<PathBuf>,
+
+    /// Address to listen on; port 0 picks a free one.
+    #[arg(short, long, value_name = "ADDR", default_value = "127.0.0.1:8383")]
+    pub(crate) listen: SocketAddr,
+
+    /// Serve MCP over stdin/stdout instead of HTTP.
+    #[arg(long, conflicts_with_all = ["listen", "allow_host"])]
+    pub(crate) stdio: bool,
+
+    /// Follow the configuration files and apply edits (the default with --config).
+    #[arg(long, overrides_with = "no_watch")]
+    pub(crate) watch: bool,
+
+    /// Load the configuration once; ignore later edits.
+    #[arg(long = "no-watch", overrides_with = "watch")]
+    pub(crate) no_watch: bool,
+
+    /// Deadline of each tool call (e.g. 30s, 2m).
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    pub(crate) call_timeout: Duration,
+
+    /// On shutdown, how long to wait for in-flight calls.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub(crate) drain_timeout: Duration,
+
+    /// Answer each MCP request on its own, as JSON, without sessions: cheaper per call,
+    /// but clients are not told when the tool list changes (2026-07-28 clients that
+    /// use subscriptions/listen still are).
+    #[arg(long, conflicts_with = "stdio")]
+    pub(crate) stateless: bool,
+
+    /// Also accept this Host header (besides loopback names); repeatable. Needed when
+    /// clients reach the gateway by a name, e.g. behind --listen 0.0.0.0:8383.
+    #[arg(long, value_name = "HOST")]
+    pub(crate) allow_host: Vec<String>,
+}
+
+impl ServeArgs {
+    /// Whether to follow the configuration files.
+    pub(crate) fn watching(&self) -> bool {
+        !self.config.is_empty() && !self.no_watch
+    }
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ToolsArgs {
+    #[command(flatten)]
+    pub(crate) target: TargetArgs,
+
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CallArgs {
+    /// The tool, as listed by `toolmesh tools` (`namespace__tool`).
+    #[arg(value_name = "TOOL")]
+    pub(crate) tool: String,
+
+    /// Arguments as a JSON object, e.g. '{"message": "hi"}'.
+    #[arg(value_name = "ARGS_JSON")]
+    pub(crate) args: Option<String>,
+
+    #[command(flatten)]
+    pub(crate) target: TargetArgs,
+
+    /// Print the whole result (and routing) as JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+
+    /// Deadline of the call.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    pub(crate) timeout: Duration,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct StatusArgs {
+    /// Configuration file to start and inspect; repeat to merge.
+    #[arg(short, long = "config", value_name = "FILE", conflicts_with = "url")]
+    pub(crate) config: Vec<PathBuf>,
+
+    /// A running gateway: its MCP URL or base URL (`/status` is read); the default is
+    /// http://127.0.0.1:8383 unless --config is given.
+    #[arg(short, long, value_name = "URL")]
+    pub(crate) url: Option<String>,
+
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub(crate) json: bool,
+
+    /// Refresh every 2 seconds until Ctrl-C.
+    #[arg(short, long)]
+    pub(crate) watch: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ConfigCommand {
+    /// Load and validate a configuration; print its services, normalized, or the errors.
+    #[command(after_help = "\
+Prints every server as the gateway runs it: defaults applied, instances numbered,
+namespaces resolved (secrets are not printed). Exits 2 with the file, key path and
+what to fix when the configuration is invalid.
+
+Examples:
+  toolmesh config check toolmesh.yaml
+  toolmesh config check ~/.cursor/mcp.json --format json")]
+    Check {
+        /// The file (repeat to merge several, as `serve` does).
+        #[arg(value_name = "FILE", required = true)]
+        files: Vec<PathBuf>,
+
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Yaml)]
+        format: Format,
+    },
+}
+
+/// An output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Format {
+    /// YAML.
+    Yaml,
+    /// JSON.
+    Json,
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text)
+        .map_err(|e| format!("`{text}` is not a duration ({e}); write e.g. 500ms, 30s or 2m"))
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn watch_is_the_default_with_a_config() {
+        let parse = |args: &[&str]| match Cli::try_parse_from(args).map(|c| c.command) {
+            Ok(Command::Serve(serve)) => serve.watching(),
+            other => panic!("unexpected {other:?}"),
+        };
+        assert!(!parse(&["toolmesh", "serve"]));
+        assert!(parse(&["toolmesh", "serve", "--config", "a.yaml"]));
+        assert!(!parse(&["toolmesh", "serve", "-c", "a.yaml", "--no-watch"]));
+    }
+}

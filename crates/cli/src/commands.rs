@@ -1,0 +1,49 @@
+//! One module per subcommand.
+
+mod call;
+mod config;
+mod serve;
+mod status;
+mod tools;
+
+use std::process::ExitCode;
+
+use crate::cli::{Command, ConfigCommand};
+
+/// Runs `command`; the exit status on success (a tool error is a success of the
+/// command but exits 1).
+pub(crate) async fn run(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Serve(args) => serve::run(args).await.map(|()| ExitCode::SUCCESS),
+        Command::Tools(args) => tools::run(args).await.map(|()| ExitCode::SUCCESS),
+        Command::Call(args) => call::run(args).await,
+        Command::Status(args) => status::run(args).await.map(|()| ExitCode::SUCCESS),
+        Command::Config(ConfigCommand::Check { files, format }) => {
+            config::check(&files, format).map(|()| ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Resolves when the process is asked to stop (SIGINT or SIGTERM).
+pub(crate) async fn stop_signal() {
+    let interrupt = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
+}

@@ -1,0 +1,97 @@
+//! `toolmesh config check`: load, validate and show a configuration.
+
+use std::path::PathBuf;
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use toolmesh::{ServiceSpec, Strategy, ToolPolicy, TransportKind, layers::pool::InstanceConfig};
+
+use crate::{cli::Format, output, target};
+
+pub(crate) fn check(files: &[PathBuf], format: Format) -> anyhow::Result<()> {
+    let config = target::loader(files).load()?;
+    let services = config.services()?;
+    #[derive(Serialize)]
+    struct Document<'a> {
+        services: Vec<ServiceView<'a>>,
+    }
+    let document = Document {
+        services: services.iter().map(describe).collect(),
+    };
+    match format {
+        Format::Json => output::emit(&serde_json::to_string_pretty(&document)?)?,
+        Format::Yaml => output::emit(serde_yaml::to_string(&document)?.trim_end())?,
+    }
+    let instances: usize = services.iter().map(|s| s.instances.len()).sum();
+    eprintln!(
+        "configuration ok: {} service{}, {instances} instance{}",
+        services.len(),
+        if services.len() == 1 { "" } else { "s" },
+        if instances == 1 { "" } else { "s" },
+    );
+    Ok(())
+}
+
+/// A service as the gateway runs it; endpoints by label, so no secret is printed.
+#[derive(Serialize)]
+struct ServiceView<'a> {
+    name: String,
+    namespace: &'a str,
+    enabled: bool,
+    strategy: Strategy,
+    timeout: String,
+    max_failover_attempts: u32,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    capabilities: &'a [String],
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    tags: &'a [String],
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    metadata: &'a BTreeMap<String, String>,
+    instances: Vec<InstanceView>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    tools: &'a BTreeMap<String, ToolPolicy>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    native_tools: Option<Vec<String>>,
+    instance_config: &'a InstanceConfig,
+}
+
+#[derive(Serialize)]
+struct InstanceView {
+    id: String,
+    endpoint: String,
+    transport: Option<TransportKind>,
+    weight: u32,
+    priority: u32,
+}
+
+fn describe(spec: &ServiceSpec) -> ServiceView<'_> {
+    ServiceView {
+        name: spec.id.to_string(),
+        namespace: &spec.namespace,
+        enabled: spec.enabled,
+        strategy: spec.strategy,
+        timeout: humantime::format_duration(spec.timeout).to_string(),
+        max_failover_attempts: spec.max_failover_attempts,
+        capabilities: &spec.capabilities,
+        tags: &spec.tags,
+        metadata: &spec.metadata,
+        instances: spec
+            .instances
+            .iter()
+            .map(|instance| InstanceView {
+                id: instance.id.to_string(),
+                endpoint: instance.endpoint.label(),
+                transport: instance.endpoint.transport_kind().ok(),
+                weight: instance.weight,
+                priority: instance.priority,
+            })
+            .collect(),
+        tools: &spec.tools,
+        native_tools: spec
+            .native
+            .as_ref()
+            .map(|n| n.tools.iter().map(|t| t.name.to_string()).collect()),
+        instance_config: &spec.instance_config,
+    }
+}

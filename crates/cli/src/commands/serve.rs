@@ -1,0 +1,200 @@
+//! `toolmesh serve`: the gateway.
+
+use std::{io::Write, time::Duration};
+
+use anyhow::Context;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use tokio_util::sync::CancellationToken;
+use toolmesh::{ConfigLoader, Mesh, Registry};
+use toolmesh_agent::{
+    CatalogServer, GatewayState, HttpOptions, HttpServer, ReloadSnapshot, ServerOptions,
+};
+
+use super::stop_signal;
+use crate::{cli::ServeArgs, native, target};
+
+/// What serves the catalog: a configuration, or the native tools.
+enum Services {
+    Mesh(Mesh),
+    Native(Registry),
+}
+
+impl Services {
+    /// Starts the configuration (following its files when `watch`), or the native tools
+    /// when there is none.
+    async fn start(loader: Option<ConfigLoader>, watch: bool) -> anyhow::Result<Self> {
+        let Some(loader) = loader else {
+            return Ok(Self::Native(native::native_registry().await?));
+        };
+        let mesh = if watch {
+            Mesh::start_watching(loader).await?
+        } else {
+            Mesh::start(&loader.load()?).await?
+        };
+        Ok(Self::Mesh(mesh))
+    }
+
+    fn registry(&self) -> &Registry {
+        match self {
+            Self::Mesh(mesh) => mesh.registry(),
+            Self::Native(registry) => registry,
+        }
+    }
+
+    /// Drains and closes every upstream server, within `deadline`.
+    async fn shutdown(self, deadline: Duration) {
+        let closing = async {
+            match self {
+                Self::Mesh(mesh) => mesh.shutdown().await,
+                Self::Native(registry) => registry.shutdown().await,
+            }
+        };
+        if tokio::time::timeout(deadline, closing).await.is_err() {
+            tracing::warn!("upstream servers not closed within {deadline:?}; exiting anyway");
+        }
+    }
+}
+
+pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let metrics = install_metrics()?;
+    // A bad configuration stops here, before anything listens.
+    let loader = (!args.config.is_empty()).then(|| target::loader(&args.config));
+    if let Some(loader) = &loader {
+        let config = loader.load()?;
+        tracing::info!(
+            servers = config.servers.len(),
+            "configuration loaded from {}",
+            args.config
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    let options = ServerOptions::default().call_timeout(args.call_timeout);
+    if args.stdio {
+        return serve_stdio(&args, loader, options).await;
+    }
+
+    let mut http = HttpOptions::default()
+        .drain_timeout(args.drain_timeout)
+        .stateless(args.stateless);
+    for host in &args.allow_host {
+        http = http.allow_host(host.clone());
+    }
+    let state = GatewayState::new(http).with_metrics(metrics);
+    let listener = HttpServer::bind(args.listen).await?;
+    let url = listener.mcp_url();
+    let shutdown = CancellationToken::new();
+    let mut serving = tokio::spawn(listener.serve(state.clone(), shutdown.clone()));
+    tracing::info!("bound {url}; starting the services");
+
+    let services = tokio::select! {
+        started = Services::start(loader, args.watching()) => match started {
+            Ok(services) => services,
+            Err(e) => {
+                shutdown.cancel();
+                let _ = serving.await;
+                return Err(e);
+            }
+        },
+        () = stop_signal() => {
+            shutdown.cancel();
+            let _ = serving.await;
+            return Ok(());
+        }
+    };
+    if let Services::Mesh(mesh) = &services {
+        let reload = mesh.reload_status();
+        state.set_reload_source(move || {
+            let status = reload.borrow();
+            ReloadSnapshot {
+                generation: status.generation,
+                last_error: status.last_error.clone(),
+            }
+        });
+    }
+    let registry = services.registry().clone();
+    state.set_ready(CatalogServer::with_options(registry.clone(), options))?;
+    announce(&url, &registry)?;
+
+    let served = tokio::select! {
+        () = stop_signal() => None,
+        ended = &mut serving => Some(ended),
+    };
+    let served = match served {
+        Some(ended) => ended,
+        None => {
+            tracing::info!("stopping: no new connections; draining in-flight calls");
+            exit_on_second_signal();
+            shutdown.cancel();
+            serving.await
+        }
+    };
+    services.shutdown(args.drain_timeout).await;
+    tracing::info!("stopped");
+    served.context("the HTTP server task panicked")??;
+    Ok(())
+}
+
+/// Prints the line scripts and tests wait for, then logs what is served.
+fn announce(url: &str, registry: &Registry) -> anyhow::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "toolmesh listening on {url}")?;
+    stdout.flush()?;
+    let report = registry.health_summary();
+    tracing::info!(
+        services = report.services,
+        instances = report.instances,
+        healthy = report.instances_healthy,
+        tools = report.tools,
+        "serving {url}"
+    );
+    Ok(())
+}
+
+async fn serve_stdio(
+    args: &ServeArgs,
+    loader: Option<ConfigLoader>,
+    options: ServerOptions,
+) -> anyhow::Result<()> {
+    let services = Services::start(loader, args.watching()).await?;
+    let server = CatalogServer::with_options(services.registry().clone(), options);
+    let shutdown = CancellationToken::new();
+    let outcome = tokio::select! {
+        served = toolmesh_agent::serve_stdio(server.clone(), shutdown.clone()) => served,
+        () = stop_signal() => {
+            shutdown.cancel();
+            Ok(())
+        }
+    };
+    server.drain(args.drain_timeout).await;
+    services.shutdown(args.drain_timeout).await;
+    Ok(outcome?)
+}
+
+/// Installs the Prometheus recorder every `metrics` call in the libraries reports to,
+/// and keeps its histograms trimmed.
+fn install_metrics() -> anyhow::Result<PrometheusHandle> {
+    let handle = PrometheusBuilder::new()
+        .install_recorder()
+        .context("cannot install the Prometheus metrics recorder")?;
+    let upkeep = handle.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            tick.tick().await;
+            upkeep.run_upkeep();
+        }
+    });
+    Ok(handle)
+}
+
+/// A second Ctrl-C (or SIGTERM) while draining exits at once.
+fn exit_on_second_signal() {
+    tokio::spawn(async {
+        stop_signal().await;
+        eprintln!("toolmesh: stopping now (second signal)");
+        std::process::exit(130);
+    });
+}

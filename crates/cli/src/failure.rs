@@ -1,0 +1,47 @@
+//! Exit statuses: 2 for what the user must fix in the configuration or command line,
+//! 1 for everything else.
+
+use std::process::ExitCode;
+
+/// A mistake on the command line that clap cannot see (e.g. ARGS_JSON that is not JSON).
+#[derive(Debug)]
+pub(crate) struct Usage(pub(crate) String);
+
+impl std::fmt::Display for Usage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Usage {}
+
+/// Whether `error` is about the configuration or the command line.
+pub(crate) fn is_usage(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause.is::<Usage>()
+            || cause.is::<toolmesh::ConfigError>()
+            || cause.is::<toolmesh::Error>()
+            || cause.is::<toolmesh::layers::registry::RegistryError>()
+            || matches!(
+                cause.downcast_ref::<toolmesh_agent::AgentError>(),
+                Some(toolmesh_agent::AgentError::InvalidArguments { .. })
+            )
+    })
+}
+
+/// Prints `error` on stderr, one cause per line, and picks the exit status.
+pub(crate) fn report(error: &anyhow::Error) -> ExitCode {
+    let usage = is_usage(error);
+    let mut causes = error.chain();
+    if let Some(first) = causes.next() {
+        if usage && (first.is::<toolmesh::ConfigError>() || first.is::<toolmesh::Error>()) {
+            eprintln!("toolmesh: invalid configuration: {first}");
+        } else {
+            eprintln!("toolmesh: {first}");
+        }
+    }
+    for cause in causes {
+        eprintln!("  caused by: {cause}");
+    }
+    ExitCode::from(if usage { 2 } else { 1 })
+}

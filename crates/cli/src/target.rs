@@ -1,0 +1,92 @@
+//! Where one-shot commands find tools: a configuration started here, the native tools,
+//! or a running gateway (any MCP server) reached over HTTP.
+
+use std::{path::PathBuf, time::Duration};
+
+use anyhow::Context;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use toolmesh::{ConfigLoader, Endpoint, Mesh, Registry, Session};
+
+use crate::{cli::TargetArgs, native};
+
+/// An opened source of tools.
+pub(crate) enum Target {
+    /// A configuration, started in this process.
+    Mesh(Mesh),
+    /// The native tools only.
+    Native(Registry),
+    /// A remote MCP server.
+    Remote(Session),
+}
+
+impl Target {
+    /// Opens what `args` name; the native tools when they name nothing.
+    pub(crate) async fn open(args: &TargetArgs) -> anyhow::Result<Self> {
+        if let Some(url) = &args.url {
+            let mut endpoint = Endpoint::url(url.clone());
+            if let Some(token) = &args.bearer {
+                endpoint = endpoint.bearer(token.clone());
+            }
+            let spinner = spinner(format!("connecting to {url}"));
+            let session = Session::connect(&endpoint).await;
+            spinner.finish_and_clear();
+            return Ok(Self::Remote(session.with_context(|| {
+                format!("cannot reach the MCP server at {url}")
+            })?));
+        }
+        if args.config.is_empty() {
+            return Ok(Self::Native(native::native_registry().await?));
+        }
+        Ok(Self::Mesh(start_mesh(&args.config).await?))
+    }
+
+    /// The registry, for a local target.
+    pub(crate) fn registry(&self) -> Option<&Registry> {
+        match self {
+            Self::Mesh(mesh) => Some(mesh.registry()),
+            Self::Native(registry) => Some(registry),
+            Self::Remote(_) => None,
+        }
+    }
+
+    /// Closes what was opened: upstream servers are drained and stopped.
+    pub(crate) async fn close(self) {
+        match self {
+            Self::Mesh(mesh) => mesh.shutdown().await,
+            Self::Native(registry) => registry.shutdown().await,
+            Self::Remote(session) => session.close(Duration::from_secs(2)).await,
+        }
+    }
+}
+
+/// Loads and starts a configuration, with a spinner on stderr while its servers connect.
+pub(crate) async fn start_mesh(files: &[PathBuf]) -> anyhow::Result<Mesh> {
+    let config = loader(files).load()?;
+    let spinner = spinner(format!(
+        "starting {} MCP server{}",
+        config.servers.len(),
+        if config.servers.len() == 1 { "" } else { "s" }
+    ));
+    let mesh = Mesh::start(&config).await;
+    spinner.finish_and_clear();
+    Ok(mesh?)
+}
+
+/// The loader of `files`, merged in order.
+pub(crate) fn loader(files: &[PathBuf]) -> ConfigLoader {
+    files
+        .iter()
+        .fold(ConfigLoader::new(), |loader, file| loader.file(file))
+}
+
+/// A spinner on stderr; hidden when stderr is not a terminal.
+pub(crate) fn spinner(message: String) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    bar.set_message(message);
+    bar.enable_steady_tick(Duration::from_millis(100));
+    bar
+}

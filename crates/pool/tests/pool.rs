@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use toolmesh_core::{CallContext, ErrorKind, InstanceId, Phase};
 use toolmesh_pool::{HealthCheckMethod, HealthStatus, InstanceConfig, InstancePool};
 use toolmesh_resilience::BreakerState;
-use toolmesh_testkit::{FixtureOptions, FixtureServer, stdio_command};
+use toolmesh_testkit::{FixtureOptions, FixtureServer, process, stdio_command};
 use toolmesh_transport::Endpoint;
 
 fn stdio(opts: &FixtureOptions) -> Endpoint {
@@ -54,45 +54,6 @@ async fn until_echo_works(pool: &InstancePool) -> usize {
     }
 }
 
-fn process_state(pid: u32) -> Option<char> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    stat.rsplit_once(')')
-        .and_then(|(_, rest)| rest.trim_start().chars().next())
-}
-
-async fn gone(pid: u32) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while process_state(pid).is_some() {
-        if Instant::now() > deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    true
-}
-
-/// Children of this test process that are zombies.
-fn zombie_children() -> Vec<u32> {
-    let me = std::process::id().to_string();
-    let mut zombies = Vec::new();
-    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
-            continue;
-        };
-        let Some((head, rest)) = stat.rsplit_once(')') else {
-            continue;
-        };
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        if fields.first() == Some(&"Z")
-            && fields.get(1) == Some(&me.as_str())
-            && let Some(pid) = head.split_whitespace().next().and_then(|p| p.parse().ok())
-        {
-            zombies.push(pid);
-        }
-    }
-    zombies
-}
-
 #[tokio::test]
 async fn a_crashed_stdio_server_is_respawned_and_the_crash_call_fails_after_send()
 -> anyhow::Result<()> {
@@ -114,7 +75,10 @@ async fn a_crashed_stdio_server_is_respawned_and_the_crash_call_fails_after_send
     assert_ne!(snapshot.pids[0], first_pid, "a new process answers");
     assert!(snapshot.counts.sessions_created >= 2);
     assert_eq!(snapshot.counts.errors_by_kind.get("closed"), Some(&1));
-    assert!(gone(first_pid).await, "the crashed child is reaped");
+    assert!(
+        process::gone(first_pid).await,
+        "the crashed child is reaped"
+    );
     pool.shutdown().await;
     Ok(())
 }
@@ -204,17 +168,17 @@ async fn two_hundred_forced_respawns_leave_no_process_and_no_zombie() -> anyhow:
     );
     for pid in &pids {
         assert!(
-            gone(*pid).await,
+            process::gone(*pid).await,
             "pid {pid} still exists: {:?}",
-            process_state(*pid)
+            process::state(*pid)
         );
     }
     // Other tests of this binary may hold a child for a moment while reaping it; none may stay.
     let deadline = Instant::now() + Duration::from_secs(5);
-    while !zombie_children().is_empty() && Instant::now() < deadline {
+    while !process::zombie_children().is_empty() && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert_eq!(zombie_children(), Vec::<u32>::new());
+    assert_eq!(process::zombie_children(), Vec::<u32>::new());
     Ok(())
 }
 
@@ -394,7 +358,7 @@ async fn shutdown_drains_in_flight_calls_then_refuses_and_closes() -> anyhow::Re
         "the in-flight call completed"
     );
     shutdown.await?;
-    assert!(gone(pid).await);
+    assert!(process::gone(pid).await);
     let late = echo(&pool).await.unwrap_err();
     assert_eq!(late.phase(), Phase::BeforeSend);
     assert!(late.to_string().contains("shutting down"), "{late}");

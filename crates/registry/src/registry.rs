@@ -323,7 +323,7 @@ impl Registry {
             .service(id)
             .ok_or_else(|| RegistryError::UnknownService(id.clone()))?;
         service.enabled.store(enabled, Ordering::Relaxed);
-        self.rebuild();
+        self.inner.rebuild();
         Ok(())
     }
 
@@ -364,7 +364,7 @@ impl Registry {
     pub async fn refresh(&self) {
         let services = self.inner.state.load().services.clone();
         futures::future::join_all(services.iter().map(|s| s.refresh_tools())).await;
-        self.rebuild();
+        self.inner.rebuild();
     }
 
     /// Drains and closes every service.
@@ -378,10 +378,6 @@ impl Registry {
     /// Swaps in a new service list and catalog.
     fn swap(&self, change: impl Fn(&mut Vec<Arc<Service>>)) {
         self.inner.update(change);
-    }
-
-    fn rebuild(&self) {
-        self.inner.rebuild();
     }
 
     /// Follows a service's instances: list changes rebuild the catalog, health and breaker
@@ -437,13 +433,12 @@ impl Inner {
     /// Applies `change` to the service list and rebuilds the catalog, retrying if another
     /// update (a list-changed rebuild) landed meanwhile, so none is lost.
     fn update(&self, change: impl Fn(&mut Vec<Arc<Service>>)) {
-        let next = self.state.rcu(|state| {
+        self.state.rcu(|state| {
             let mut services = state.services.clone();
             change(&mut services);
             let catalog = Arc::new(Catalog::build(&self.naming, &services));
             State::new(services, catalog)
         });
-        let _ = next;
         let tools = self.state.load().catalog.len();
         self.event(MeshEvent::CatalogChanged { tools });
     }

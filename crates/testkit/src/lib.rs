@@ -5,6 +5,7 @@ pub mod fixture;
 mod harness;
 mod options;
 pub mod peers;
+pub mod process;
 
 pub use harness::{FixtureServer, fixture_bin, stdio_command, try_fixture_bin};
 pub use options::FixtureOptions;

@@ -70,25 +70,3 @@ pub fn text(result: &toolmesh_core::CallToolResult) -> String {
         .collect::<Vec<_>>()
         .join("")
 }
-
-/// Whether a process is gone (or a zombie nobody will see again: it must not be).
-pub fn process_state(pid: u32) -> Option<char> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Field 3, after the parenthesised command name.
-    stat.rsplit_once(')')
-        .and_then(|(_, rest)| rest.trim_start().chars().next())
-}
-
-/// Waits up to 5 s for `pid` to disappear entirely (not even a zombie).
-pub async fn gone(pid: u32) -> bool {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    loop {
-        if process_state(pid).is_none() {
-            return true;
-        }
-        if tokio::time::Instant::now() >= deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use toolmesh_core::{CallContext, CallError, ErrorKind, Phase};
 use toolmesh_testkit::FixtureOptions;
+use toolmesh_testkit::process::{gone, state as process_state};
 use toolmesh_transport::{Endpoint, Session, TransportKind};
 
 /// Bound for "promptly": generous, so the test never depends on machine speed.
@@ -103,19 +104,26 @@ async fn a_stdio_server_crashing_mid_call_fails_the_call_and_closes_the_session(
 async fn killing_a_remote_server_mid_call_yields_an_error_not_a_hang() -> anyhow::Result<()> {
     for kind in [TransportKind::StreamableHttp, TransportKind::Websocket] {
         let (session, mut running) = connect(kind, FixtureOptions::new()).await?;
+        let mut events = session.events();
         let call = {
             let session = session.clone();
             tokio::spawn(async move {
                 session
                     .call_tool(
-                        "sleep",
-                        args(serde_json::json!({"ms": 30_000})),
+                        "progress",
+                        args(serde_json::json!({"steps": 100_000})),
                         &CallContext::with_timeout(Duration::from_secs(60)),
                     )
                     .await
             })
         };
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        // The first progress notification proves the server is working on the call.
+        loop {
+            let event = tokio::time::timeout(Duration::from_secs(10), events.recv()).await??;
+            if matches!(event, toolmesh_transport::ServerEvent::Progress(_)) {
+                break;
+            }
+        }
         if let Some(server) = running.server.as_mut() {
             server.kill().await;
         }

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use common::*;
 use toolmesh_core::ErrorKind;
 use toolmesh_testkit::peers::{self, ExternalServer};
+use toolmesh_testkit::process::gone;
 use toolmesh_transport::{Endpoint, ServerEvent, Session};
 
 fn stdio((program, args): (PathBuf, Vec<String>), name: &str) -> Endpoint {

@@ -15,8 +15,10 @@ pub(crate) fn install(root: &Path) -> anyhow::Result<PathBuf> {
     fs::create_dir_all(&dest).with_context(|| format!("cannot create {}", dest.display()))?;
     npm(&src, &dest)?;
     python(&src, &dest)?;
-    let peer = "fastmcp_peer.py";
-    fs::copy(src.join(peer), dest.join(peer)).with_context(|| format!("cannot copy {peer}"))?;
+    for script in ["fastmcp_peer.py", "py_client.py"] {
+        fs::copy(src.join(script), dest.join(script))
+            .with_context(|| format!("cannot copy {script}"))?;
+    }
     Ok(dest)
 }
 

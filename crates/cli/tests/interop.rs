@@ -37,23 +37,29 @@ fn ctx() -> CallContext {
     CallContext::with_timeout(Duration::from_secs(30))
 }
 
-/// Runs `program args` in `cwd` to completion (killed when `CLIENT_TIMEOUT` passes) and
-/// returns its stdout, or fails with its stderr when it exits non-zero.
+/// Runs `program args` in `cwd` to completion and returns its stdout, or fails with its
+/// stderr when it exits non-zero. It runs in a process group of its own, killed whole
+/// when `CLIENT_TIMEOUT` passes or the test fails (with any server it started).
 async fn run_client(program: &Path, args: &[String], cwd: Option<&Path>) -> anyhow::Result<String> {
     let mut cmd = Command::new(program);
     cmd.args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
+        .process_group(0)
         .kill_on_drop(true);
     if let Some(cwd) = cwd {
         cmd.current_dir(cwd);
     }
     let shown = format!("{} {}", program.display(), args.join(" "));
-    let output = tokio::time::timeout(CLIENT_TIMEOUT, cmd.output())
+    let child = cmd
+        .spawn()
+        .with_context(|| format!("cannot start `{shown}`"))?;
+    let _group = ProcessGroup(child.id());
+    let output = tokio::time::timeout(CLIENT_TIMEOUT, child.wait_with_output())
         .await
         .with_context(|| format!("`{shown}` did not finish within {CLIENT_TIMEOUT:?}"))?
-        .with_context(|| format!("cannot run `{shown}`"))?;
+        .with_context(|| format!("`{shown}` failed"))?;
     let stderr = String::from_utf8_lossy(&output.stderr);
     if !stderr.trim().is_empty() {
         eprintln!("[{}] {}", program.display(), stderr.trim_end());
@@ -64,6 +70,20 @@ async fn run_client(program: &Path, args: &[String], cwd: Option<&Path>) -> anyh
         output.status
     );
     Ok(String::from_utf8(output.stdout)?)
+}
+
+/// Kills the process group led by the pid (if any) when dropped.
+struct ProcessGroup(Option<u32>);
+
+impl Drop for ProcessGroup {
+    fn drop(&mut self) {
+        if let Some(pid) = self.0 {
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", "--", &format!("-{pid}")])
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
 }
 
 /// The report of `tests/peers/py_client.py` (Python SDK) connecting to `url` in `mode`
@@ -79,11 +99,11 @@ async fn python_sdk(url: &str, mode: &str, calls: &[(&str, Value)]) -> anyhow::R
     serde_json::from_str(&stdout).with_context(|| format!("the Python client printed {stdout}"))
 }
 
-/// The JSON the Inspector CLI prints for `--method …` against `url` over streamable HTTP.
-async fn inspector(url: &str, method: &[&str]) -> anyhow::Result<Value> {
+/// The JSON the Inspector CLI prints for `--method …` against `target`: a URL and
+/// `--transport http`, or a command line it starts as a stdio server.
+async fn inspector(target: &[&str], method: &[&str]) -> anyhow::Result<Value> {
     let (node, mut args, cwd) = inspector_cli()?;
-    args.extend([url, "--transport", "http"].map(str::to_owned));
-    args.extend(method.iter().map(|s| (*s).to_owned()));
+    args.extend(target.iter().chain(method).map(|s| (*s).to_owned()));
     let stdout = run_client(&node, &args, Some(&cwd)).await?;
     serde_json::from_str(&stdout).with_context(|| format!("the Inspector printed {stdout}"))
 }
@@ -204,7 +224,8 @@ async fn python_sdk_client_calls_a_fronted_server() -> TestResult {
 #[tokio::test]
 async fn inspector_cli_lists_and_calls_tools() -> TestResult {
     let gateway = Gateway::start(&[]).await?;
-    let listed = inspector(&gateway.url, &["--method", "tools/list"]).await?;
+    let over_http = [gateway.url.as_str(), "--transport", "http"];
+    let listed = inspector(&over_http, &["--method", "tools/list"]).await?;
     let calculator = listed["tools"]
         .as_array()
         .and_then(|tools| tools.iter().find(|t| t["name"] == "native__calculator"))
@@ -217,7 +238,7 @@ async fn inspector_cli_lists_and_calls_tools() -> TestResult {
     );
 
     let called = inspector(
-        &gateway.url,
+        &over_http,
         &[
             "--method",
             "tools/call",
@@ -232,11 +253,26 @@ async fn inspector_cli_lists_and_calls_tools() -> TestResult {
     assert_eq!(texts(&called), ["42"], "{called}");
     assert_eq!(called["structuredContent"]["result"], 42, "{called}");
 
-    // Through to a fronted server: the Inspector types `--tool-arg` values from the
-    // input schema the gateway relays (strings would be refused as invalid params).
+    // The gateway over stdio, started by the Inspector.
+    let piped = inspector(
+        &[support::bin(), "serve", "--stdio", "-q"],
+        &[
+            "--method",
+            "tools/call",
+            "--tool-name",
+            "native__calculator",
+            "--tool-arg",
+            "expression=2^10",
+        ],
+    )
+    .await?;
+    assert_eq!(texts(&piped), ["1024"], "{piped}");
+
+    // Through to a fronted server. `b=.5` is no JSON, so the Inspector converts it by
+    // the input schema the gateway relays: a string would be refused as invalid params.
     let (fronting, _fixture) = fronting_fixture("inspected").await?;
     let added = inspector(
-        &fronting.url,
+        &[fronting.url.as_str(), "--transport", "http"],
         &[
             "--method",
             "tools/call",
@@ -244,12 +280,12 @@ async fn inspector_cli_lists_and_calls_tools() -> TestResult {
             "fixture__add",
             "--tool-arg",
             "a=40",
-            "b=2",
+            "b=.5",
         ],
     )
     .await?;
     assert_eq!(added["isError"], false, "{added}");
-    assert_eq!(texts(&added), ["42"], "{added}");
+    assert_eq!(texts(&added), ["40.5"], "{added}");
     assert_eq!(
         added["structuredContent"]["instance"], "inspected",
         "{added}"
@@ -426,6 +462,36 @@ async fn one_gateway_fronts_everything_filesystem_memory_and_fastmcp() -> TestRe
     assert_eq!(texts(&echoed), ["Echo: hi npm"], "{echoed}");
     let sum = call_ok(&session, "everything__get-sum", json!({"a": 19, "b": 23})).await?;
     assert!(texts(&sum).concat().contains("42"), "{sum}");
+    // Output schemas, structured content and image blocks come through whole.
+    let weather_tool = tools
+        .iter()
+        .find(|t| t.name == "everything__get-structured-content")
+        .context("no everything__get-structured-content")?;
+    let weather_tool = serde_json::to_value(weather_tool)?;
+    assert_eq!(
+        weather_tool["outputSchema"]["type"], "object",
+        "{weather_tool}"
+    );
+    let weather = call_ok(
+        &session,
+        "everything__get-structured-content",
+        json!({"location": "New York"}),
+    )
+    .await?;
+    assert!(
+        weather["structuredContent"]["temperature"].is_number(),
+        "{weather}"
+    );
+    let image = call_ok(&session, "everything__get-tiny-image", json!({})).await?;
+    let block = image["content"]
+        .as_array()
+        .and_then(|c| c.iter().find(|b| b["type"] == "image"))
+        .with_context(|| format!("no image block in {image}"))?;
+    assert_eq!(block["mimeType"], "image/png", "{block}");
+    assert!(
+        block["data"].as_str().is_some_and(|d| d.len() > 100),
+        "{block}"
+    );
 
     // server-filesystem: reads the file, writes one the test then finds on disk, and
     // refuses a path outside its directory with a tool error.
@@ -492,6 +558,31 @@ async fn one_gateway_fronts_everything_filesystem_memory_and_fastmcp() -> TestRe
     let failed = call(&session, "python__fail", json!({"reason": "as asked"})).await?;
     assert_eq!(failed["isError"], true, "{failed}");
     assert!(texts(&failed).concat().contains("as asked"), "{failed}");
+
+    // The Python SDK, in a session of its own, through the gateway to the Node servers:
+    // it checks the structured content against the output schema the gateway relays,
+    // and sees the entity the first session created.
+    let report = python_sdk(
+        &gateway.url,
+        "legacy",
+        &[
+            (
+                "everything__get-structured-content",
+                json!({"location": "Chicago"}),
+            ),
+            ("memory__open_nodes", json!({"names": ["toolmesh"]})),
+        ],
+    )
+    .await?;
+    let calls = &report["calls"];
+    assert_eq!(calls[0]["is_error"], false, "{report}");
+    assert!(calls[0]["structured"]["conditions"].is_string(), "{report}");
+    assert!(
+        calls[1]["text"][0]
+            .as_str()
+            .is_some_and(|t| t.contains("fronts four MCP servers")),
+        "{report}"
+    );
 
     // A graceful stop closes the three stdio servers it started.
     let children = upstream.list();

@@ -264,9 +264,12 @@ pub fn router(state: GatewayState) -> Router {
     let factory_state = state.clone();
     let mcp: StreamableHttpService<CatalogServer, LocalSessionManager> = StreamableHttpService::new(
         move || {
-            factory_state.server().cloned().ok_or_else(|| {
-                std::io::Error::other("toolmesh is starting: no catalog to serve yet")
-            })
+            factory_state
+                .server()
+                .map(CatalogServer::for_client)
+                .ok_or_else(|| {
+                    std::io::Error::other("toolmesh is starting: no catalog to serve yet")
+                })
         },
         Arc::default(),
         config,

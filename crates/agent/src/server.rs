@@ -1,6 +1,11 @@
 //! [`CatalogServer`]: the registry's catalog as one MCP server.
 
+// Logging is deprecated by SEP-2577; 2025-11-25 clients still use it.
+#![allow(deprecated)]
+
 mod peers;
+mod reads;
+mod relay;
 mod validate;
 
 use std::{
@@ -14,8 +19,10 @@ use std::{
 use rmcp::{
     ErrorData, RoleServer, ServerHandler,
     model::{
-        CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
-        ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig,
+        CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock,
+        GetPromptRequestParams, GetPromptResponse, Implementation, ListPromptsResult,
+        ListResourcesResult, ListToolsResult, PaginatedRequestParams, ReadResourceRequestParams,
+        ReadResourceResponse, ServerCapabilities, ServerConfig, SetLevelRequestParams,
         SubscriptionFilter, Tool,
     },
     service::{NotificationContext, RequestContext, SubscriptionContext},
@@ -28,6 +35,7 @@ use toolmesh_registry::{MeshEvent, Registry, Routed};
 use crate::AgentError;
 
 use peers::Peers;
+use relay::{ClientState, Downstream};
 
 /// How a [`CatalogServer`] runs calls.
 #[derive(Debug, Clone)]
@@ -102,6 +110,8 @@ struct Shared {
 #[derive(Clone)]
 pub struct CatalogServer {
     shared: Arc<Shared>,
+    /// What this client (HTTP session or stdio connection) asked for itself.
+    client: Arc<ClientState>,
 }
 
 impl std::fmt::Debug for CatalogServer {
@@ -150,6 +160,16 @@ impl CatalogServer {
                 idle: Notify::new(),
                 _follower: closing.drop_guard(),
             }),
+            client: Arc::default(),
+        }
+    }
+
+    /// A handle for one more client connection: the same catalog and calls, its own
+    /// preferences (log level).
+    pub fn for_client(&self) -> Self {
+        Self {
+            shared: self.shared.clone(),
+            client: Arc::default(),
         }
     }
 
@@ -262,8 +282,17 @@ impl CatalogServer {
         arguments: Option<JsonObject>,
         cancel: Option<CancellationToken>,
     ) -> Result<CallToolResult, ErrorData> {
-        let ctx = self.context(cancel);
-        match self.call_routed(name, arguments, &ctx).await {
+        self.answer(name, arguments, &self.context(cancel)).await
+    }
+
+    /// [`call`](Self::call) under a given context.
+    async fn answer(
+        &self,
+        name: &str,
+        arguments: Option<JsonObject>,
+        ctx: &CallContext,
+    ) -> Result<CallToolResult, ErrorData> {
+        match self.call_routed(name, arguments, ctx).await {
             Ok(routed) => Ok(routed.result),
             Err(AgentError::InvalidArguments {
                 tool,
@@ -291,6 +320,9 @@ impl ServerHandler for CatalogServer {
     fn get_info(&self) -> ServerConfig {
         let mut config = ServerConfig::new(
             ServerCapabilities::builder()
+                .enable_logging()
+                .enable_prompts()
+                .enable_resources()
                 .enable_tools()
                 .enable_tool_list_changed()
                 .build(),
@@ -307,6 +339,47 @@ impl ServerHandler for CatalogServer {
 
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
         self.shared.peers.register(context.peer);
+    }
+
+    async fn set_level(
+        &self,
+        request: SetLevelRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        self.client.set_log_level(request.level);
+        Ok(())
+    }
+
+    async fn list_prompts(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, ErrorData> {
+        Ok(self.prompt_list())
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, ErrorData> {
+        self.prompt(request).await.map(GetPromptResponse::from)
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        Ok(self.resource_list())
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        self.resource(request).await.map(ReadResourceResponse::from)
     }
 
     async fn list_tools(
@@ -330,9 +403,18 @@ impl ServerHandler for CatalogServer {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        self.call(&request.name, request.arguments, Some(context.ct))
-            .await
-            .map(CallToolResponse::from)
+        let downstream = Downstream {
+            peer: context.peer.clone(),
+            progress_token: context.meta.get_progress_token(),
+            client: self.client.clone(),
+        };
+        let mut ctx = self.context(Some(context.ct));
+        relay::relayed(downstream, |relay| {
+            ctx.relay = Some(relay);
+            async move { self.answer(&request.name, request.arguments, &ctx).await }
+        })
+        .await
+        .map(CallToolResponse::from)
     }
 
     fn accepted_subscription_filter(

@@ -60,7 +60,7 @@ async fn readiness_follows_the_catalog_and_shutdown() -> anyhow::Result<()> {
     );
     assert_eq!(get(format!("{base}/readyz")).await?.0, 200);
     let session = Session::connect(&Endpoint::url(format!("{base}/mcp"))).await?;
-    assert_eq!(session.list_tools(&ctx()).await?.len(), 8);
+    assert_eq!(session.list_tools(&ctx()).await?.len(), 9);
 
     shutdown.cancel();
     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -79,7 +79,7 @@ async fn clients_are_told_when_the_catalog_changes() -> anyhow::Result<()> {
     let (base, shutdown) = serve(&state).await?;
     let session = Session::connect(&Endpoint::url(format!("{base}/mcp"))).await?;
     let mut events = session.events();
-    assert_eq!(session.list_tools(&ctx()).await?.len(), 8);
+    assert_eq!(session.list_tools(&ctx()).await?.len(), 9);
     // The peer registers on `notifications/initialized`, which may trail `connect`.
     tokio::time::timeout(Duration::from_secs(5), async {
         while server.connected_clients() == 0 {
@@ -208,7 +208,7 @@ async fn clients_of_2026_07_28_discover_and_call() -> anyhow::Result<()> {
         .protocol(toolmesh_transport::ProtocolChoice::V2026_07_28);
     let session = Session::connect(&endpoint).await?;
     assert_eq!(session.protocol_version().as_str(), "2026-07-28");
-    assert_eq!(session.list_tools(&ctx()).await?.len(), 8);
+    assert_eq!(session.list_tools(&ctx()).await?.len(), 9);
     let result = session
         .call_tool(
             "fx__echo",

@@ -6,7 +6,7 @@ use rmcp::model::JsonObject;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::{CallError, ToolName};
+use crate::{CallError, Relay, ToolName};
 
 /// One tool invocation: a qualified name and its JSON arguments.
 #[derive(Debug, Clone, PartialEq)]
@@ -71,6 +71,9 @@ pub struct CallContext {
     pub cancel: Option<CancellationToken>,
     /// Overrides the tool's idempotency annotation for retry decisions.
     pub idempotent: Option<bool>,
+    /// Receives the server's progress, logs and requests made while the call runs;
+    /// `None` drops notifications and refuses requests.
+    pub relay: Option<Arc<dyn Relay>>,
 }
 
 impl CallContext {
@@ -89,6 +92,7 @@ impl CallContext {
             principal: None,
             cancel: None,
             idempotent: None,
+            relay: None,
         }
     }
 
@@ -107,6 +111,12 @@ impl CallContext {
     /// Uses `token` for cancellation.
     pub fn cancel_with(mut self, token: CancellationToken) -> Self {
         self.cancel = Some(token);
+        self
+    }
+
+    /// Sends the server's messages about this call to `relay`.
+    pub fn relay_to(mut self, relay: Arc<dyn Relay>) -> Self {
+        self.relay = Some(relay);
         self
     }
 

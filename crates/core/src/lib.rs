@@ -6,12 +6,14 @@ mod error;
 mod id;
 mod invoker;
 mod name;
+mod relay;
 
 pub use call::{CallContext, ToolCall};
 pub use error::{CallError, ErrorKind, Phase};
 pub use id::{InstanceId, ServerId};
 pub use invoker::{BoxFuture, DynInvoker, Invoker};
 pub use name::{NameError, NameTable, ToolName, ToolNaming};
+pub use relay::Relay;
 
 /// rmcp model types that appear in toolmesh's public API.
 pub use rmcp::model::{CallToolResult, JsonObject, Tool, ToolAnnotations};

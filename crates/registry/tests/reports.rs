@@ -28,7 +28,7 @@ async fn reports_and_events_follow_an_instance_going_down() -> anyhow::Result<()
     let report = registry.report();
     assert_eq!(report.summary.status, "healthy");
     assert_eq!(report.summary.instances, 2);
-    assert_eq!(report.services[0].tools, 8);
+    assert_eq!(report.services[0].tools, 9);
     assert!(
         report
             .instances

@@ -194,7 +194,7 @@ async fn stdio_lists_tools_and_runs_them() -> anyhow::Result<()> {
     assert_eq!(
         names,
         [
-            "add", "counter", "echo", "fail", "flaky", "large", "progress", "sleep"
+            "add", "ask", "counter", "echo", "fail", "flaky", "large", "progress", "sleep"
         ]
     );
     let tool = |name: &str| {

@@ -2,24 +2,30 @@
 
 mod classify;
 mod events;
+mod relays;
 
 use std::{future::Future, sync::Arc, time::Duration};
 
 use rmcp::{
     ClientHandler,
     model::{
-        CallToolRequestParams, CallToolResult, GetPromptRequestParams, GetPromptResult, JsonObject,
-        Prompt, ProtocolVersion, ReadResourceRequestParams, ReadResourceResult, Resource,
-        ServerPeerInfo, SubscriptionFilter, Tool,
+        CallToolRequest, CallToolRequestParams, CallToolResult, CancelledNotificationParam,
+        ClientRequest, GetPromptRequestParams, GetPromptResult, JsonObject, Prompt,
+        ProtocolVersion, ReadResourceRequestParams, ReadResourceResult, RequestId, Resource,
+        ServerPeerInfo, ServerResult, SubscriptionFilter, Tool,
     },
-    service::{ClientLifecycleMode, ClientServiceExt, RoleClient, RunningService, ServiceError},
+    service::{
+        ClientLifecycleMode, ClientServiceExt, PeerRequestOptions, RoleClient, RunningService,
+        ServiceError,
+    },
 };
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
-use toolmesh_core::{CallContext, CallError, Invoker, Phase, ToolCall};
+use toolmesh_core::{CallContext, CallError, Invoker, Phase, Relay, ToolCall};
 
 use events::EventHandler;
 pub use events::ServerEvent;
+use relays::Relays;
 
 use crate::{Endpoint, ProtocolChoice, TransportKind, http, stdio, websocket};
 
@@ -41,6 +47,7 @@ struct Inner {
     service: RunningService<RoleClient, EventHandler>,
     info: Arc<ServerPeerInfo>,
     events: broadcast::Sender<ServerEvent>,
+    relays: Arc<Relays>,
     call_timeout: Duration,
     /// How a stdio child ended, once it has.
     exit: Option<stdio::ExitWatch>,
@@ -108,9 +115,11 @@ impl Session {
         let ctx = CallContext::with_timeout(connect_timeout);
         let choice = endpoint.protocol_version.unwrap_or_default();
         let (events, _) = broadcast::channel(EVENT_BUFFER);
+        let relays = Arc::new(Relays::default());
         let handler = EventHandler {
             events: events.clone(),
             protocol_version: ProtocolVersion::V_2025_11_25,
+            relays: relays.clone(),
         };
         let lifecycle = match choice {
             ProtocolChoice::V2025_11_25 => ClientLifecycleMode::Initialize,
@@ -219,6 +228,7 @@ impl Session {
                 service,
                 info,
                 events,
+                relays,
                 call_timeout: endpoint.call_timeout(),
                 exit,
                 child,
@@ -353,8 +363,43 @@ impl Session {
     ) -> Result<CallToolResult, CallError> {
         let mut params = CallToolRequestParams::new(name.to_owned());
         params.arguments = arguments;
-        self.request(ctx, self.inner.service.peer().call_tool(params))
-            .await
+        match &ctx.relay {
+            None => {
+                self.request(ctx, self.inner.service.peer().call_tool(params))
+                    .await
+            }
+            Some(relay) => {
+                self.request(ctx, self.call_relayed(params, relay.clone()))
+                    .await
+            }
+        }
+    }
+
+    /// `tools/call` whose progress, logs and server requests go to `relay`.
+    async fn call_relayed(
+        &self,
+        params: CallToolRequestParams,
+        relay: Arc<dyn Relay>,
+    ) -> Result<CallToolResult, ServiceError> {
+        let peer = self.inner.service.peer();
+        let request = ClientRequest::CallToolRequest(CallToolRequest::new(params));
+        let handle = peer
+            .send_request_with_option(request, PeerRequestOptions::no_options())
+            .await?;
+        let _registered =
+            self.inner
+                .relays
+                .register(handle.id.clone(), handle.progress_token.clone(), relay);
+        let abandoned = CancelOnDrop {
+            peer: peer.clone(),
+            id: Some(handle.id.clone()),
+        };
+        let answer = handle.await_response().await;
+        abandoned.disarm();
+        match answer? {
+            ServerResult::CallToolResult(result) => Ok(result),
+            _ => Err(ServiceError::UnexpectedResponse),
+        }
     }
 
     /// Every tool, following pagination.
@@ -419,6 +464,32 @@ impl Session {
         }
         if let Some(exit) = &self.inner.exit {
             let _ = tokio::time::timeout(timeout, exit.exited()).await;
+        }
+    }
+}
+
+/// Tells the server a request was abandoned (cancelled, timed out) before its answer.
+struct CancelOnDrop {
+    peer: rmcp::Peer<RoleClient>,
+    id: Option<RequestId>,
+}
+
+impl CancelOnDrop {
+    fn disarm(mut self) {
+        self.id = None;
+    }
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        let Some(id) = self.id.take() else { return };
+        let peer = self.peer.clone();
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                let reason = "request abandoned by the caller".to_owned();
+                let params = CancelledNotificationParam::new(Some(id), Some(reason));
+                let _ = peer.notify_cancelled(params).await;
+            });
         }
     }
 }

@@ -21,7 +21,7 @@ async fn list_call_ping_over_every_transport() -> anyhow::Result<()> {
         assert_eq!(
             names,
             [
-                "add", "counter", "echo", "fail", "flaky", "large", "progress", "sleep"
+                "add", "ask", "counter", "echo", "fail", "flaky", "large", "progress", "sleep"
             ],
             "{kind}"
         );

@@ -1,0 +1,64 @@
+//! Prompts and resources of every upstream, served through the catalog.
+
+use rmcp::{
+    ErrorData,
+    model::{
+        GetPromptRequestParams, GetPromptResult, ListPromptsResult, ListResourcesResult,
+        ReadResourceRequestParams, ReadResourceResult,
+    },
+};
+use toolmesh_core::{CallError, ErrorKind};
+
+use super::CatalogServer;
+
+impl CatalogServer {
+    pub(super) fn prompt_list(&self) -> ListPromptsResult {
+        ListPromptsResult::with_all_items(self.shared.registry.prompts())
+    }
+
+    pub(super) fn resource_list(&self) -> ListResourcesResult {
+        ListResourcesResult::with_all_items(self.shared.registry.resources())
+    }
+
+    pub(super) async fn prompt(
+        &self,
+        request: GetPromptRequestParams,
+    ) -> Result<GetPromptResult, ErrorData> {
+        let ctx = self.context(None);
+        self.shared
+            .registry
+            .get_prompt(&request.name, request.arguments, &ctx)
+            .await
+            .map_err(|e| upstream_error(e, ErrorData::invalid_params))
+    }
+
+    pub(super) async fn resource(
+        &self,
+        request: ReadResourceRequestParams,
+    ) -> Result<ReadResourceResult, ErrorData> {
+        let ctx = self.context(None);
+        self.shared
+            .registry
+            .read_resource(&request.uri, &ctx)
+            .await
+            .map_err(|e| upstream_error(e, ErrorData::resource_not_found))
+    }
+}
+
+/// A failed read as the client should see it: unknown names with `not_found`'s code,
+/// upstream JSON-RPC errors with their own code, the rest as internal errors.
+fn upstream_error(
+    error: CallError,
+    not_found: fn(String, Option<serde_json::Value>) -> ErrorData,
+) -> ErrorData {
+    match &error {
+        CallError::ToolNotFound { .. } => not_found(error.to_string(), None),
+        CallError::Rpc { code, message, .. } => {
+            ErrorData::new(rmcp::model::ErrorCode(*code), message.clone(), None)
+        }
+        _ if error.kind() == ErrorKind::InvalidRequest => {
+            ErrorData::invalid_params(error.to_string(), None)
+        }
+        _ => ErrorData::internal_error(error.to_string(), None),
+    }
+}

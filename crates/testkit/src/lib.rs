@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod bench;
+pub mod conformance;
 pub mod fixture;
 mod harness;
 mod options;

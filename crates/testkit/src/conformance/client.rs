@@ -2,7 +2,9 @@
 //! suite names in `MCP_CONFORMANCE_SCENARIO`, through toolmesh's own
 //! [`Session`](toolmesh_transport::Session).
 
-use std::time::Duration;
+mod defaults;
+
+use std::{sync::Arc, time::Duration};
 
 use anyhow::{Context, bail};
 use serde_json::json;
@@ -13,7 +15,12 @@ use toolmesh_transport::{Endpoint, Session};
 pub const SCENARIO_ENV: &str = "MCP_CONFORMANCE_SCENARIO";
 
 /// The client scenarios this client plays.
-pub const SCENARIOS: &[&str] = &["initialize", "tools_call", "sse-retry"];
+pub const SCENARIOS: &[&str] = &[
+    "initialize",
+    "tools_call",
+    "sse-retry",
+    "elicitation-sep1034-client-defaults",
+];
 
 /// Deadline of each request; the suite gives a whole scenario 30 s.
 const CALL_TIMEOUT: Duration = Duration::from_secs(20);
@@ -56,6 +63,20 @@ async fn play(scenario: &str, session: &Session) -> anyhow::Result<()> {
         // (after the `retry` it was told) and still get the answer.
         "sse-retry" => {
             session.call_tool("test_reconnection", None, &ctx()).await?;
+        }
+        // The server asks for a form with defaults while the call runs: accept it as
+        // pre-filled, through the call's relay.
+        "elicitation-sep1034-client-defaults" => {
+            let tool = "test_client_elicitation_defaults";
+            let tools = session.list_tools(&ctx()).await?;
+            if !tools.iter().any(|t| t.name == tool) {
+                bail!("the server offers no {tool} tool");
+            }
+            let relayed = ctx().relay_to(Arc::new(defaults::AcceptDefaults));
+            let result = session.call_tool(tool, None, &relayed).await?;
+            if result.is_error == Some(true) {
+                bail!("{tool} failed: {:?}", result.content);
+            }
         }
         other => bail!(
             "unknown scenario `{other}`; this client plays {}",

@@ -134,13 +134,24 @@ impl Catalog {
                     )));
                     continue;
                 }
-                let rendered = match catalog.names.insert(name.clone()) {
-                    Ok(rendered) => rendered,
-                    Err(e) => {
-                        catalog.problems.push(problem(format!("tool skipped: {e}")));
-                        continue;
+                let rendered = if service.spec.prefix {
+                    match catalog.names.insert(name.clone()) {
+                        Ok(rendered) => rendered,
+                        Err(e) => {
+                            catalog.problems.push(problem(format!("tool skipped: {e}")));
+                            continue;
+                        }
                     }
+                } else {
+                    tool.name.to_string()
                 };
+                if let Some(first) = catalog.entries.get(&rendered) {
+                    catalog.problems.push(problem(format!(
+                        "tool `{}` is exposed as `{rendered}`, which service `{}` already uses; give one of them `prefix: true` or another `namespace`",
+                        tool.name, first.service
+                    )));
+                    continue;
+                }
                 owner.insert(name.clone(), service.spec.id.clone());
                 let policy = service
                     .spec
@@ -184,6 +195,9 @@ impl Catalog {
                 let rendered = match ToolName::new(&service.spec.namespace, &prompt.name)
                     .map_err(|e| e.to_string())
                     .and_then(|name| {
+                        if !service.spec.prefix {
+                            return Ok((name, prompt.name.clone()));
+                        }
                         names
                             .insert(name.clone())
                             .map(|r| (name, r))

@@ -17,6 +17,9 @@ pub struct ServiceSpec {
     pub id: ServerId,
     /// Prefix of its tools in the catalog (`namespace__tool`); defaults to the name.
     pub namespace: String,
+    /// Whether catalog names carry the namespace. `false` exposes the server's own tool
+    /// and prompt names, for a gateway in front of one server (clashes are reported).
+    pub prefix: bool,
     /// What it is for, for capability discovery (`search`, `web_search`).
     pub capabilities: Vec<String>,
     /// Free-form labels (`production`).
@@ -90,6 +93,7 @@ impl ServiceSpec {
         let id = id.into();
         Self {
             namespace: id.to_string(),
+            prefix: true,
             capabilities: Vec::new(),
             tags: Vec::new(),
             metadata: BTreeMap::new(),

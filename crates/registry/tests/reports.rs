@@ -301,3 +301,48 @@ async fn prompts_and_resources_are_aggregated_and_routed() -> anyhow::Result<()>
     registry.shutdown().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn unprefixed_services_keep_their_own_names_and_clashes_are_reported() -> anyhow::Result<()> {
+    let a = fleet("bare", 1, |_| FixtureOptions::new()).await?;
+    let b = fleet("also", 1, |_| FixtureOptions::new()).await?;
+    let c = fleet("ns", 1, |_| FixtureOptions::new()).await?;
+    let mut bare = service("bare", &a, Strategy::RoundRobin);
+    bare.prefix = false;
+    let mut also = service("also", &b, Strategy::RoundRobin);
+    also.prefix = false;
+    let registry = registry(vec![bare, also, service("ns", &c, Strategy::RoundRobin)]).await?;
+
+    let catalog = registry.catalog();
+    assert!(
+        catalog
+            .resolve("echo")
+            .is_some_and(|e| e.service.as_str() == "bare")
+    );
+    assert!(catalog.resolve("ns__echo").is_some());
+    assert!(
+        catalog.resolve("also__echo").is_none(),
+        "unprefixed means no prefixed twin"
+    );
+    let clashes = catalog
+        .problems()
+        .iter()
+        .filter(|p| p.service.as_str() == "also" && p.problem.contains("already uses"))
+        .count();
+    assert_eq!(
+        clashes, 9,
+        "every tool of the second unprefixed service clashes"
+    );
+    let routed = registry
+        .call("echo", args(serde_json::json!({"message": "hi"})), &ctx())
+        .await?;
+    assert_eq!(answered_by(&routed), "bare-1");
+    let prompts: Vec<String> = registry.prompts().into_iter().map(|p| p.name).collect();
+    assert_eq!(
+        prompts,
+        ["greet", "ns__greet"],
+        "the clashing prompt is skipped"
+    );
+    registry.shutdown().await;
+    Ok(())
+}

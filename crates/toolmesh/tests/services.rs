@@ -194,6 +194,7 @@ fn example_services() -> Vec<ServiceSpec> {
     let search = ServiceSpec {
         id: ServerId::new("search"),
         namespace: "search".into(),
+        prefix: true,
         capabilities: vec!["search".into(), "web_search".into()],
         tags: vec!["production".into()],
         metadata: BTreeMap::from([("region".into(), "eu-west-1".into())]),
@@ -233,6 +234,7 @@ fn example_services() -> Vec<ServiceSpec> {
     let compute = ServiceSpec {
         id: ServerId::new("compute"),
         namespace: "compute".into(),
+        prefix: true,
         capabilities: Vec::new(),
         tags: Vec::new(),
         metadata: BTreeMap::new(),
@@ -840,4 +842,23 @@ fn services_of_a_config_changed_in_code_are_checked_too() {
         matches!(&err, ConfigError::Invalid { origin, key, .. } if origin == "configuration" && key == "servers.search.namespace"),
         "{err:?}"
     );
+}
+
+#[test]
+fn prefix_false_exposes_upstream_names_and_is_checked() {
+    let specs = services(
+        "toolmesh.yaml",
+        "servers:\n  only:\n    url: http://127.0.0.1:9/mcp\n    prefix: false\n  other:\n    url: http://127.0.0.1:10/mcp\n",
+        &[],
+    );
+    let prefix: Vec<(String, bool)> = specs.iter().map(|s| (s.id.to_string(), s.prefix)).collect();
+    assert_eq!(
+        prefix,
+        [("only".to_owned(), false), ("other".to_owned(), true)]
+    );
+    let message = fail(
+        "toolmesh.yaml",
+        "servers:\n  only:\n    url: http://127.0.0.1:9/mcp\n    prefix: sometimes\n",
+    );
+    assert_contains(&message, &["servers.only.prefix", "true or false"]);
 }

@@ -247,7 +247,7 @@ fn server_hint(path: &[&str]) -> Option<&'static str> {
         ["tools", _, "cache_ttl" | "hedge_after" | "timeout"] => DURATION,
         ["weight" | "priority"] => WHOLE_NUMBER,
         ["replicas"] => "a whole number of copies, at least 1",
-        ["enabled"] => BOOLEAN,
+        ["enabled" | "prefix"] => BOOLEAN,
         ["health_check_interval"] => DURATION,
         _ => return service_hint(path),
     })

@@ -94,6 +94,10 @@ pub struct ServerConfig {
     /// Prefix of the service's tools in the catalog; defaults to the server's key.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
+    /// `false` exposes the server's tools and prompts under their own names (no
+    /// `namespace__`), as a gateway in front of a single server should (true).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<bool>,
     /// What the service is for, for capability discovery.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub capabilities: Vec<String>,
@@ -174,6 +178,7 @@ impl Default for ServerConfig {
             priority: None,
             replicas: None,
             namespace: None,
+            prefix: None,
             capabilities: Vec::new(),
             tags: Vec::new(),
             metadata: BTreeMap::new(),

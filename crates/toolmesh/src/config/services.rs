@@ -183,6 +183,7 @@ fn service(name: &str, server: &ServerConfig, defaults: &Defaults) -> Result<Ser
     Ok(ServiceSpec {
         id: ServerId::new(name),
         namespace,
+        prefix: server.prefix.unwrap_or(true),
         capabilities: server.capabilities.clone(),
         tags: server.tags.clone(),
         metadata: server.metadata.clone(),

@@ -60,6 +60,13 @@ pub enum PoolEvent {
         /// The instance.
         instance: InstanceId,
     },
+    /// A resource a caller subscribed to changed.
+    ResourceUpdated {
+        /// The instance.
+        instance: InstanceId,
+        /// The resource.
+        uri: String,
+    },
     /// The instance's health changed.
     HealthChanged {
         /// The instance.
@@ -536,7 +543,7 @@ impl Shared {
         })
     }
 
-    /// Turns the session's list-changed notifications into pool events.
+    /// Turns the session's list-changed and resource-updated notifications into pool events.
     fn forward_list_changes(&self, session: &Session) {
         let mut events = session.events();
         let (tx, instance, stop) = (self.events.clone(), self.id.clone(), self.stop.clone());
@@ -551,6 +558,9 @@ impl Shared {
                     // Missed events may have included a change: assume one.
                     | Err(broadcast::error::RecvError::Lagged(_)) => {
                         let _ = tx.send(PoolEvent::ListChanged { instance: instance.clone() });
+                    }
+                    Ok(ServerEvent::ResourceUpdated { uri }) => {
+                        let _ = tx.send(PoolEvent::ResourceUpdated { instance: instance.clone(), uri });
                     }
                     Ok(_) => {}
                     Err(broadcast::error::RecvError::Closed) => return,

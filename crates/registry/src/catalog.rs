@@ -1,12 +1,14 @@
 //! The aggregated catalog: every tool of every enabled service under one LLM-safe name,
 //! `namespace{sep}tool`. Built as an immutable snapshot; rebuilt on any change.
 
+mod uri_template;
+
 use std::{collections::HashMap, sync::Arc};
 
 use serde::Serialize;
 use tokio::time::Instant;
 use toolmesh_core::{NameTable, ServerId, Tool, ToolName, ToolNaming};
-use toolmesh_transport::{Prompt, Resource};
+use toolmesh_transport::{Prompt, Resource, ResourceTemplate};
 
 use crate::{ToolPolicy, registry::service::Service};
 
@@ -69,6 +71,15 @@ pub struct ResourceEntry {
     pub resource: Resource,
 }
 
+/// One resource template; like resources, templates keep their URIs.
+#[derive(Debug, Clone)]
+pub struct TemplateEntry {
+    /// The service that serves it.
+    pub service: ServerId,
+    /// The template as its server describes it.
+    pub template: ResourceTemplate,
+}
+
 /// A problem found while building the catalog.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CatalogProblem {
@@ -89,6 +100,7 @@ pub struct Catalog {
     prompt_order: Vec<Arc<PromptEntry>>,
     resources: HashMap<String, Arc<ResourceEntry>>,
     resource_order: Vec<Arc<ResourceEntry>>,
+    templates: Vec<Arc<TemplateEntry>>,
     built_at: Instant,
 }
 
@@ -103,6 +115,7 @@ impl Catalog {
             prompt_order: Vec::new(),
             resources: HashMap::new(),
             resource_order: Vec::new(),
+            templates: Vec::new(),
             built_at: Instant::now(),
         }
     }
@@ -241,6 +254,12 @@ impl Catalog {
                 self.resources.insert(resource.uri.clone(), entry.clone());
                 self.resource_order.push(entry);
             }
+            for template in service.templates().iter().flat_map(|t| t.iter()) {
+                self.templates.push(Arc::new(TemplateEntry {
+                    service: service.spec.id.clone(),
+                    template: template.clone(),
+                }));
+            }
         }
     }
 
@@ -262,6 +281,30 @@ impl Catalog {
     /// Every resource, in service order.
     pub fn resources(&self) -> &[Arc<ResourceEntry>] {
         &self.resource_order
+    }
+
+    /// Every resource template, in service order.
+    pub fn templates(&self) -> &[Arc<TemplateEntry>] {
+        &self.templates
+    }
+
+    /// The service that serves `uri`: the one listing it, else the first whose
+    /// template it fits.
+    pub fn resource_owner(&self, uri: &str) -> Option<&ServerId> {
+        self.resources.get(uri).map(|r| &r.service).or_else(|| {
+            self.templates
+                .iter()
+                .find(|t| uri_template::matches(&t.template.uri_template, uri))
+                .map(|t| &t.service)
+        })
+    }
+
+    /// The service serving the template `uri_template`, exactly as listed.
+    pub fn template_owner(&self, uri_template: &str) -> Option<&ServerId> {
+        self.templates
+            .iter()
+            .find(|t| t.template.uri_template == uri_template)
+            .map(|t| &t.service)
     }
 
     /// Looks a tool up by its rendered name (`search__web_search`) or `namespace/tool`.

@@ -41,6 +41,11 @@ pub enum MeshEvent {
         /// Tools in the catalog now.
         tools: usize,
     },
+    /// A resource someone subscribed to changed upstream.
+    ResourceUpdated {
+        /// The resource.
+        uri: String,
+    },
     /// A service was added, replaced or removed.
     ServiceChanged {
         /// The service.

@@ -397,6 +397,10 @@ impl Registry {
                                 instance.refresh().await;
                                 match inner.upgrade() { Some(inner) => inner.rebuild(), None => return }
                             }
+                            Ok(PoolEvent::ResourceUpdated { uri, .. }) => {
+                                let Some(inner) = inner.upgrade() else { return };
+                                inner.event(MeshEvent::ResourceUpdated { uri });
+                            }
                             Ok(PoolEvent::HealthChanged { instance, status, reason }) => {
                                 let Some(inner) = inner.upgrade() else { return };
                                 inner.event(match status {

@@ -11,4 +11,7 @@ pub use http::shared_client;
 pub use session::{ServerEvent, Session};
 
 /// rmcp model types that appear in the session's API.
-pub use rmcp::model::{GetPromptResult, Prompt, ReadResourceResult, Resource};
+pub use rmcp::model::{
+    CompleteRequestParams, CompleteResult, GetPromptResult, Prompt, ReadResourceResult, Reference,
+    Resource, ResourceTemplate,
+};

@@ -10,9 +10,10 @@ use rmcp::{
     ClientHandler,
     model::{
         CallToolRequest, CallToolRequestParams, CallToolResult, CancelledNotificationParam,
-        ClientRequest, GetPromptRequestParams, GetPromptResult, JsonObject, Prompt,
-        ProtocolVersion, ReadResourceRequestParams, ReadResourceResult, RequestId, Resource,
-        ServerPeerInfo, ServerResult, SubscriptionFilter, Tool,
+        ClientRequest, CompleteRequestParams, CompleteResult, GetPromptRequestParams,
+        GetPromptResult, JsonObject, Prompt, ProtocolVersion, ReadResourceRequestParams,
+        ReadResourceResult, RequestId, Resource, ResourceTemplate, ServerPeerInfo, ServerResult,
+        SubscribeRequestParams, SubscriptionFilter, Tool,
     },
     service::{
         ClientLifecycleMode, ClientServiceExt, PeerRequestOptions, RoleClient, RunningService,
@@ -396,6 +397,12 @@ impl Session {
         };
         let answer = handle.await_response().await;
         abandoned.disarm();
+        // rmcp runs notification handlers as tasks spawned before it hands over the
+        // answer; let those run while the relay is still registered, so a log sent just
+        // before the answer is not lost.
+        for _ in 0..2 {
+            tokio::task::yield_now().await;
+        }
         match answer? {
             ServerResult::CallToolResult(result) => Ok(result),
             _ => Err(ServiceError::UnexpectedResponse),
@@ -433,6 +440,33 @@ impl Session {
     ) -> Result<ReadResourceResult, CallError> {
         let params = ReadResourceRequestParams::new(uri.to_owned());
         self.request(ctx, self.inner.service.read_resource(params))
+            .await
+    }
+
+    /// Every resource template, following pagination.
+    pub async fn list_resource_templates(
+        &self,
+        ctx: &CallContext,
+    ) -> Result<Vec<ResourceTemplate>, CallError> {
+        self.request(ctx, self.inner.service.peer().list_all_resource_templates())
+            .await
+    }
+
+    /// Asks the server for completions of a prompt or resource-template argument.
+    pub async fn complete(
+        &self,
+        params: CompleteRequestParams,
+        ctx: &CallContext,
+    ) -> Result<CompleteResult, CallError> {
+        self.request(ctx, self.inner.service.peer().complete(params))
+            .await
+    }
+
+    /// Asks to be told (as [`ServerEvent::ResourceUpdated`]) when `uri` changes.
+    #[allow(deprecated, reason = "2025-11-25 servers take resources/subscribe")]
+    pub async fn subscribe(&self, uri: &str, ctx: &CallContext) -> Result<(), CallError> {
+        let params = SubscribeRequestParams::new(uri.to_owned());
+        self.request(ctx, self.inner.service.peer().subscribe(params))
             .await
     }
 

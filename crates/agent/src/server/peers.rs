@@ -3,30 +3,32 @@
 use std::{
     collections::HashMap,
     sync::{
-        Mutex, Weak,
+        Arc, Mutex, Weak,
         atomic::{AtomicU64, Ordering},
     },
 };
 
-use rmcp::{Peer, RoleServer};
+use rmcp::{Peer, RoleServer, model::ResourceUpdatedNotificationParam};
 use tokio::sync::broadcast::{self, error::RecvError};
 use toolmesh_registry::MeshEvent;
+
+use super::relay::ClientState;
 
 /// Sessions that completed the handshake, by a process-unique number.
 #[derive(Default)]
 pub(crate) struct Peers {
     next: AtomicU64,
-    live: Mutex<HashMap<u64, Peer<RoleServer>>>,
+    live: Mutex<HashMap<u64, (Peer<RoleServer>, Arc<ClientState>)>>,
 }
 
 impl Peers {
     /// Remembers `peer`; returns its number. Closed peers are dropped on the way.
-    pub(crate) fn register(&self, peer: Peer<RoleServer>) -> u64 {
+    pub(crate) fn register(&self, peer: Peer<RoleServer>, client: Arc<ClientState>) -> u64 {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         let count = {
             let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());
-            live.retain(|_, p| !p.is_transport_closed());
-            live.insert(id, peer);
+            live.retain(|_, (p, _)| !p.is_transport_closed());
+            live.insert(id, (peer, client));
             live.len()
         };
         metrics::gauge!("toolmesh_gateway_sessions").set(count as f64);
@@ -34,20 +36,38 @@ impl Peers {
     }
 
     /// The peers still connected (closed ones are forgotten).
-    pub(crate) fn live(&self) -> Vec<Peer<RoleServer>> {
+    pub(crate) fn live(&self) -> Vec<(Peer<RoleServer>, Arc<ClientState>)> {
         let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());
-        live.retain(|_, p| !p.is_transport_closed());
+        live.retain(|_, (p, _)| !p.is_transport_closed());
         metrics::gauge!("toolmesh_gateway_sessions").set(live.len() as f64);
         live.values().cloned().collect()
     }
 
-    /// Tells every connected peer that the tool list changed.
-    pub(crate) async fn notify_tool_list_changed(&self) {
+    /// Tells every connected peer that the tool, prompt and resource lists changed.
+    pub(crate) async fn notify_list_changed(&self) {
         let peers = self.live();
-        tracing::debug!(peers = peers.len(), "notifying tools/list_changed");
-        for peer in peers {
-            if let Err(error) = peer.notify_tool_list_changed().await {
-                tracing::debug!(%error, "could not notify a client of the tool list change");
+        tracing::debug!(peers = peers.len(), "notifying list_changed");
+        for (peer, _) in peers {
+            let told = async {
+                peer.notify_tool_list_changed().await?;
+                peer.notify_prompt_list_changed().await?;
+                peer.notify_resource_list_changed().await
+            };
+            if let Err(error) = told.await {
+                tracing::debug!(%error, "could not notify a client of the list change");
+            }
+        }
+    }
+
+    /// Tells the peers following `uri` that it changed.
+    async fn notify_resource_updated(&self, uri: &str) {
+        for (peer, client) in self.live() {
+            if !client.follows(uri) {
+                continue;
+            }
+            let param = ResourceUpdatedNotificationParam::new(uri.to_owned());
+            if let Err(error) = peer.notify_resource_updated(param).await {
+                tracing::debug!(%error, "could not notify a client of a resource update");
             }
         }
     }
@@ -67,15 +87,26 @@ pub(crate) async fn follow_catalog(
         };
         let changed = match event {
             Ok(MeshEvent::CatalogChanged { .. }) | Err(RecvError::Lagged(_)) => true,
+            Ok(MeshEvent::ResourceUpdated { uri }) => {
+                let Some(peers) = peers.upgrade() else { return };
+                peers.notify_resource_updated(&uri).await;
+                false
+            }
             Ok(_) => false,
             Err(RecvError::Closed) => return,
         };
         if !changed {
             continue;
         }
-        // Coalesce what is already queued.
-        while let Ok(_) | Err(broadcast::error::TryRecvError::Lagged(_)) = events.try_recv() {}
+        // Coalesce the catalog changes already queued; resource updates still go out.
         let Some(peers) = peers.upgrade() else { return };
-        peers.notify_tool_list_changed().await;
+        loop {
+            match events.try_recv() {
+                Ok(MeshEvent::ResourceUpdated { uri }) => peers.notify_resource_updated(&uri).await,
+                Ok(_) | Err(broadcast::error::TryRecvError::Lagged(_)) => {}
+                Err(_) => break,
+            }
+        }
+        peers.notify_list_changed().await;
     }
 }

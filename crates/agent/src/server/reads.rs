@@ -3,7 +3,8 @@
 use rmcp::{
     ErrorData,
     model::{
-        GetPromptRequestParams, GetPromptResult, ListPromptsResult, ListResourcesResult,
+        CompleteRequestParams, CompleteResult, GetPromptRequestParams, GetPromptResult,
+        ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult,
         ReadResourceRequestParams, ReadResourceResult,
     },
 };
@@ -18,6 +19,34 @@ impl CatalogServer {
 
     pub(super) fn resource_list(&self) -> ListResourcesResult {
         ListResourcesResult::with_all_items(self.shared.registry.resources())
+    }
+
+    pub(super) fn template_list(&self) -> ListResourceTemplatesResult {
+        ListResourceTemplatesResult::with_all_items(self.shared.registry.resource_templates())
+    }
+
+    pub(super) async fn completion(
+        &self,
+        request: CompleteRequestParams,
+    ) -> Result<CompleteResult, ErrorData> {
+        let ctx = self.context(None);
+        self.shared
+            .registry
+            .complete(request, &ctx)
+            .await
+            .map_err(|e| upstream_error(e, ErrorData::invalid_params))
+    }
+
+    /// Subscribes upstream, then remembers that this client follows `uri`.
+    pub(super) async fn follow(&self, uri: &str) -> Result<(), ErrorData> {
+        let ctx = self.context(None);
+        self.shared
+            .registry
+            .subscribe_resource(uri, &ctx)
+            .await
+            .map_err(|e| upstream_error(e, ErrorData::resource_not_found))?;
+        self.client.follow(uri, true);
+        Ok(())
     }
 
     pub(super) async fn prompt(

@@ -5,6 +5,7 @@
 #![allow(deprecated)]
 
 use std::{
+    collections::HashSet,
     future::Future,
     sync::{Arc, Mutex},
 };
@@ -20,13 +21,31 @@ use rmcp::{
 use tokio::sync::{mpsc, oneshot};
 use toolmesh_core::{BoxFuture, Relay};
 
-/// What one client asked of the gateway for itself: the lowest log level it wants.
+/// What one client asked of the gateway for itself: the lowest log level it wants and
+/// the resources it follows.
 #[derive(Debug, Default)]
 pub(crate) struct ClientState {
     log_level: Mutex<Option<LoggingLevel>>,
+    subscriptions: Mutex<HashSet<String>>,
 }
 
 impl ClientState {
+    pub(crate) fn follow(&self, uri: &str, yes: bool) {
+        let mut subscriptions = self.subscriptions.lock().unwrap_or_else(|p| p.into_inner());
+        if yes {
+            subscriptions.insert(uri.to_owned());
+        } else {
+            subscriptions.remove(uri);
+        }
+    }
+
+    pub(crate) fn follows(&self, uri: &str) -> bool {
+        self.subscriptions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(uri)
+    }
+
     pub(crate) fn set_log_level(&self, level: LoggingLevel) {
         *self.log_level.lock().unwrap_or_else(|p| p.into_inner()) = Some(level);
     }
@@ -112,8 +131,8 @@ where
     F: Future<Output = T>,
 {
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let call = call(Arc::new(ClientRelay { tx }));
-    tokio::pin!(call);
+    // Boxed: the routed call is a deep future, and debug builds poll it on small stacks.
+    let mut call = Box::pin(call(Arc::new(ClientRelay { tx })));
     let mut asking = FuturesUnordered::new();
     loop {
         tokio::select! {

@@ -14,7 +14,7 @@ use arc_swap::ArcSwapOption;
 use tokio::time::Instant;
 use toolmesh_core::{CallContext, Tool};
 use toolmesh_pool::InstancePool;
-use toolmesh_transport::{Prompt, Resource};
+use toolmesh_transport::{Prompt, Resource, ResourceTemplate};
 
 use crate::{
     InstanceSpec, RegistryError, ServiceSpec,
@@ -33,6 +33,7 @@ pub(crate) struct Instance {
     tools: ArcSwapOption<Vec<Arc<Tool>>>,
     prompts: ArcSwapOption<Vec<Prompt>>,
     resources: ArcSwapOption<Vec<Resource>>,
+    templates: ArcSwapOption<Vec<ResourceTemplate>>,
 }
 
 impl Instance {
@@ -68,6 +69,11 @@ impl Instance {
         self.resources.load_full()
     }
 
+    /// The resource templates it listed last.
+    pub(crate) fn templates(&self) -> Option<Arc<Vec<ResourceTemplate>>> {
+        self.templates.load_full()
+    }
+
     /// Lists its tools (and prompts and resources, when the server has them) again; keeps
     /// the old lists on failure.
     pub(crate) async fn refresh(&self) -> bool {
@@ -84,18 +90,22 @@ impl Instance {
                     Some(_) => s.list_prompts(ctx).await.unwrap_or_default(),
                     None => Vec::new(),
                 };
-                let resources = match caps.resources {
-                    Some(_) => s.list_resources(ctx).await.unwrap_or_default(),
-                    None => Vec::new(),
+                let (resources, templates) = match caps.resources {
+                    Some(_) => (
+                        s.list_resources(ctx).await.unwrap_or_default(),
+                        s.list_resource_templates(ctx).await.unwrap_or_default(),
+                    ),
+                    None => (Vec::new(), Vec::new()),
                 };
-                Ok((tools, prompts, resources))
+                Ok((tools, prompts, resources, templates))
             })
             .await;
         match listed {
-            Ok((tools, prompts, resources)) => {
+            Ok((tools, prompts, resources, templates)) => {
                 self.set_tools(tools.into_iter().map(Arc::new).collect());
                 self.prompts.store(Some(Arc::new(prompts)));
                 self.resources.store(Some(Arc::new(resources)));
+                self.templates.store(Some(Arc::new(templates)));
                 true
             }
             Err(e) => {
@@ -173,6 +183,7 @@ impl Service {
                         tools: ArcSwapOption::empty(),
                         prompts: ArcSwapOption::empty(),
                         resources: ArcSwapOption::empty(),
+                        templates: ArcSwapOption::empty(),
                     })
                 })
             }
@@ -242,6 +253,11 @@ impl Service {
     /// The service's resources, likewise.
     pub(crate) fn resources(&self) -> Option<Arc<Vec<Resource>>> {
         self.instances.iter().find_map(|i| i.resources())
+    }
+
+    /// The service's resource templates, likewise.
+    pub(crate) fn templates(&self) -> Option<Arc<Vec<ResourceTemplate>>> {
+        self.instances.iter().find_map(|i| i.templates())
     }
 
     /// The native backend, if enabled and implementing `tool`.

@@ -3,8 +3,11 @@
 
 use std::{future::Future, sync::Arc};
 
-use toolmesh_core::{CallContext, CallError, JsonObject, Phase};
-use toolmesh_transport::{GetPromptResult, Prompt, ReadResourceResult, Resource, Session};
+use toolmesh_core::{CallContext, CallError, JsonObject, Phase, ServerId};
+use toolmesh_transport::{
+    CompleteRequestParams, CompleteResult, GetPromptResult, Prompt, ReadResourceResult, Reference,
+    Resource, ResourceTemplate, Session,
+};
 
 use crate::{Registry, registry::service::Service};
 
@@ -56,24 +59,99 @@ impl Registry {
         uri: &str,
         ctx: &CallContext,
     ) -> Result<ReadResourceResult, CallError> {
+        let service = self.resource_owner(uri)?;
+        self.read_through(
+            &service,
+            ctx,
+            |s| async move { s.read_resource(uri, ctx).await },
+        )
+        .await
+    }
+
+    /// Every resource template of every enabled service.
+    pub fn resource_templates(&self) -> Vec<ResourceTemplate> {
+        self.catalog()
+            .templates()
+            .iter()
+            .map(|t| t.template.clone())
+            .collect()
+    }
+
+    /// Asks the service owning the referenced prompt or resource template for argument
+    /// completions; the prompt is named as the catalog names it.
+    pub async fn complete(
+        &self,
+        mut params: CompleteRequestParams,
+        ctx: &CallContext,
+    ) -> Result<CompleteResult, CallError> {
         let catalog = self.catalog();
-        let entry = catalog
-            .resource(uri)
+        let service = match &mut params.r#ref {
+            Reference::Prompt(prompt) => {
+                let entry =
+                    catalog
+                        .prompt(&prompt.name)
+                        .ok_or_else(|| CallError::ToolNotFound {
+                            tool: prompt.name.clone(),
+                            hint: format!("; {} prompts are registered", catalog.prompts().len()),
+                        })?;
+                prompt.name = entry.name.tool().to_owned();
+                entry.service.clone()
+            }
+            Reference::Resource(resource) => catalog
+                .template_owner(&resource.uri)
+                .or_else(|| catalog.resource_owner(&resource.uri))
+                .cloned()
+                .ok_or_else(|| CallError::ToolNotFound {
+                    tool: resource.uri.clone(),
+                    hint: format!(
+                        "; {} resource templates are registered",
+                        catalog.templates().len()
+                    ),
+                })?,
+            other => {
+                return Err(CallError::InvalidRequest {
+                    reason: format!("completion/complete: unsupported reference {other:?}"),
+                });
+            }
+        };
+        self.read_through(&service, ctx, |s| {
+            let params = params.clone();
+            async move { s.complete(params, ctx).await }
+        })
+        .await
+    }
+
+    /// Subscribes to changes of `uri` at the service serving it; each change arrives
+    /// as [`MeshEvent::ResourceUpdated`](crate::MeshEvent::ResourceUpdated).
+    pub async fn subscribe_resource(&self, uri: &str, ctx: &CallContext) -> Result<(), CallError> {
+        let service = self.resource_owner(uri)?;
+        self.read_through(
+            &service,
+            ctx,
+            |s| async move { s.subscribe(uri, ctx).await },
+        )
+        .await
+    }
+
+    fn resource_owner(&self, uri: &str) -> Result<ServerId, CallError> {
+        let catalog = self.catalog();
+        catalog
+            .resource_owner(uri)
             .cloned()
             .ok_or_else(|| CallError::ToolNotFound {
                 tool: uri.to_owned(),
-                hint: format!("; {} resources are registered", catalog.resources().len()),
-            })?;
-        self.read_through(&entry.service, ctx, |s| async move {
-            s.read_resource(uri, ctx).await
-        })
-        .await
+                hint: format!(
+                    "; no service lists it or a template it fits ({} resources, {} templates)",
+                    catalog.resources().len(),
+                    catalog.templates().len()
+                ),
+            })
     }
 
     /// Tries the service's instances in routing order until one answers.
     async fn read_through<T, F, Fut>(
         &self,
-        service: &toolmesh_core::ServerId,
+        service: &ServerId,
         ctx: &CallContext,
         op: F,
     ) -> Result<T, CallError>

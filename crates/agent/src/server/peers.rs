@@ -14,11 +14,14 @@ use toolmesh_registry::MeshEvent;
 
 use super::relay::ClientState;
 
+/// A connected client: its peer and what it asked for itself.
+type Client = (Peer<RoleServer>, Arc<ClientState>);
+
 /// Sessions that completed the handshake, by a process-unique number.
 #[derive(Default)]
 pub(crate) struct Peers {
     next: AtomicU64,
-    live: Mutex<HashMap<u64, (Peer<RoleServer>, Arc<ClientState>)>>,
+    live: Mutex<HashMap<u64, Client>>,
 }
 
 impl Peers {
@@ -36,7 +39,7 @@ impl Peers {
     }
 
     /// The peers still connected (closed ones are forgotten).
-    pub(crate) fn live(&self) -> Vec<(Peer<RoleServer>, Arc<ClientState>)> {
+    pub(crate) fn live(&self) -> Vec<Client> {
         let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());
         live.retain(|_, (p, _)| !p.is_transport_closed());
         metrics::gauge!("toolmesh_gateway_sessions").set(live.len() as f64);

@@ -1,6 +1,7 @@
 //! The HTTP edge: MCP at `/mcp` (streamable HTTP) and the operational endpoints
 //! `/healthz`, `/readyz`, `/status` and `/metrics`.
 
+mod sessions;
 mod status;
 
 use std::{
@@ -262,6 +263,7 @@ pub fn router(state: GatewayState) -> Router {
         config = config.with_allowed_hosts(hosts);
     }
     let factory_state = state.clone();
+    let sessions = Arc::new(LocalSessionManager::default());
     let mcp: StreamableHttpService<CatalogServer, LocalSessionManager> = StreamableHttpService::new(
         move || {
             factory_state
@@ -271,11 +273,15 @@ pub fn router(state: GatewayState) -> Router {
                     std::io::Error::other("toolmesh is starting: no catalog to serve yet")
                 })
         },
-        Arc::default(),
+        sessions.clone(),
         config,
     );
     let mcp = Router::new()
         .nest_service("/mcp", mcp)
+        .layer(axum::middleware::from_fn_with_state(
+            sessions,
+            sessions::delete,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             require_ready,

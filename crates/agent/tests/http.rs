@@ -221,3 +221,47 @@ async fn clients_of_2026_07_28_discover_and_call() -> anyhow::Result<()> {
     registry.shutdown().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn delete_ends_a_session_and_unknown_sessions_are_404() -> anyhow::Result<()> {
+    let fixture = FixtureServer::start(FixtureOptions::new()).await?;
+    let registry = fixture_registry(&fixture, "fx").await?;
+    let state = GatewayState::ready(CatalogServer::new(registry.clone()), HttpOptions::default());
+    let (base, shutdown) = serve(&state).await?;
+    let url = format!("{base}/mcp");
+    let client = reqwest::Client::new();
+    let initialize = json!({
+        "jsonrpc": "2.0", "id": 1, "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-11-25",
+            "capabilities": {},
+            "clientInfo": { "name": "raw", "version": "0" }
+        }
+    });
+    let response = client
+        .post(&url)
+        .header("accept", "application/json, text/event-stream")
+        .json(&initialize)
+        .send()
+        .await?;
+    assert_eq!(response.status(), 200);
+    let session = response
+        .headers()
+        .get("mcp-session-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .ok_or_else(|| anyhow::anyhow!("no session id"))?;
+    let delete = |id: String| {
+        client
+            .delete(&url)
+            .header("mcp-session-id", id)
+            .header("mcp-protocol-version", "2025-11-25")
+            .send()
+    };
+    assert_eq!(delete(session.clone()).await?.status(), 204);
+    assert_eq!(delete(session).await?.status(), 404, "already ended");
+    assert_eq!(delete("nope".into()).await?.status(), 404);
+    shutdown.cancel();
+    registry.shutdown().await;
+    Ok(())
+}

@@ -1,6 +1,8 @@
-//! `cargo xtask test` installs what the tests need, then runs the whole suite;
+//! `cargo xtask test` installs what the tests need, then runs the whole suite (the
+//! MCP conformance suite last); `cargo xtask conformance` runs only that one;
 //! `cargo xtask bench [name]` runs benchmarks in release mode.
 
+mod conformance;
 mod peers;
 
 use std::{
@@ -28,6 +30,9 @@ enum Task {
     },
     /// Install the pinned npm and PyPI MCP servers into target/peers.
     Peers,
+    /// Run the official MCP conformance suite against toolmesh's conformance server,
+    /// the gateway in front of it, and toolmesh's client (results in target/conformance).
+    Conformance(conformance::Options),
     /// Run benchmarks (release build); `transport` by default.
     Bench {
         /// Which benchmark: transport, pool, router, native or gateway.
@@ -41,6 +46,7 @@ fn main() -> anyhow::Result<()> {
     match Cli::parse().task {
         Task::Test { args } => test(&root, &args),
         Task::Peers => peers::install(&root).map(|_| ()),
+        Task::Conformance(options) => conformance::run_all(&root, &options, false),
         Task::Bench { name } => bench(&root, &name),
     }
 }
@@ -95,7 +101,9 @@ fn test(root: &Path, extra: &[String]) -> anyhow::Result<()> {
     // Doctests (nextest does not run them).
     run(cargo()
         .current_dir(root)
-        .args(["test", "--workspace", "--doc"]))
+        .args(["test", "--workspace", "--doc"]))?;
+    // The binaries under test were built above, in the same target directory.
+    conformance::run_all(root, &conformance::Options::default(), true)
 }
 
 fn bench(root: &Path, name: &str) -> anyhow::Result<()> {

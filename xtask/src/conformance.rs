@@ -19,7 +19,7 @@ use anyhow::{Context, bail};
 use crate::{cargo, peers, run};
 use report::Report;
 use results::ExpectedFailures;
-use targets::{Naming, Suite};
+use targets::Suite;
 
 /// The scenarios known to fail against the fixture and with the client.
 const EXPECTED: &str = "tests/conformance/expected-failures.yml";
@@ -90,17 +90,11 @@ pub(crate) fn run_all(root: &Path, options: &Options, built: bool) -> anyhow::Re
             report.fixture(suite.servers(&fixture.url, &dir, &expected));
             let dir = subdir(&out, "gateway")?;
             match targets::start_gateway(&bin.join("toolmesh"), &fixture.url, &dir) {
-                Ok((gateway, naming)) => {
+                Ok(gateway) => {
                     eprintln!(
                         "xtask: conformance server scenarios through {}",
                         gateway.url
                     );
-                    if naming == Naming::Namespaced {
-                        report.note(
-                            "this `toolmesh` has no `prefix: false`: through the gateway the \
-                             fixtures are named `conf__…`, which the suite does not call",
-                        );
-                    }
                     report.gateway(suite.servers(&gateway.url, &dir, &expected_gateway));
                 }
                 Err(e) => report.gateway(Err(e)),

@@ -83,6 +83,7 @@ impl Guarded {
             .stdout
             .take()
             .with_context(|| format!("{}: stdout was not piped", self.name))?;
+        let log_path = log.to_owned();
         let mut log = open_log(log, false)?;
         let (tx, rx) = mpsc::channel();
         // Keeps draining stdout after the line, so the child never blocks on a full pipe.
@@ -96,13 +97,22 @@ impl Guarded {
                 }
             }
         });
-        rx.recv_timeout(timeout).map_err(|_| {
-            anyhow::anyhow!(
-                "{} (pid {}) did not announce itself within {timeout:?}",
-                self.name,
-                self.child.id()
-            )
-        })
+        if let Ok(value) = rx.recv_timeout(timeout) {
+            return Ok(value);
+        }
+        let how = match self.child.try_wait() {
+            Ok(Some(status)) => {
+                self.reaped = true;
+                format!("exited ({status})")
+            }
+            _ => format!("did not announce itself within {timeout:?}"),
+        };
+        bail!(
+            "{} (pid {}) {how}; see {}",
+            self.name,
+            self.child.id(),
+            log_path.display()
+        )
     }
 }
 

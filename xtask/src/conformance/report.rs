@@ -14,7 +14,6 @@ pub(crate) struct Report {
     fixture: Option<Results>,
     gateway: Option<Results>,
     client: Option<Results>,
-    notes: Vec<String>,
 }
 
 /// One target's outcomes, or why it could not run.
@@ -31,7 +30,6 @@ impl Report {
             fixture: None,
             gateway: None,
             client: None,
-            notes: Vec::new(),
         }
     }
 
@@ -45,10 +43,6 @@ impl Report {
 
     pub(crate) fn client(&mut self, results: Results) {
         self.client = Some(results);
-    }
-
-    pub(crate) fn note(&mut self, note: &str) {
-        self.notes.push(note.to_owned());
     }
 
     fn columns(&self) -> [Column; 3] {
@@ -102,9 +96,6 @@ impl Report {
         if !problems.is_empty() {
             out.push_str("\n## Unexpected\n\n");
             out.push_str(&problems);
-        }
-        for note in &self.notes {
-            let _ = write!(out, "\nNote: {note}\n");
         }
         out
     }

@@ -9,7 +9,7 @@ use std::{
     time::Duration,
 };
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 
 use super::{
     process::Guarded,
@@ -134,29 +134,11 @@ pub(crate) fn start_fixture(bin: &Path, dir: &Path) -> anyhow::Result<Server> {
     })
 }
 
-/// How the gateway names the upstream's tools and prompts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Naming {
-    /// `prefix: false`: under their own names, as the suite calls them.
-    Unprefixed,
-    /// This `toolmesh` has no `prefix` setting: `conf__test_simple_text` and so on.
-    Namespaced,
-}
-
-/// Starts `toolmesh serve` in front of the fixture at `upstream`, un-prefixed when this
-/// `toolmesh` supports it (`toolmesh config check` accepts `prefix: false`).
-pub(crate) fn start_gateway(
-    toolmesh: &Path,
-    upstream: &str,
-    dir: &Path,
-) -> anyhow::Result<(Server, Naming)> {
+/// Starts `toolmesh serve` in front of the fixture at `upstream`, serving its tools and
+/// prompts under their own names (`prefix: false`), as the suite calls them.
+pub(crate) fn start_gateway(toolmesh: &Path, upstream: &str, dir: &Path) -> anyhow::Result<Server> {
     let config = dir.join("toolmesh.yaml");
-    let mut naming = Naming::Unprefixed;
-    fs::write(&config, gateway_config(upstream, naming))?;
-    if !accepts(toolmesh, &config)? {
-        naming = Naming::Namespaced;
-        fs::write(&config, gateway_config(upstream, naming))?;
-    }
+    fs::write(&config, gateway_config(upstream))?;
     let log = dir.join("gateway.log");
     let mut cmd = Command::new(toolmesh);
     cmd.arg("serve")
@@ -168,44 +150,28 @@ pub(crate) fn start_gateway(
         line.strip_prefix(GATEWAY_READY)
             .map(|url| url.trim().to_owned())
     })?;
-    Ok((
-        Server {
-            url,
-            _process: process,
-        },
-        naming,
-    ))
+    Ok(Server {
+        url,
+        _process: process,
+    })
 }
 
-fn gateway_config(upstream: &str, naming: Naming) -> String {
-    let prefix = match naming {
-        Naming::Unprefixed => "\n    prefix: false",
-        Naming::Namespaced => "",
-    };
+fn gateway_config(upstream: &str) -> String {
     format!(
         "# Written by `cargo xtask conformance`: the gateway in front of the conformance fixture.\n\
-         servers:\n  {UPSTREAM}:\n    url: \"{upstream}\"{prefix}\n"
+         servers:\n  {UPSTREAM}:\n    url: \"{upstream}\"\n    prefix: false\n"
     )
-}
-
-/// Whether `toolmesh config check` accepts `config`.
-fn accepts(toolmesh: &Path, config: &Path) -> anyhow::Result<bool> {
-    let output = Command::new(toolmesh)
-        .args(["config", "check", "--config"])
-        .arg(config)
-        .output()
-        .with_context(|| format!("cannot run {} config check", toolmesh.display()))?;
-    Ok(output.status.success())
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{Naming, gateway_config};
+    use super::gateway_config;
 
     #[test]
-    fn the_gateway_config_names_one_upstream() {
-        let yaml = gateway_config("http://127.0.0.1:1/mcp", Naming::Unprefixed);
-        assert!(yaml.contains("  conf:\n    url: \"http://127.0.0.1:1/mcp\"\n    prefix: false\n"));
-        assert!(!gateway_config("u", Naming::Namespaced).contains("prefix"));
+    fn the_gateway_config_names_one_unprefixed_upstream() {
+        let yaml = gateway_config("http://127.0.0.1:1/mcp");
+        assert!(yaml.ends_with(
+            "servers:\n  conf:\n    url: \"http://127.0.0.1:1/mcp\"\n    prefix: false\n"
+        ));
     }
 }

@@ -398,8 +398,8 @@ impl Session {
         let answer = handle.await_response().await;
         abandoned.disarm();
         // rmcp runs notification handlers as tasks spawned before it hands over the
-        // answer; let those run while the relay is still registered, so a log sent just
-        // before the answer is not lost.
+        // answer; let those run now so the call's last logs usually precede its answer
+        // (later ones still reach the relay while it lingers).
         for _ in 0..2 {
             tokio::task::yield_now().await;
         }

@@ -81,6 +81,8 @@ enum Outbound {
 /// The [`Relay`] a call carries down to the upstream session.
 struct ClientRelay {
     tx: mpsc::UnboundedSender<Outbound>,
+    /// For logs that arrive after the call answered (see `toolmesh_transport`'s linger).
+    downstream: Arc<Downstream>,
 }
 
 impl Relay for ClientRelay {
@@ -89,7 +91,11 @@ impl Relay for ClientRelay {
     }
 
     fn log(&self, message: LoggingMessageNotificationParam) {
-        let _ = self.tx.send(Outbound::Log(message));
+        if let Err(mpsc::error::SendError(late)) = self.tx.send(Outbound::Log(message)) {
+            // The call has answered; logs go on the session's own stream anyway.
+            let downstream = self.downstream.clone();
+            tokio::spawn(async move { downstream.notify(late).await });
+        }
     }
 
     fn request(
@@ -130,9 +136,14 @@ pub(crate) async fn relayed<T, F>(
 where
     F: Future<Output = T>,
 {
+    let downstream = Arc::new(downstream);
     let (tx, mut rx) = mpsc::unbounded_channel();
     // Boxed: the routed call is a deep future, and debug builds poll it on small stacks.
-    let mut call = Box::pin(call(Arc::new(ClientRelay { tx })));
+    let relay = ClientRelay {
+        tx,
+        downstream: downstream.clone(),
+    };
+    let mut call = Box::pin(call(Arc::new(relay)));
     let mut asking = FuturesUnordered::new();
     loop {
         tokio::select! {

@@ -122,7 +122,7 @@ impl ClientHandler for EventHandler {
         params: LoggingMessageNotificationParam,
         _: NotificationContext<RoleClient>,
     ) {
-        if let Some(relay) = self.relays.owner(None) {
+        if let Some(relay) = self.relays.log_owner() {
             relay.log(params.clone());
         }
         self.emit(ServerEvent::Log(params));

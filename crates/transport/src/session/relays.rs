@@ -1,6 +1,9 @@
 //! Calls in flight that carry a [`Relay`], and which one a server message belongs to.
 
-use std::sync::{Arc, Mutex};
+use std::{
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
 
 use rmcp::{
     model::{ProgressToken, RequestId},
@@ -8,11 +11,17 @@ use rmcp::{
 };
 use toolmesh_core::Relay;
 
+/// How long a finished call still takes its logs: rmcp hands notifications to spawned
+/// tasks, so a log sent just before the answer may be handled just after it.
+const LINGER: Duration = Duration::from_millis(250);
+
 struct Entry {
     key: u64,
     id: RequestId,
     token: ProgressToken,
     relay: Arc<dyn Relay>,
+    /// When the call ended; `None` while it runs.
+    ended: Option<Instant>,
 }
 
 /// The relays of one session's calls in flight.
@@ -35,12 +44,16 @@ impl Relays {
         relay: Arc<dyn Relay>,
     ) -> Registered {
         let key = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        self.calls().push(Entry {
+        let mut calls = self.calls();
+        calls.retain(|c| c.ended.is_none_or(|at| at.elapsed() < LINGER));
+        calls.push(Entry {
             key,
             id,
             token,
             relay,
+            ended: None,
         });
+        drop(calls);
         Registered {
             relays: self.clone(),
             key,
@@ -52,7 +65,7 @@ impl Relays {
         let calls = self.calls();
         calls
             .iter()
-            .find(|c| &c.token == token)
+            .find(|c| c.ended.is_none() && &c.token == token)
             .map(|c| c.relay.clone())
     }
 
@@ -61,19 +74,39 @@ impl Relays {
     /// `None` when that is ambiguous: guessing could hand one client's data to another.
     pub(crate) fn owner(&self, origin: Option<&InboundStreamOrigin>) -> Option<Arc<dyn Relay>> {
         let calls = self.calls();
+        let mut running = calls.iter().filter(|c| c.ended.is_none());
         if let Some(InboundStreamOrigin::OutboundRequest(id)) = origin
-            && let Some(call) = calls.iter().find(|c| &c.id == id)
+            && let Some(call) = running.clone().find(|c| &c.id == id)
         {
             return Some(call.relay.clone());
         }
-        match calls.as_slice() {
-            [only] => Some(only.relay.clone()),
+        match (running.next(), running.next()) {
+            (Some(only), None) => Some(only.relay.clone()),
             _ => None,
         }
     }
+
+    /// The relay a log belongs to: the only call running, or when none runs, the only
+    /// one that ended within [`LINGER`] (a log sent just before that call's answer).
+    pub(crate) fn log_owner(&self) -> Option<Arc<dyn Relay>> {
+        let calls = self.calls();
+        let running = calls.iter().filter(|c| c.ended.is_none());
+        let ended = calls
+            .iter()
+            .filter(|c| c.ended.is_some_and(|at| at.elapsed() < LINGER));
+        for mut candidates in [running.collect::<Vec<_>>(), ended.collect()] {
+            match candidates.len() {
+                0 => continue,
+                1 => return candidates.pop().map(|c| c.relay.clone()),
+                _ => return None,
+            }
+        }
+        None
+    }
 }
 
-/// Forgets a call's relay when the call ends, however it ends.
+/// Marks a call's relay ended when the call ends, however it ends (it lingers for late
+/// logs, then goes).
 pub(crate) struct Registered {
     relays: Arc<Relays>,
     key: u64,
@@ -81,6 +114,10 @@ pub(crate) struct Registered {
 
 impl Drop for Registered {
     fn drop(&mut self) {
-        self.relays.calls().retain(|c| c.key != self.key);
+        let mut calls = self.relays.calls();
+        calls.retain(|c| c.ended.is_none_or(|at| at.elapsed() < LINGER));
+        if let Some(call) = calls.iter_mut().find(|c| c.key == self.key) {
+            call.ended = Some(Instant::now());
+        }
     }
 }

@@ -237,13 +237,21 @@ async fn prompts_and_resources_pass_through() -> anyhow::Result<()> {
     let missing = client
         .read_resource("fixture://nope", &ctx)
         .await
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
     assert!(
-        missing.to_string().contains("-32002") || missing.to_string().contains("fixture://nope"),
+        missing.contains("-32002") && missing.contains("no resource `fixture://nope`"),
         "{missing}"
     );
-    let unknown = client.get_prompt("fx__nope", None, &ctx).await.unwrap_err();
-    assert!(unknown.to_string().contains("fx__nope"), "{unknown}");
+    let unknown = client
+        .get_prompt("fx__nope", None, &ctx)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        unknown.contains("-32602") && unknown.contains("no prompt `fx__nope`"),
+        "{unknown}"
+    );
 
     shutdown.cancel();
     registry.shutdown().await;

@@ -34,7 +34,9 @@ impl CatalogServer {
             .registry
             .complete(request, &ctx)
             .await
-            .map_err(|e| upstream_error(e, ErrorData::invalid_params))
+            .map_err(|e| {
+                upstream_error(e, "prompt or resource template", ErrorData::invalid_params)
+            })
     }
 
     /// Subscribes upstream, then remembers that this client follows `uri`.
@@ -44,7 +46,7 @@ impl CatalogServer {
             .registry
             .subscribe_resource(uri, &ctx)
             .await
-            .map_err(|e| upstream_error(e, ErrorData::resource_not_found))?;
+            .map_err(|e| upstream_error(e, "resource", ErrorData::resource_not_found))?;
         self.client.follow(uri, true);
         Ok(())
     }
@@ -58,7 +60,7 @@ impl CatalogServer {
             .registry
             .get_prompt(&request.name, request.arguments, &ctx)
             .await
-            .map_err(|e| upstream_error(e, ErrorData::invalid_params))
+            .map_err(|e| upstream_error(e, "prompt", ErrorData::invalid_params))
     }
 
     pub(super) async fn resource(
@@ -70,7 +72,7 @@ impl CatalogServer {
             .registry
             .read_resource(&request.uri, &ctx)
             .await
-            .map_err(|e| upstream_error(e, ErrorData::resource_not_found))
+            .map_err(|e| upstream_error(e, "resource", ErrorData::resource_not_found))
     }
 }
 
@@ -78,10 +80,13 @@ impl CatalogServer {
 /// upstream JSON-RPC errors with their own code, the rest as internal errors.
 fn upstream_error(
     error: CallError,
+    what: &str,
     not_found: fn(String, Option<serde_json::Value>) -> ErrorData,
 ) -> ErrorData {
     match &error {
-        CallError::ToolNotFound { .. } => not_found(error.to_string(), None),
+        CallError::ToolNotFound { tool, hint } => {
+            not_found(format!("no {what} `{tool}`{hint}"), None)
+        }
         CallError::Rpc { code, message, .. } => {
             ErrorData::new(rmcp::model::ErrorCode(*code), message.clone(), None)
         }

@@ -138,11 +138,11 @@ where
 {
     let downstream = Arc::new(downstream);
     let (tx, mut rx) = mpsc::unbounded_channel();
-    // Boxed: the routed call is a deep future, and debug builds poll it on small stacks.
     let relay = ClientRelay {
         tx,
         downstream: downstream.clone(),
     };
+    // Boxed: the routed call is a deep future, and debug builds poll it on small stacks.
     let mut call = Box::pin(call(Arc::new(relay)));
     let mut asking = FuturesUnordered::new();
     loop {

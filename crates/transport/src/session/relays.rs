@@ -1,7 +1,8 @@
 //! Calls in flight that carry a [`Relay`], and which one a server message belongs to.
 
 use std::{
-    sync::{Arc, Mutex},
+    collections::VecDeque,
+    sync::{Arc, Mutex, MutexGuard},
     time::{Duration, Instant},
 };
 
@@ -15,24 +16,30 @@ use toolmesh_core::Relay;
 /// tasks, so a log sent just before the answer may be handled just after it.
 const LINGER: Duration = Duration::from_millis(250);
 
-struct Entry {
+struct Running {
     key: u64,
     id: RequestId,
     token: ProgressToken,
     relay: Arc<dyn Relay>,
-    /// When the call ended; `None` while it runs.
-    ended: Option<Instant>,
+}
+
+#[derive(Default)]
+struct Calls {
+    running: Vec<Running>,
+    /// The last two calls that ended, newest first: enough to tell whether exactly one
+    /// ended within [`LINGER`], and bounded whatever the call rate.
+    ended: VecDeque<(Instant, Arc<dyn Relay>)>,
 }
 
 /// The relays of one session's calls in flight.
 #[derive(Default)]
 pub(crate) struct Relays {
     next: std::sync::atomic::AtomicU64,
-    calls: Mutex<Vec<Entry>>,
+    calls: Mutex<Calls>,
 }
 
 impl Relays {
-    fn calls(&self) -> std::sync::MutexGuard<'_, Vec<Entry>> {
+    fn calls(&self) -> MutexGuard<'_, Calls> {
         self.calls.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -44,44 +51,40 @@ impl Relays {
         relay: Arc<dyn Relay>,
     ) -> Registered {
         let key = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let mut calls = self.calls();
-        calls.retain(|c| c.ended.is_none_or(|at| at.elapsed() < LINGER));
-        calls.push(Entry {
+        self.calls().running.push(Running {
             key,
             id,
             token,
             relay,
-            ended: None,
         });
-        drop(calls);
         Registered {
             relays: self.clone(),
             key,
         }
     }
 
-    /// The relay of the call `token` reports progress for.
+    /// The relay of the running call `token` reports progress for.
     pub(crate) fn by_token(&self, token: &ProgressToken) -> Option<Arc<dyn Relay>> {
         let calls = self.calls();
         calls
+            .running
             .iter()
-            .find(|c| c.ended.is_none() && &c.token == token)
+            .find(|c| &c.token == token)
             .map(|c| c.relay.clone())
     }
 
-    /// The relay a server request or log belongs to: the call whose response stream it
-    /// came on (streamable HTTP says so), else the only call in flight with a relay.
-    /// `None` when that is ambiguous: guessing could hand one client's data to another.
+    /// The relay a server request belongs to: the call whose response stream it came on
+    /// (streamable HTTP says so), else the only call running with a relay. `None` when
+    /// that is ambiguous: guessing could hand one client's data to another.
     pub(crate) fn owner(&self, origin: Option<&InboundStreamOrigin>) -> Option<Arc<dyn Relay>> {
         let calls = self.calls();
-        let mut running = calls.iter().filter(|c| c.ended.is_none());
         if let Some(InboundStreamOrigin::OutboundRequest(id)) = origin
-            && let Some(call) = running.clone().find(|c| &c.id == id)
+            && let Some(call) = calls.running.iter().find(|c| &c.id == id)
         {
             return Some(call.relay.clone());
         }
-        match (running.next(), running.next()) {
-            (Some(only), None) => Some(only.relay.clone()),
+        match calls.running.as_slice() {
+            [only] => Some(only.relay.clone()),
             _ => None,
         }
     }
@@ -90,23 +93,23 @@ impl Relays {
     /// one that ended within [`LINGER`] (a log sent just before that call's answer).
     pub(crate) fn log_owner(&self) -> Option<Arc<dyn Relay>> {
         let calls = self.calls();
-        let running = calls.iter().filter(|c| c.ended.is_none());
-        let ended = calls
-            .iter()
-            .filter(|c| c.ended.is_some_and(|at| at.elapsed() < LINGER));
-        for mut candidates in [running.collect::<Vec<_>>(), ended.collect()] {
-            match candidates.len() {
-                0 => continue,
-                1 => return candidates.pop().map(|c| c.relay.clone()),
-                _ => return None,
-            }
+        match calls.running.as_slice() {
+            [only] => return Some(only.relay.clone()),
+            [] => {}
+            _ => return None,
         }
-        None
+        let mut recent = calls
+            .ended
+            .iter()
+            .filter(|(at, _)| at.elapsed() < LINGER);
+        match (recent.next(), recent.next()) {
+            (Some((_, only)), None) => Some(only.clone()),
+            _ => None,
+        }
     }
 }
 
-/// Marks a call's relay ended when the call ends, however it ends (it lingers for late
-/// logs, then goes).
+/// Moves a call's relay from running to ended when the call ends, however it ends.
 pub(crate) struct Registered {
     relays: Arc<Relays>,
     key: u64,
@@ -115,9 +118,11 @@ pub(crate) struct Registered {
 impl Drop for Registered {
     fn drop(&mut self) {
         let mut calls = self.relays.calls();
-        calls.retain(|c| c.ended.is_none_or(|at| at.elapsed() < LINGER));
-        if let Some(call) = calls.iter_mut().find(|c| c.key == self.key) {
-            call.ended = Some(Instant::now());
-        }
+        let Some(at) = calls.running.iter().position(|c| c.key == self.key) else {
+            return;
+        };
+        let call = calls.running.swap_remove(at);
+        calls.ended.push_front((Instant::now(), call.relay));
+        calls.ended.truncate(2);
     }
 }

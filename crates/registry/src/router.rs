@@ -1,6 +1,7 @@
 //! The call path: resolve → cache → pick → admit → call → classify → fail over → degrade →
 //! report. Admission (breaker, bulkhead) and the call itself happen in each instance's pool.
 
+mod metrics;
 mod reads;
 
 use std::{sync::Arc, time::Duration};
@@ -20,6 +21,8 @@ use crate::{
     registry::service::{Instance, Service},
     strategy::Candidate,
 };
+
+pub(crate) use metrics::CallLabels;
 
 /// What the router did for one call.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -327,10 +330,17 @@ impl Registry {
             }
             meta.attempts += 1;
             let outcome = match target {
-                Target::Native(native) => call_native(native, entry, arguments.clone(), ctx).await,
-                Target::Instance(instance) => {
-                    attempt(&service.spec.id, instance, tool, arguments.clone(), ctx).await
+                Target::Native(native) => {
+                    call_native(
+                        native,
+                        &service.native_labels,
+                        entry,
+                        arguments.clone(),
+                        ctx,
+                    )
+                    .await
                 }
+                Target::Instance(instance) => attempt(instance, tool, arguments.clone(), ctx).await,
             };
             match outcome {
                 Ok(result) => {
@@ -386,7 +396,7 @@ impl Registry {
             let arguments = arguments.clone();
             tries.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             async move {
-                attempt(&entry.service, &instance, tool, arguments, ctx)
+                attempt(&instance, tool, arguments, ctx)
                     .await
                     .map(|result| (instance.spec.id.clone(), result))
                     .map_err(|e| FailedAttempt::new(&instance.spec.id, &e))
@@ -429,6 +439,7 @@ pub const NATIVE_INSTANCE: &str = "native";
 /// One call on the native backend, bounded by the deadline whatever the tool does.
 async fn call_native(
     native: &NativeBackend,
+    labels: &CallLabels,
     entry: &CatalogEntry,
     arguments: Option<JsonObject>,
     ctx: &CallContext,
@@ -446,18 +457,7 @@ async fn call_native(
             phase: Phase::AfterSend,
         })
     });
-    metrics::counter!(
-        "toolmesh_calls_total",
-        "service" => entry.service.to_string(),
-        "instance" => NATIVE_INSTANCE,
-        "tool" => entry.name.tool().to_owned(),
-        "outcome" => match &outcome {
-            Ok(r) if r.is_error == Some(true) => "tool_error",
-            Ok(_) => "ok",
-            Err(e) => e.kind().as_str(),
-        }
-    )
-    .increment(1);
+    labels.count(entry.name.tool(), &outcome);
     outcome
 }
 
@@ -478,7 +478,6 @@ fn exhausted(entry: &CatalogEntry, meta: CallMeta, phase: Phase) -> CallError {
 
 /// One call on one instance, feeding its load stats and the call metrics.
 async fn attempt(
-    service: &ServerId,
     instance: &Instance,
     tool: &str,
     arguments: Option<JsonObject>,
@@ -493,25 +492,8 @@ async fn attempt(
         .instrument(span)
         .await;
     let took = started.elapsed();
-    let outcome = match &out {
-        Ok(r) if r.is_error == Some(true) => "tool_error",
-        Ok(_) => "ok",
-        Err(e) => e.kind().as_str(),
-    };
     in_flight.finish(took, out.is_ok());
-    metrics::counter!(
-        "toolmesh_calls_total",
-        "service" => service.to_string(),
-        "instance" => instance.spec.id.to_string(),
-        "tool" => tool.to_owned(),
-        "outcome" => outcome
-    )
-    .increment(1);
-    metrics::histogram!(
-        "toolmesh_call_duration_seconds",
-        "service" => service.to_string(),
-        "instance" => instance.spec.id.to_string()
-    )
-    .record(took.as_secs_f64());
+    instance.labels.count(tool, &out);
+    instance.duration.record(took.as_secs_f64());
     out
 }

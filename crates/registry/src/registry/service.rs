@@ -17,7 +17,8 @@ use toolmesh_pool::InstancePool;
 use toolmesh_transport::{Prompt, Resource, ResourceTemplate};
 
 use crate::{
-    InstanceSpec, RegistryError, ServiceSpec,
+    InstanceSpec, NATIVE_INSTANCE, RegistryError, ServiceSpec,
+    router::CallLabels,
     strategy::{LoadStats, Picker},
 };
 
@@ -28,6 +29,9 @@ const LIST_TIMEOUT: Duration = Duration::from_secs(10);
 pub(crate) struct Instance {
     pub(crate) spec: InstanceSpec,
     pub(crate) pool: InstancePool,
+    /// Its metric labels and call-duration histogram, built once.
+    pub(crate) labels: CallLabels,
+    pub(crate) duration: metrics::Histogram,
     pub(crate) load: Arc<LoadStats>,
     pub(crate) enabled: AtomicBool,
     tools: ArcSwapOption<Vec<Arc<Tool>>>,
@@ -122,6 +126,8 @@ pub(crate) struct Service {
     /// The native backend's tools, shared with the catalog.
     native_tools: Option<Arc<Vec<Arc<Tool>>>>,
     pub(crate) native_enabled: AtomicBool,
+    /// Metric labels of calls to the native backend.
+    pub(crate) native_labels: CallLabels,
     pub(crate) instances: Vec<Arc<Instance>>,
     pub(crate) picker: Picker,
     pub(crate) enabled: AtomicBool,
@@ -172,10 +178,13 @@ impl Service {
             let config = spec.instance_config.clone();
             let mut endpoint = i.endpoint.clone();
             endpoint.timeout.get_or_insert(spec.timeout);
+            let labels = CallLabels::new(spec.id.as_str(), i.id.as_str());
             async move {
                 let pool = InstancePool::start(i.id.clone(), endpoint, config).await;
                 pool.map(|pool| {
                     Arc::new(Instance {
+                        duration: labels.duration(),
+                        labels,
                         spec: i,
                         pool,
                         load: Arc::new(LoadStats::new()),
@@ -203,6 +212,7 @@ impl Service {
         let service = Arc::new(Self {
             native_tools,
             native_enabled: AtomicBool::new(true),
+            native_labels: CallLabels::new(spec.id.as_str(), NATIVE_INSTANCE),
             picker: Picker::new(spec.strategy),
             enabled: AtomicBool::new(spec.enabled),
             spec,

@@ -63,8 +63,13 @@ async fn readiness_follows_the_catalog_and_shutdown() -> anyhow::Result<()> {
     assert_eq!(session.list_tools(&ctx()).await?.len(), 9);
 
     shutdown.cancel();
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    assert!(!state.is_ready());
+    let unready = tokio::time::timeout(Duration::from_secs(5), async {
+        while state.is_ready() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    assert!(unready.is_ok(), "still ready after shutdown");
     registry.shutdown().await;
     Ok(())
 }

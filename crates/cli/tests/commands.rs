@@ -6,9 +6,8 @@ mod support;
 use std::time::Duration;
 
 use serde_json::Value;
-use support::{Gateway, config_yaml};
+use support::{FixtureConfig, Gateway};
 use tokio::process::Command;
-use toolmesh_testkit::{FixtureOptions, FixtureServer};
 
 /// Runs `toolmesh args…` (bounded) and returns the exit code, stdout and stderr.
 async fn toolmesh(args: &[&str]) -> anyhow::Result<(i32, String, String)> {
@@ -27,21 +26,10 @@ async fn toolmesh(args: &[&str]) -> anyhow::Result<(i32, String, String)> {
     ))
 }
 
-async fn fixture_config() -> anyhow::Result<(FixtureServer, tempfile::TempDir, String)> {
-    let fixture = FixtureServer::start(FixtureOptions::new().instance_id("solo")).await?;
-    let dir = tempfile::tempdir()?;
-    let path = dir.path().join("toolmesh.yaml");
-    std::fs::write(
-        &path,
-        config_yaml(&[("fixture", vec![fixture.http_url().to_owned()])]),
-    )?;
-    let path = path.to_string_lossy().into_owned();
-    Ok((fixture, dir, path))
-}
-
 #[tokio::test]
 async fn tools_json_lists_the_configured_catalog() -> anyhow::Result<()> {
-    let (_fixture, _dir, config) = fixture_config().await?;
+    let served = FixtureConfig::start("solo").await?;
+    let config = served.arg();
     let (code, stdout, stderr) = toolmesh(&["tools", "--config", &config, "--json"]).await?;
     assert_eq!(code, 0, "{stderr}");
     let tools: Vec<Value> = serde_json::from_str(&stdout)?;
@@ -64,7 +52,8 @@ async fn tools_json_lists_the_configured_catalog() -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn call_prints_the_result_and_the_routing() -> anyhow::Result<()> {
-    let (_fixture, _dir, config) = fixture_config().await?;
+    let served = FixtureConfig::start("solo").await?;
+    let config = served.arg();
     let (code, stdout, stderr) = toolmesh(&[
         "call",
         "fixture__echo",
@@ -137,7 +126,8 @@ async fn call_prints_the_result_and_the_routing() -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn url_commands_talk_to_a_running_gateway() -> anyhow::Result<()> {
-    let (_fixture, _dir, config) = fixture_config().await?;
+    let served = FixtureConfig::start("solo").await?;
+    let config = served.arg();
     let gateway = Gateway::start(&["--config", &config]).await?;
 
     let (code, stdout, stderr) = toolmesh(&["tools", "--url", &gateway.url, "--json"]).await?;
@@ -175,7 +165,8 @@ async fn url_commands_talk_to_a_running_gateway() -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn status_with_a_config_shows_the_instance_table() -> anyhow::Result<()> {
-    let (_fixture, _dir, config) = fixture_config().await?;
+    let served = FixtureConfig::start("solo").await?;
+    let config = served.arg();
     let (code, stdout, stderr) = toolmesh(&["status", "--config", &config]).await?;
     assert_eq!(code, 0, "{stderr}");
     for column in [

@@ -16,11 +16,10 @@ use std::{
 
 use anyhow::{Context, ensure};
 use serde_json::{Value, json};
-use support::{Gateway, config_yaml};
+use support::{FixtureConfig, Gateway};
 use tokio::process::Command;
 use toolmesh::{CallContext, Session};
 use toolmesh_testkit::{
-    FixtureOptions, FixtureServer,
     peers::{
         ExternalServer, fastmcp, free_port, inspector_cli, python_client, server_everything,
         server_filesystem, server_memory,
@@ -128,18 +127,10 @@ fn texts(result: &Value) -> Vec<&str> {
 
 /// A gateway fronting one fixture instance `id` as the service `fixture` (the fixture
 /// and its configuration live as long as the second value).
-async fn fronting_fixture(
-    id: &str,
-) -> anyhow::Result<(Gateway, (FixtureServer, tempfile::TempDir))> {
-    let fixture = FixtureServer::start(FixtureOptions::new().instance_id(id)).await?;
-    let dir = tempfile::tempdir()?;
-    let config = dir.path().join("toolmesh.yaml");
-    std::fs::write(
-        &config,
-        config_yaml(&[("fixture", vec![fixture.http_url().to_owned()])]),
-    )?;
-    let gateway = Gateway::with_config(&config, &["--no-watch"]).await?;
-    Ok((gateway, (fixture, dir)))
+async fn fronting_fixture(id: &str) -> anyhow::Result<(Gateway, FixtureConfig)> {
+    let served = FixtureConfig::start(id).await?;
+    let gateway = Gateway::with_config(&served.path, &["--no-watch"]).await?;
+    Ok((gateway, served))
 }
 
 #[tokio::test]

@@ -7,9 +7,8 @@ mod support;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use support::{Gateway, config_yaml};
+use support::{FixtureConfig, Gateway};
 use toolmesh::{CallContext, CallError};
-use toolmesh_testkit::{FixtureOptions, FixtureServer};
 
 type TestResult = anyhow::Result<()>;
 
@@ -66,14 +65,8 @@ async fn without_config_it_serves_the_native_tools_and_the_operational_endpoints
 
 #[tokio::test]
 async fn bad_requests_get_clear_errors_and_the_gateway_keeps_serving() -> TestResult {
-    let fixture = FixtureServer::start(FixtureOptions::new().instance_id("only")).await?;
-    let dir = tempfile::tempdir()?;
-    let config = dir.path().join("toolmesh.yaml");
-    std::fs::write(
-        &config,
-        config_yaml(&[("fixture", vec![fixture.http_url().to_owned()])]),
-    )?;
-    let gateway = Gateway::with_config(&config, &["--no-watch"]).await?;
+    let served = FixtureConfig::start("only").await?;
+    let gateway = Gateway::with_config(&served.path, &["--no-watch"]).await?;
     let session = gateway.session().await?;
 
     // Malformed JSON-RPC: an HTTP 4xx (or a JSON-RPC parse error), nothing breaks.
@@ -191,14 +184,8 @@ async fn post_headers_only(gateway: &Gateway, length: usize) -> anyhow::Result<u
 
 #[tokio::test]
 async fn sigterm_drains_and_exits_zero() -> TestResult {
-    let fixture = FixtureServer::start(FixtureOptions::new()).await?;
-    let dir = tempfile::tempdir()?;
-    let config = dir.path().join("toolmesh.yaml");
-    std::fs::write(
-        &config,
-        config_yaml(&[("fixture", vec![fixture.http_url().to_owned()])]),
-    )?;
-    let mut gateway = Gateway::with_config(&config, &[]).await?;
+    let served = FixtureConfig::start("draining").await?;
+    let mut gateway = Gateway::with_config(&served.path, &[]).await?;
     let session = gateway.session().await?;
     // A call in flight when the signal arrives still gets its answer.
     let slow = {
@@ -209,7 +196,15 @@ async fn sigterm_drains_and_exits_zero() -> TestResult {
                 .await
         })
     };
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    support::eventually(
+        Duration::from_secs(10),
+        "the call to be in flight",
+        || async {
+            let status = gateway.status().await.ok()?;
+            (status["gateway"]["in_flight"].as_u64() >= Some(1)).then_some(())
+        },
+    )
+    .await?;
     let exit = gateway.terminate(Duration::from_secs(20)).await?;
     assert!(exit.success(), "exit status {exit}");
     let answered = slow.await??;
@@ -247,14 +242,8 @@ async fn stateless_mode_answers_without_sessions() -> TestResult {
 
 #[tokio::test]
 async fn stdio_mode_serves_the_same_catalog_to_a_child_process_client() -> TestResult {
-    let fixture = FixtureServer::start(FixtureOptions::new().instance_id("piped")).await?;
-    let dir = tempfile::tempdir()?;
-    let config = dir.path().join("toolmesh.yaml");
-    std::fs::write(
-        &config,
-        config_yaml(&[("fixture", vec![fixture.http_url().to_owned()])]),
-    )?;
-    let config = config.to_string_lossy().into_owned();
+    let served = FixtureConfig::start("piped").await?;
+    let config = served.arg();
     // The session owns the child: closing it kills and reaps `toolmesh`.
     let endpoint = toolmesh::Endpoint::stdio(
         support::bin(),

@@ -3,7 +3,7 @@
 #![allow(dead_code, reason = "each test file uses a different part")]
 
 use std::{
-    path::Path,
+    path::{Path, PathBuf},
     process::Stdio,
     time::{Duration, Instant},
 };
@@ -15,6 +15,7 @@ use tokio::{
     process::{Child, Command},
 };
 use toolmesh::{Endpoint, Session};
+use toolmesh_testkit::{FixtureOptions, FixtureServer};
 
 /// How long a gateway may take to print its listening line.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
@@ -187,6 +188,36 @@ where
             bail!("timed out after {within:?} waiting for {what}");
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A fixture process (instance id `id`) and a configuration file serving it as the
+/// service `fixture`; both live as long as the value.
+pub(crate) struct FixtureConfig {
+    pub(crate) fixture: FixtureServer,
+    pub(crate) path: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl FixtureConfig {
+    pub(crate) async fn start(id: &str) -> anyhow::Result<Self> {
+        let fixture = FixtureServer::start(FixtureOptions::new().instance_id(id)).await?;
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("toolmesh.yaml");
+        std::fs::write(
+            &path,
+            config_yaml(&[("fixture", vec![fixture.http_url().to_owned()])]),
+        )?;
+        Ok(Self {
+            fixture,
+            path,
+            _dir: dir,
+        })
+    }
+
+    /// The configuration file's path as a command-line argument.
+    pub(crate) fn arg(&self) -> String {
+        self.path.to_string_lossy().into_owned()
     }
 }
 

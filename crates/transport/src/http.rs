@@ -13,6 +13,10 @@ use rmcp::transport::{
 
 use crate::{Endpoint, EndpointError};
 
+mod standalone;
+
+pub(crate) use standalone::StandaloneStream;
+
 /// Ordinary POSTs one session may have in flight (rmcp's default is 16).
 pub(crate) const MAX_CONCURRENT_POSTS: usize = 256;
 
@@ -75,13 +79,23 @@ pub(crate) fn config(
     Ok(config)
 }
 
-/// The rmcp transport for `endpoint`, on the shared client.
+/// The rmcp transport for `endpoint`, on the shared client, and the state of its
+/// standalone GET stream.
 pub(crate) fn transport(
     endpoint: &Endpoint,
     url: &str,
-) -> Result<StreamableHttpClientTransport<reqwest::Client>, EndpointError> {
-    Ok(StreamableHttpClientTransport::with_client(
-        shared_client(),
-        config(endpoint, url)?,
-    ))
+) -> Result<
+    (
+        StreamableHttpClientTransport<standalone::Client>,
+        Arc<StandaloneStream>,
+    ),
+    EndpointError,
+> {
+    let standalone = Arc::new(StandaloneStream::default());
+    let client = standalone::Client {
+        inner: shared_client(),
+        standalone: standalone.clone(),
+    };
+    let transport = StreamableHttpClientTransport::with_client(client, config(endpoint, url)?);
+    Ok((transport, standalone))
 }

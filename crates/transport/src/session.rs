@@ -33,6 +33,10 @@ use crate::{Endpoint, ProtocolChoice, TransportKind, http, stdio, websocket};
 /// Buffered notifications per subscriber before the slowest one starts missing some.
 const EVENT_BUFFER: usize = 256;
 
+/// How long `connect` waits for the server to answer the standalone GET stream, so that
+/// nothing the server sends right after the handshake is lost.
+const STANDALONE_STREAM_WAIT: Duration = Duration::from_secs(1);
+
 /// A connected MCP server. Cheap to clone; every clone is the same connection.
 ///
 /// Dropping the last clone closes the connection; for stdio the child process (and its
@@ -132,6 +136,7 @@ impl Session {
 
         let mut child = None;
         let mut exit = None;
+        let mut standalone = None;
         let started = match kind {
             TransportKind::Stdio => {
                 let spawned = stdio::spawn(endpoint, label.clone()).map_err(|e| {
@@ -155,10 +160,11 @@ impl Session {
             }
             TransportKind::StreamableHttp => {
                 let url = endpoint.url.as_deref().unwrap_or_default();
-                let transport =
+                let (transport, stream) =
                     http::transport(endpoint, url).map_err(|e| CallError::InvalidRequest {
                         reason: format!("endpoint {label}: {e}"),
                     })?;
+                standalone = Some(stream);
                 bounded(
                     &label,
                     &ctx,
@@ -210,6 +216,11 @@ impl Session {
                 reason: "the handshake finished without server information".into(),
             });
         };
+        if let Some(stream) = standalone
+            && !stream.settled(STANDALONE_STREAM_WAIT).await
+        {
+            tracing::debug!(server = %label, "no answer to the standalone GET stream yet; going on without it");
+        }
         let closing = CancellationToken::new();
         if let Some(exit) = exit.clone() {
             // A dead child closes the session at once, even if a grandchild keeps stdout open.

@@ -53,9 +53,18 @@ mod tests {
 
     #[test]
     fn literal_parts_and_variables() {
-        assert!(matches("test://template/{id}/data", "test://template/42/data"));
-        assert!(!matches("test://template/{id}/data", "test://template//data"));
-        assert!(!matches("test://template/{id}/data", "test://template/4/2/data"));
+        assert!(matches(
+            "test://template/{id}/data",
+            "test://template/42/data"
+        ));
+        assert!(!matches(
+            "test://template/{id}/data",
+            "test://template//data"
+        ));
+        assert!(!matches(
+            "test://template/{id}/data",
+            "test://template/4/2/data"
+        ));
         assert!(matches("file:///{+path}", "file:///a/b/c.txt"));
         assert!(matches("users://{user}", "users://ada"));
         assert!(!matches("users://{user}", "groups://ada"));

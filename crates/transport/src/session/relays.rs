@@ -98,10 +98,7 @@ impl Relays {
             [] => {}
             _ => return None,
         }
-        let mut recent = calls
-            .ended
-            .iter()
-            .filter(|(at, _)| at.elapsed() < LINGER);
+        let mut recent = calls.ended.iter().filter(|(at, _)| at.elapsed() < LINGER);
         match (recent.next(), recent.next()) {
             (Some((_, only)), None) => Some(only.clone()),
             _ => None,

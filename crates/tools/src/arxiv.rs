@@ -9,7 +9,7 @@ use toolmesh_core::{CallContext, CallError};
 use crate::{
     ToolsError,
     http::{client, describe_error, excerpt, read_limited},
-    native::{NativeTool, bounded, parse_args, schema_for, tool_error, tool_success},
+    native::{NativeTool, answer, bounded, schema_for, tool_success},
 };
 
 const ATOM: &str = "http://www.w3.org/2005/Atom";
@@ -137,13 +137,8 @@ impl NativeTool for ArxivSearch {
         arguments: JsonObject,
         ctx: &CallContext,
     ) -> Result<CallToolResult, CallError> {
-        let args: SearchArgs = match parse_args("arxiv_search", arguments) {
-            Ok(args) => args,
-            Err(result) => return Ok(result),
-        };
-        Ok(bounded("arxiv_search", ctx, self.search(args))
-            .await?
-            .unwrap_or_else(tool_error))
+        let work = answer("arxiv_search", arguments, |args| self.search(args));
+        bounded("arxiv_search", ctx, work).await
     }
 }
 

@@ -4,7 +4,7 @@ use rmcp::model::{CallToolResult, JsonObject, Tool, ToolAnnotations};
 use serde::Deserialize;
 use toolmesh_core::{CallContext, CallError};
 
-use crate::native::{NativeTool, parse_args, schema_for, tool_error, tool_success};
+use crate::native::{NativeTool, answer, schema_for, tool_success};
 
 /// Longest expression accepted, in bytes.
 const MAX_EXPRESSION_LEN: usize = 1000;
@@ -62,17 +62,16 @@ impl NativeTool for Calculator {
         arguments: JsonObject,
         _ctx: &CallContext,
     ) -> Result<CallToolResult, CallError> {
-        let args: CalculatorArgs = match parse_args("calculator", arguments) {
-            Ok(args) => args,
-            Err(result) => return Ok(result),
-        };
-        Ok(match evaluate(&args.expression) {
-            Ok(value) => tool_success(
-                format_number(value),
-                serde_json::json!({ "expression": args.expression, "result": value }),
-            ),
-            Err(message) => tool_error(message),
-        })
+        Ok(
+            answer("calculator", arguments, |args: CalculatorArgs| async move {
+                let value = evaluate(&args.expression)?;
+                Ok(tool_success(
+                    format_number(value),
+                    serde_json::json!({ "expression": args.expression, "result": value }),
+                ))
+            })
+            .await,
+        )
     }
 }
 

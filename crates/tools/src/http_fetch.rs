@@ -24,7 +24,7 @@ use url::{Host, Url};
 use crate::{
     ToolsError,
     http::{USER_AGENT, chain, excerpt, humanize, read_limited},
-    native::{NativeTool, bounded, parse_args, schema_for, tool_error, tool_success},
+    native::{NativeTool, answer, bounded, schema_for, tool_error, tool_success},
 };
 
 mod content;
@@ -138,13 +138,8 @@ impl NativeTool for HttpFetch {
         arguments: JsonObject,
         ctx: &CallContext,
     ) -> Result<CallToolResult, CallError> {
-        let args: FetchArgs = match parse_args("http_fetch", arguments) {
-            Ok(args) => args,
-            Err(result) => return Ok(result),
-        };
-        Ok(bounded("http_fetch", ctx, self.fetch(args))
-            .await?
-            .unwrap_or_else(tool_error))
+        let work = answer("http_fetch", arguments, |args| self.fetch(args));
+        bounded("http_fetch", ctx, work).await
     }
 }
 

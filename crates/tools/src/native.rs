@@ -57,49 +57,51 @@ impl<T: NativeTool> DynNativeTool for T {
 /// one tool to call) and runs its tool within the deadline and cancellation of the
 /// context.
 #[derive(Clone)]
-pub struct NativeInvoker(Arc<dyn DynNativeTool>);
+pub struct NativeInvoker {
+    tool: Arc<dyn DynNativeTool>,
+    /// Kept so a call does not build the whole definition to name its errors.
+    name: Arc<str>,
+}
 
 impl NativeInvoker {
     /// Wraps `tool`.
     pub fn new(tool: impl NativeTool) -> Self {
-        Self(Arc::new(tool))
+        Self::from_dyn(Arc::new(tool))
     }
 
     /// Wraps an already shared tool.
     pub fn from_dyn(tool: Arc<dyn DynNativeTool>) -> Self {
-        Self(tool)
+        let name = Arc::from(tool.definition_dyn().name.as_ref());
+        Self { tool, name }
     }
 
     /// The tool's definition.
     pub fn definition(&self) -> Tool {
-        self.0.definition_dyn()
+        self.tool.definition_dyn()
     }
 
     /// The wrapped tool.
     pub fn tool(&self) -> &Arc<dyn DynNativeTool> {
-        &self.0
+        &self.tool
     }
 }
 
 impl std::fmt::Debug for NativeInvoker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_tuple("NativeInvoker")
-            .field(&self.0.definition_dyn().name)
-            .finish()
+        f.debug_tuple("NativeInvoker").field(&self.name).finish()
     }
 }
 
 impl From<Arc<dyn DynNativeTool>> for NativeInvoker {
     fn from(tool: Arc<dyn DynNativeTool>) -> Self {
-        Self(tool)
+        Self::from_dyn(tool)
     }
 }
 
 impl Invoker for NativeInvoker {
     async fn invoke(&self, call: ToolCall, ctx: &CallContext) -> Result<CallToolResult, CallError> {
-        let name = self.0.definition_dyn().name;
         let arguments = call.arguments.unwrap_or_default();
-        bounded(&name, ctx, self.0.call_dyn(arguments, ctx)).await?
+        bounded(&self.name, ctx, self.tool.call_dyn(arguments, ctx)).await?
     }
 }
 
@@ -124,16 +126,23 @@ pub fn tool_success(text: impl Into<String>, structured: serde_json::Value) -> C
     result
 }
 
-/// Deserializes the arguments of `tool`, or explains what is wrong with them.
-pub(crate) fn parse_args<T: DeserializeOwned>(
+/// Runs `work` on the arguments of `tool`. Arguments that do not parse, and an `Err` from
+/// `work`, become a [`tool_error`] saying what to fix.
+pub(crate) async fn answer<A, F>(
     tool: &str,
     arguments: JsonObject,
-) -> Result<T, CallToolResult> {
-    serde_json::from_value(serde_json::Value::Object(arguments)).map_err(|e| {
-        tool_error(format!(
+    work: impl FnOnce(A) -> F,
+) -> CallToolResult
+where
+    A: DeserializeOwned,
+    F: Future<Output = Result<CallToolResult, String>>,
+{
+    match serde_json::from_value(serde_json::Value::Object(arguments)) {
+        Ok(args) => work(args).await.unwrap_or_else(tool_error),
+        Err(e) => tool_error(format!(
             "invalid arguments for `{tool}`: {e}; see the tool's input schema for the expected fields"
-        ))
-    })
+        )),
+    }
 }
 
 /// The input schema of an argument type, in the draft MCP clients expect.

@@ -20,7 +20,7 @@ use rmcp::model::{CallToolResult, JsonObject, Tool, ToolAnnotations};
 use serde::Deserialize;
 use toolmesh_core::{CallContext, CallError};
 
-use crate::native::{NativeTool, parse_args, schema_for, tool_error, tool_success};
+use crate::native::{NativeTool, answer, schema_for, tool_success};
 
 const ZONE_HINT: &str = "use an IANA time zone name such as \"Europe/Paris\", \"America/New_York\", \
 \"Asia/Tokyo\", \"Australia/Sydney\" or \"UTC\" (Area/City, with underscores for spaces: \
@@ -123,14 +123,11 @@ impl NativeTool for TimeNow {
         arguments: JsonObject,
         _ctx: &CallContext,
     ) -> Result<CallToolResult, CallError> {
-        let args: NowArgs = match parse_args("time_now", arguments) {
-            Ok(args) => args,
-            Err(result) => return Ok(result),
-        };
-        Ok(match zone_or_utc(args.timezone.as_deref(), "timezone") {
-            Ok(zone) => describe("Now", Utc::now(), zone),
-            Err(message) => tool_error(message),
+        Ok(answer("time_now", arguments, |args: NowArgs| async move {
+            let zone = zone_or_utc(args.timezone.as_deref(), "timezone")?;
+            Ok(describe("Now", Utc::now(), zone))
         })
+        .await)
     }
 }
 
@@ -153,17 +150,15 @@ impl NativeTool for TimeConvert {
         arguments: JsonObject,
         _ctx: &CallContext,
     ) -> Result<CallToolResult, CallError> {
-        let args: ConvertArgs = match parse_args("time_convert", arguments) {
-            Ok(args) => args,
-            Err(result) => return Ok(result),
-        };
-        let run = || -> Result<CallToolResult, String> {
-            let from = zone_or_utc(args.from_timezone.as_deref(), "from_timezone")?;
-            let to = parse_zone(&args.to_timezone, "to_timezone")?;
-            let instant = parse_timestamp(&args.timestamp, from)?;
-            Ok(describe("Converted", instant, to))
-        };
-        Ok(run().unwrap_or_else(tool_error))
+        Ok(
+            answer("time_convert", arguments, |args: ConvertArgs| async move {
+                let from = zone_or_utc(args.from_timezone.as_deref(), "from_timezone")?;
+                let to = parse_zone(&args.to_timezone, "to_timezone")?;
+                let instant = parse_timestamp(&args.timestamp, from)?;
+                Ok(describe("Converted", instant, to))
+            })
+            .await,
+        )
     }
 }
 
@@ -187,19 +182,17 @@ impl NativeTool for TimeParse {
         arguments: JsonObject,
         _ctx: &CallContext,
     ) -> Result<CallToolResult, CallError> {
-        let args: ParseArgs = match parse_args("time_parse", arguments) {
-            Ok(args) => args,
-            Err(result) => return Ok(result),
-        };
-        let run = || -> Result<CallToolResult, String> {
-            let zone = zone_or_utc(args.timezone.as_deref(), "timezone")?;
-            let instant = match &args.format {
-                Some(format) => parse_with_format(&args.text, format, zone)?,
-                None => parse_timestamp(&args.text, zone)?,
-            };
-            Ok(describe("Parsed", instant, zone))
-        };
-        Ok(run().unwrap_or_else(tool_error))
+        Ok(
+            answer("time_parse", arguments, |args: ParseArgs| async move {
+                let zone = zone_or_utc(args.timezone.as_deref(), "timezone")?;
+                let instant = match &args.format {
+                    Some(format) => parse_with_format(&args.text, format, zone)?,
+                    None => parse_timestamp(&args.text, zone)?,
+                };
+                Ok(describe("Parsed", instant, zone))
+            })
+            .await,
+        )
     }
 }
 
@@ -222,28 +215,26 @@ impl NativeTool for TimeFormat {
         arguments: JsonObject,
         _ctx: &CallContext,
     ) -> Result<CallToolResult, CallError> {
-        let args: FormatArgs = match parse_args("time_format", arguments) {
-            Ok(args) => args,
-            Err(result) => return Ok(result),
-        };
-        let run = || -> Result<CallToolResult, String> {
-            let zone = zone_or_utc(args.timezone.as_deref(), "timezone")?;
-            let items = strftime_items(&args.format)?;
-            let instant = parse_timestamp(&args.timestamp, zone)?;
-            let local = instant.with_timezone(&zone);
-            let mut text = String::new();
-            write!(text, "{}", local.format_with_items(items.iter())).map_err(|_| {
-                format!(
-                    "the format `{}` cannot render this instant; check its % specifiers",
-                    args.format
-                )
-            })?;
-            let mut structured = description(instant, zone);
-            structured.insert("formatted".into(), text.clone().into());
-            structured.insert("format".into(), args.format.clone().into());
-            Ok(tool_success(text, serde_json::Value::Object(structured)))
-        };
-        Ok(run().unwrap_or_else(tool_error))
+        Ok(
+            answer("time_format", arguments, |args: FormatArgs| async move {
+                let zone = zone_or_utc(args.timezone.as_deref(), "timezone")?;
+                let items = strftime_items(&args.format)?;
+                let instant = parse_timestamp(&args.timestamp, zone)?;
+                let local = instant.with_timezone(&zone);
+                let mut text = String::new();
+                write!(text, "{}", local.format_with_items(items.iter())).map_err(|_| {
+                    format!(
+                        "the format `{}` cannot render this instant; check its % specifiers",
+                        args.format
+                    )
+                })?;
+                let mut structured = description(instant, zone);
+                structured.insert("formatted".into(), text.clone().into());
+                structured.insert("format".into(), args.format.clone().into());
+                Ok(tool_success(text, serde_json::Value::Object(structured)))
+            })
+            .await,
+        )
     }
 }
 

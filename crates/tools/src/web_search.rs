@@ -9,7 +9,7 @@ use toolmesh_core::{CallContext, CallError};
 use crate::{
     ToolsError,
     http::{client, describe_error, excerpt, read_limited},
-    native::{NativeTool, bounded, parse_args, schema_for, tool_error, tool_success},
+    native::{NativeTool, answer, bounded, schema_for, tool_success},
 };
 
 /// Largest answer read from the provider.
@@ -133,13 +133,8 @@ impl NativeTool for WebSearch {
         arguments: JsonObject,
         ctx: &CallContext,
     ) -> Result<CallToolResult, CallError> {
-        let args: SearchArgs = match parse_args("web_search", arguments) {
-            Ok(args) => args,
-            Err(result) => return Ok(result),
-        };
-        Ok(bounded("web_search", ctx, self.search(args))
-            .await?
-            .unwrap_or_else(tool_error))
+        let work = answer("web_search", arguments, |args| self.search(args));
+        bounded("web_search", ctx, work).await
     }
 }
 

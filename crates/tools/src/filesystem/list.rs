@@ -5,7 +5,7 @@ use serde::Deserialize;
 use toolmesh_core::{CallContext, CallError};
 
 use super::{Sandbox, kind_of, read_only};
-use crate::native::{NativeTool, parse_args, schema_for, tool_error, tool_success};
+use crate::native::{NativeTool, answer, schema_for, tool_success};
 
 /// Most entries one listing returns.
 const MAX_ENTRIES: usize = 1000;
@@ -52,14 +52,10 @@ impl NativeTool for FsList {
         arguments: JsonObject,
         _ctx: &CallContext,
     ) -> Result<CallToolResult, CallError> {
-        let args: ListArgs = match parse_args("fs_list", arguments) {
-            Ok(args) => args,
-            Err(result) => return Ok(result),
-        };
-        Ok(self
-            .list(args.path.as_deref().unwrap_or("."))
-            .await
-            .unwrap_or_else(tool_error))
+        Ok(answer("fs_list", arguments, |args: ListArgs| async move {
+            self.list(args.path.as_deref().unwrap_or(".")).await
+        })
+        .await)
     }
 }
 

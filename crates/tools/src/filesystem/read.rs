@@ -6,7 +6,7 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use toolmesh_core::{CallContext, CallError};
 
 use super::{Sandbox, read_only};
-use crate::native::{NativeTool, parse_args, schema_for, tool_error, tool_success};
+use crate::native::{NativeTool, answer, schema_for, tool_success};
 
 /// `fs_read {path, offset?, max_bytes?}`: reads a UTF-8 text file inside the roots.
 ///
@@ -60,11 +60,7 @@ impl NativeTool for FsRead {
         arguments: JsonObject,
         _ctx: &CallContext,
     ) -> Result<CallToolResult, CallError> {
-        let args: ReadArgs = match parse_args("fs_read", arguments) {
-            Ok(args) => args,
-            Err(result) => return Ok(result),
-        };
-        Ok(self.read(args).await.unwrap_or_else(tool_error))
+        Ok(answer("fs_read", arguments, |args| self.read(args)).await)
     }
 }
 

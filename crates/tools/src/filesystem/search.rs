@@ -13,7 +13,7 @@ use serde::Deserialize;
 use toolmesh_core::{CallContext, CallError};
 
 use super::{Sandbox, kind_of, read_only};
-use crate::native::{NativeTool, parse_args, schema_for, tool_error, tool_success};
+use crate::native::{NativeTool, answer, schema_for, tool_success};
 
 /// Default of `max_results`.
 const DEFAULT_RESULTS: usize = 50;
@@ -192,11 +192,7 @@ impl NativeTool for FsSearch {
         arguments: JsonObject,
         _ctx: &CallContext,
     ) -> Result<CallToolResult, CallError> {
-        let args: SearchArgs = match parse_args("fs_search", arguments) {
-            Ok(args) => args,
-            Err(result) => return Ok(result),
-        };
-        Ok(self.search(args).await.unwrap_or_else(tool_error))
+        Ok(answer("fs_search", arguments, |args| self.search(args)).await)
     }
 }
 

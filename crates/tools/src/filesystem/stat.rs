@@ -6,7 +6,7 @@ use serde::Deserialize;
 use toolmesh_core::{CallContext, CallError};
 
 use super::{Sandbox, kind_of, read_only};
-use crate::native::{NativeTool, parse_args, schema_for, tool_error, tool_success};
+use crate::native::{NativeTool, answer, schema_for, tool_success};
 
 /// `fs_stat {path}`: type, size, modification time and permissions of a path inside
 /// the roots (of the link target, for a link that stays inside them).
@@ -50,11 +50,10 @@ impl NativeTool for FsStat {
         arguments: JsonObject,
         _ctx: &CallContext,
     ) -> Result<CallToolResult, CallError> {
-        let args: StatArgs = match parse_args("fs_stat", arguments) {
-            Ok(args) => args,
-            Err(result) => return Ok(result),
-        };
-        Ok(self.stat(&args.path).await.unwrap_or_else(tool_error))
+        Ok(answer("fs_stat", arguments, |args: StatArgs| async move {
+            self.stat(&args.path).await
+        })
+        .await)
     }
 }
 

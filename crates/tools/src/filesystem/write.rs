@@ -6,7 +6,7 @@ use tokio::io::AsyncWriteExt;
 use toolmesh_core::{CallContext, CallError};
 
 use super::Sandbox;
-use crate::native::{NativeTool, parse_args, schema_for, tool_error, tool_success};
+use crate::native::{NativeTool, answer, schema_for, tool_success};
 
 /// `fs_write {path, content, mode?, create_dirs?}`: writes a text file inside the roots.
 ///
@@ -89,11 +89,7 @@ impl NativeTool for FsWrite {
         arguments: JsonObject,
         _ctx: &CallContext,
     ) -> Result<CallToolResult, CallError> {
-        let args: WriteArgs = match parse_args("fs_write", arguments) {
-            Ok(args) => args,
-            Err(result) => return Ok(result),
-        };
-        Ok(self.write(args).await.unwrap_or_else(tool_error))
+        Ok(answer("fs_write", arguments, |args| self.write(args)).await)
     }
 }
 

@@ -82,7 +82,7 @@ impl CallContext {
 
     /// A context whose deadline is `timeout` from now.
     pub fn with_timeout(timeout: Duration) -> Self {
-        Self::with_deadline(Instant::now() + timeout)
+        Self::with_deadline(crate::duration::deadline_after(timeout))
     }
 
     /// A context with an absolute deadline.
@@ -136,7 +136,7 @@ impl CallContext {
     /// The earlier of the current deadline and `timeout` from now.
     pub fn capped(&self, timeout: Duration) -> Self {
         let mut ctx = self.clone();
-        ctx.deadline = ctx.deadline.min(Instant::now() + timeout);
+        ctx.deadline = ctx.deadline.min(crate::duration::deadline_after(timeout));
         ctx
     }
 }

@@ -160,10 +160,15 @@ impl Session {
             }
             TransportKind::StreamableHttp => {
                 let url = endpoint.url.as_deref().unwrap_or_default();
-                let (transport, stream) =
-                    http::transport(endpoint, url).map_err(|e| CallError::InvalidRequest {
+                let client = http::shared_client().map_err(|e| CallError::Connect {
+                    target: label.clone(),
+                    reason: e.to_string(),
+                })?;
+                let (transport, stream) = http::transport(client, endpoint, url).map_err(|e| {
+                    CallError::InvalidRequest {
                         reason: format!("endpoint {label}: {e}"),
-                    })?;
+                    }
+                })?;
                 standalone = Some(stream);
                 bounded(
                     &label,

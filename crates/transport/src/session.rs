@@ -515,6 +515,15 @@ impl Session {
         if let Some(exit) = &self.inner.exit {
             let _ = tokio::time::timeout(timeout, exit.exited()).await;
         }
+        // Let the service loop close its transport (the HTTP worker ends its session)
+        // before returning: a runtime shut down under it logs "fail to close sink".
+        let peer = self.inner.service.peer();
+        let _ = tokio::time::timeout(timeout, async {
+            while !peer.is_transport_closed() {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await;
     }
 }
 

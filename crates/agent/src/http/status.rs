@@ -15,9 +15,14 @@ pub(super) async fn healthz() -> &'static str {
     "ok"
 }
 
-/// 200 once the catalog is served, 503 while starting or shutting down.
+/// 200 once the catalog is served, 503 while starting or shutting down, or while no
+/// tool can be offered because every configured server is down.
 pub(super) async fn readyz(State(state): State<GatewayState>) -> Response {
-    if state.is_ready() {
+    let registry = state.server().map(|server| server.registry());
+    if registry.is_some_and(|r| r.catalog().is_empty() && !r.services().is_empty()) {
+        let body = "no tools: every configured server is down; see /status\n";
+        (StatusCode::SERVICE_UNAVAILABLE, body).into_response()
+    } else if state.is_ready() {
         (StatusCode::OK, "ready\n").into_response()
     } else if state.server().is_some() {
         (StatusCode::SERVICE_UNAVAILABLE, "draining\n").into_response()

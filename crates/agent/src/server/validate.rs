@@ -128,11 +128,16 @@ fn invalid(tool: &str, schema: &JsonObject, error: &ValidationError<'_>) -> Inva
             message,
         };
     }
-    let pointer = if at.is_empty() { "/" } else { at };
+    let field = top_level(at);
+    let message = if at.is_empty() {
+        format!("the arguments of tool `{tool}` do not fit its schema (at the top level): {error}")
+    } else {
+        format!("argument `{field}` of tool `{tool}` does not fit its schema at `{at}`: {error}")
+    };
     Invalid {
-        field: top_level(pointer),
-        message: format!("argument `{pointer}` of tool `{tool}` does not fit its schema: {error}"),
-        pointer: pointer.to_owned(),
+        field,
+        pointer: at.to_owned(),
+        message,
     }
 }
 
@@ -231,7 +236,17 @@ mod tests {
         assert!(err.message.contains("`/options/name`"), "{}", err.message);
         let err = check(json!({"message": 5})).unwrap_err();
         assert_eq!(err.pointer, "/message");
+        assert!(
+            err.message.starts_with(
+                "argument `message` of tool `fx__echo` does not fit its schema at `/message`: "
+            ),
+            "{}",
+            err.message
+        );
         assert!(err.message.contains("\"string\""), "{}", err.message);
+        let err = check(json!("not an object")).unwrap_err();
+        assert_eq!((err.field.as_str(), err.pointer.as_str()), ("", ""));
+        assert!(err.message.contains("top level"), "{}", err.message);
     }
 
     #[test]

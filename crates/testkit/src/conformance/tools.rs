@@ -252,8 +252,17 @@ async fn with_logging(
             pause(context).await?;
         }
         if handler.logs(LoggingLevel::Info) {
-            let log = LoggingMessageNotificationParam::new(LoggingLevel::Info, Value::from(step))
-                .with_logger("conformance");
+            let mut log =
+                LoggingMessageNotificationParam::new(LoggingLevel::Info, Value::from(step))
+                    .with_logger("conformance");
+            // rmcp sends logs on the session's stream, not the call's: the log names its
+            // call so that a gateway can hand it to that call's client (and no other).
+            let mut meta = rmcp::model::NotificationMetaObject::new();
+            meta.insert(
+                "relatedRequestId".to_owned(),
+                serde_json::to_value(&context.id).unwrap_or_default(),
+            );
+            log.meta = Some(meta);
             context
                 .peer
                 .notify_logging_message(log)

@@ -129,7 +129,8 @@ impl ClientHandler for EventHandler {
                 .into_iter()
                 .flatten()
                 .map(|m| &m.0.0),
-        );
+        )
+        .with_origin(context.extensions.get::<InboundStreamOrigin>());
         if let Some(relay) = self.relays.log_owner(&about) {
             relay.log(params.clone());
         }

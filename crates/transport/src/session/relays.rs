@@ -64,6 +64,15 @@ impl About {
         }
         about
     }
+
+    /// Also takes the request whose response stream the notification came on
+    /// (streamable HTTP): that stream carries only what the server says about that request.
+    pub(crate) fn with_origin(mut self, origin: Option<&InboundStreamOrigin>) -> Self {
+        if let Some(InboundStreamOrigin::OutboundRequest(id)) = origin {
+            self.id = self.id.or_else(|| Some(id.clone()));
+        }
+        self
+    }
 }
 
 /// The relays of one session's calls in flight.
@@ -120,7 +129,7 @@ impl Relays {
     }
 
     /// The relay a log belongs to: the call its `_meta` names by progress token or
-    /// request id, running or ended within [`LINGER`]. A log that names no call goes to
+    /// request id, or whose response stream it came on, running or ended within [`LINGER`]. A log that names no call goes to
     /// no call: which call caused it cannot be known, and it may be another client's.
     pub(crate) fn log_owner(&self, about: &About) -> Option<Arc<dyn Relay>> {
         if about.token.is_none() && about.id.is_none() {

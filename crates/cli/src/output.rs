@@ -12,6 +12,52 @@ pub(crate) fn emit(text: &str) -> std::io::Result<()> {
     emit_raw(&format!("{text}\n"))
 }
 
+/// Buffered stdout for large output written piece by piece (a serializer's writer),
+/// so no copy of the whole text is built first. Like [`emit`], a closed pipe is not
+/// an error: the rest is dropped.
+pub(crate) struct StdoutSink {
+    out: std::io::BufWriter<std::io::StdoutLock<'static>>,
+    closed: bool,
+}
+
+impl StdoutSink {
+    pub(crate) fn new() -> Self {
+        Self {
+            out: std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock()),
+            closed: false,
+        }
+    }
+
+    /// `result`, with a closed pipe remembered and taken as success.
+    fn tolerate(&mut self, result: std::io::Result<()>) -> std::io::Result<()> {
+        match result {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                self.closed = true;
+                Ok(())
+            }
+            other => other,
+        }
+    }
+}
+
+impl std::io::Write for StdoutSink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if !self.closed {
+            let result = self.out.write_all(buf);
+            self.tolerate(result)?;
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if self.closed {
+            return Ok(());
+        }
+        let result = self.out.flush();
+        self.tolerate(result)
+    }
+}
+
 /// Writes `text` to stdout as it is and flushes; a closed pipe is not an error.
 pub(crate) fn emit_raw(text: &str) -> std::io::Result<()> {
     use std::io::Write;

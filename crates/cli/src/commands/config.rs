@@ -1,8 +1,6 @@
 //! `toolmesh config check`: load, validate and show a configuration.
 
-use std::path::PathBuf;
-
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, io::Write as _, path::PathBuf};
 
 use serde::Serialize;
 use toolmesh::{ServiceSpec, Strategy, ToolPolicy, TransportKind, layers::pool::InstanceConfig};
@@ -15,17 +13,18 @@ pub(crate) fn check(files: &[PathBuf], format: Format) -> anyhow::Result<()> {
         eprintln!("warning: {warning}");
     }
     let services = config.services()?;
-    #[derive(Serialize)]
-    struct Document<'a> {
-        services: Vec<ServiceView<'a>>,
-    }
-    let document = Document {
-        services: services.iter().map(describe).collect(),
-    };
+    let document = Document(&services);
+    // Streamed: a copy of the whole text of 10k services would cost more than building it.
+    let mut out = output::StdoutSink::new();
     match format {
-        Format::Json => output::emit(&serde_json::to_string_pretty(&document)?)?,
-        Format::Yaml => output::emit(serde_yaml::to_string(&document)?.trim_end())?,
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut out, &document)?;
+            out.write_all(b"\n")?;
+        }
+        // Ends in exactly one newline (`services: []` or a service's last key).
+        Format::Yaml => serde_yaml::to_writer(&mut out, &document)?,
     }
+    out.flush()?;
     let instances: usize = services.iter().map(|s| s.instances.len()).sum();
     eprintln!(
         "configuration ok: {} service{}, {instances} instance{}",
@@ -34,6 +33,26 @@ pub(crate) fn check(files: &[PathBuf], format: Format) -> anyhow::Result<()> {
         if instances == 1 { "" } else { "s" },
     );
     Ok(())
+}
+
+/// `services:` and each service's [`ServiceView`], made as it is written.
+struct Document<'a>(&'a [ServiceSpec]);
+
+impl Serialize for Document<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct as _;
+        let mut document = serializer.serialize_struct("Document", 1)?;
+        document.serialize_field("services", &Services(self.0))?;
+        document.end()
+    }
+}
+
+struct Services<'a>(&'a [ServiceSpec]);
+
+impl Serialize for Services<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().map(describe))
+    }
 }
 
 /// A service as the gateway runs it; endpoints by label, so no secret is printed.

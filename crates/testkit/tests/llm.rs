@@ -669,3 +669,29 @@ mod async_openai_parses {
         Ok(())
     }
 }
+
+#[tokio::test]
+async fn dropping_the_server_stops_it() -> anyhow::Result<()> {
+    let llm = ScriptedLlm::start([Reply::text("up").repeat()]).await?;
+    let url = format!("{}/chat/completions", llm.base_url());
+    assert_eq!(post(&llm, &chat("m", "q")).await?.status, StatusCode::OK);
+    drop(llm);
+    let deadline = tokio::time::Instant::now() + LIMIT;
+    loop {
+        // A fresh client each time: no pooled connection outlives the server.
+        let client = reqwest::Client::builder().timeout(LIMIT).build()?;
+        match client
+            .post(&url)
+            .body(chat("m", "q").to_string())
+            .send()
+            .await
+        {
+            Err(error) if error.is_connect() => return Ok(()),
+            other => ensure!(
+                tokio::time::Instant::now() < deadline,
+                "still answering {LIMIT:?} after drop: {other:?}"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}

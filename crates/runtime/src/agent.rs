@@ -312,7 +312,10 @@ impl Agent {
         deadline: Instant,
     ) -> Vec<call::Outcome> {
         let inner = &*self.inner;
-        futures::stream::iter(calls)
+        // Built before streaming: a closure inside the stream would make the future's
+        // lifetimes too general to be `Send`.
+        let pending: Vec<_> = calls
+            .iter()
             .map(|c| {
                 let ctx = CallContext::with_deadline(deadline)
                     .capped(inner.limits.tool_timeout)
@@ -330,6 +333,8 @@ impl Agent {
                 )
                 .instrument(span)
             })
+            .collect();
+        futures::stream::iter(pending)
             .buffered(inner.limits.parallel_tool_calls.max(1))
             .collect()
             .await

@@ -228,7 +228,9 @@ impl Llm {
                 .map(|k| (next + k) % n)
                 .find_map(|i| self.endpoints[i].breaker.admit().ok().map(|a| (i, a)))
             else {
-                tried.push("every endpoint's circuit breaker is open".to_owned());
+                if tried.is_empty() {
+                    tried.push("every endpoint's circuit breaker is open".to_owned());
+                }
                 break;
             };
             let endpoint = &self.endpoints[at];
@@ -328,7 +330,10 @@ fn classify(url: &str, error: OpenAIError) -> Failure {
                 status: api.status_code.as_u16(),
                 retry_after: None,
                 message: api.api_error.message.clone(),
-                code: api.api_error.code.clone(),
+                codes: [api.api_error.code.clone(), api.api_error.r#type.clone()]
+                    .into_iter()
+                    .flatten()
+                    .collect(),
             },
         ),
         OpenAIError::Reqwest(e) if e.is_connect() => {
@@ -346,7 +351,7 @@ fn classify(url: &str, error: OpenAIError) -> Failure {
 }
 
 fn classify_status(url: &str, f: HttpFailure) -> Failure {
-    let quota = f.code.as_deref() == Some("insufficient_quota");
+    let quota = f.is("insufficient_quota");
     match f.status {
         401 => Failure::Fatal(LlmError::Unauthorized {
             url: url.to_owned(),

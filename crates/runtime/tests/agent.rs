@@ -7,7 +7,7 @@ use serde_json::json;
 use toolmesh_core::{InstanceId, ServerId};
 use toolmesh_registry::{InstanceSpec, Registry, RegistryOptions, ServiceSpec, Strategy, ToolPolicy};
 use toolmesh_runtime::{Agent, AgentError, Limits, Llm, LlmEndpoint, LlmError, LlmRetry, ToolSelection};
-use toolmesh_testkit::{FixtureOptions, FixtureServer, llm::{Reply, ScriptedCall, ScriptedLlm}};
+use toolmesh_testkit::{FixtureOptions, FixtureServer, Reply, ScriptedCall, ScriptedLlm};
 use toolmesh_transport::Endpoint;
 
 /// A service `fx` over `servers` (instance ids `fx-1..n`), health checks off.

@@ -17,8 +17,15 @@ pub(crate) struct HttpFailure {
     pub(crate) retry_after: Option<Duration>,
     /// The OpenAI error's `message`, or the body.
     pub(crate) message: String,
-    /// The OpenAI error's `code` or `type` (`insufficient_quota`, `invalid_api_key`).
-    pub(crate) code: Option<String>,
+    /// The OpenAI error's `code` and `type` (`insufficient_quota`, `invalid_api_key`).
+    pub(crate) codes: Vec<String>,
+}
+
+impl HttpFailure {
+    /// Whether the error's code or type is `code`.
+    pub(crate) fn is(&self, code: &str) -> bool {
+        self.codes.iter().any(|c| c == code)
+    }
 }
 
 impl HttpFailure {
@@ -44,7 +51,7 @@ impl HttpFailure {
             status,
             retry_after,
             message,
-            code: text("code").or_else(|| text("type")),
+            codes: [text("code"), text("type")].into_iter().flatten().collect(),
         }
     }
 }
@@ -104,10 +111,10 @@ mod tests {
             br#"{"error":{"message":"slow down","type":"requests","code":"rate_limit_exceeded"}}"#,
         );
         assert_eq!(f.message, "slow down");
-        assert_eq!(f.code.as_deref(), Some("rate_limit_exceeded"));
+        assert!(f.is("rate_limit_exceeded") && f.is("requests"));
         let f = HttpFailure::parse(502, None, b"bad gateway");
         assert_eq!(f.message, "bad gateway");
-        assert_eq!(f.code, None);
+        assert!(f.codes.is_empty());
     }
 
     #[test]

@@ -28,8 +28,10 @@ pub enum AgentError {
     InvalidArguments {
         /// The tool (rendered name).
         tool: String,
-        /// The argument at fault.
+        /// The top-level argument at fault.
         field: String,
+        /// JSON pointer to the value at fault (`/config/name`).
+        pointer: String,
         /// What is wrong, naming the field and the tool.
         message: String,
     },

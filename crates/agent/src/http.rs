@@ -1,6 +1,8 @@
 //! The HTTP edge: MCP at `/mcp` (streamable HTTP) and the operational endpoints
 //! `/healthz`, `/readyz`, `/status` and `/metrics`.
 
+mod guard;
+mod requests;
 mod sessions;
 mod status;
 
@@ -246,7 +248,9 @@ impl GatewayState {
 }
 
 /// The whole HTTP application: `/mcp`, `/healthz`, `/readyz`, `/status`, `/metrics`,
-/// with the body limit of [`HttpOptions::max_body_bytes`].
+/// with the body limit of [`HttpOptions::max_body_bytes`]. `/mcp` and `/status` answer
+/// only allowed `Host` (and `Origin`) names; `/status?detail=full` needs the peer
+/// address of the connection (served by [`HttpServer::serve`]) to be loopback.
 pub fn router(state: GatewayState) -> Router {
     let options = &state.inner.options;
     let mut config = StreamableHttpServerConfig::default()
@@ -257,11 +261,10 @@ pub fn router(state: GatewayState) -> Router {
             .with_legacy_session_mode(false)
             .with_json_response(true);
     }
-    if !options.extra_allowed_hosts.is_empty() {
-        let mut hosts = config.allowed_hosts.clone();
-        hosts.extend(options.extra_allowed_hosts.iter().cloned());
-        config = config.with_allowed_hosts(hosts);
-    }
+    let mut hosts = config.allowed_hosts.clone();
+    hosts.extend(options.extra_allowed_hosts.iter().cloned());
+    let allowed = guard::AllowedHosts::new(&hosts);
+    config = config.with_allowed_hosts(hosts);
     let factory_state = state.clone();
     let sessions = Arc::new(LocalSessionManager::default());
     let mcp: StreamableHttpService<CatalogServer, LocalSessionManager> = StreamableHttpService::new(
@@ -282,18 +285,32 @@ pub fn router(state: GatewayState) -> Router {
             sessions,
             sessions::delete,
         ))
+        // Reads POST bodies itself, with the limit: no RequestBodyLimitLayer here,
+        // whose error mid-stream would surface as a 500.
+        .layer(axum::middleware::from_fn_with_state(
+            options.max_body_bytes,
+            requests::check,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             require_ready,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            allowed.clone(),
+            guard::guard,
         ));
+    let status = Router::new()
+        .route("/status", get(status::status))
+        .with_state(state.clone())
+        .layer(axum::middleware::from_fn_with_state(allowed, guard::guard));
     Router::new()
         .route("/healthz", get(status::healthz))
         .route("/readyz", get(status::readyz))
-        .route("/status", get(status::status))
         .route("/metrics", get(status::metrics))
         .with_state(state.clone())
-        .merge(mcp)
+        .merge(status)
         .layer(RequestBodyLimitLayer::new(options.max_body_bytes))
+        .merge(mcp)
 }
 
 /// `/mcp` answers 503 until a catalog is served.
@@ -405,7 +422,7 @@ impl HttpServer {
                 tracing::debug!(%error, "failed to set TCP_NODELAY");
             }
         });
-        let app = router(state.clone());
+        let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
         let stop = shutdown.clone();
         let mut server = tokio::spawn(
             axum::serve(listener, app)

@@ -9,5 +9,5 @@ pub use error::AgentError;
 pub use http::{
     GatewayState, HttpOptions, HttpServer, ReloadSnapshot, ReloadSource, router, serve_http,
 };
-pub use server::{CatalogServer, ServerOptions};
+pub use server::{CatalogServer, ROUTING_META_KEY, ServerOptions};
 pub use stdio::{serve_io, serve_stdio};

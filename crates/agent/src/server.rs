@@ -6,6 +6,7 @@
 mod peers;
 mod reads;
 mod relay;
+mod routing;
 mod validate;
 
 use std::{
@@ -20,14 +21,16 @@ use rmcp::{
     ErrorData, RoleServer, ServerHandler,
     model::{
         CallToolRequestParams, CallToolResponse, CallToolResult, CompleteRequestParams,
-        CompleteResult, ContentBlock, GetPromptRequestParams, GetPromptResponse, Implementation,
-        ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, ListToolsResult,
-        PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse,
-        ServerCapabilities, ServerConfig, SetLevelRequestParams, SubscribeRequestParams,
-        SubscriptionFilter, Tool, UnsubscribeRequestParams,
+        CompleteResult, ContentBlock, CustomRequest, CustomResult, ErrorCode,
+        GetPromptRequestParams, GetPromptResponse, Implementation, ListPromptsResult,
+        ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
+        ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities, ServerConfig,
+        SetLevelRequestParams, SubscribeRequestParams, SubscriptionFilter, Tool,
+        UnsubscribeRequestParams,
     },
     service::{NotificationContext, RequestContext, SubscriptionContext},
 };
+use serde_json::Value;
 use tokio::sync::Notify;
 use tokio_util::sync::{CancellationToken, DropGuard};
 use toolmesh_core::{CallContext, CallError, JsonObject};
@@ -37,6 +40,7 @@ use crate::AgentError;
 
 use peers::Peers;
 use relay::{ClientState, Downstream};
+pub use routing::ROUTING_META_KEY;
 
 /// How a [`CatalogServer`] runs calls.
 #[derive(Debug, Clone)]
@@ -81,6 +85,7 @@ struct Shared {
     registry: Registry,
     options: ServerOptions,
     peers: Arc<Peers>,
+    schemas: validate::Schemas,
     in_flight: AtomicUsize,
     idle: Notify,
     /// Stops the catalog follower when the last clone goes.
@@ -90,9 +95,10 @@ struct Shared {
 /// The aggregated catalog of a [`Registry`] served as one MCP server.
 ///
 /// - `tools/list` answers every catalog tool under its rendered name (`namespace__tool`);
-/// - `tools/call` checks the arguments against the tool's input schema (required
-///   properties, basic JSON types) and routes the call through
-///   [`Registry::call`] with a deadline and the request's cancellation;
+/// - `tools/call` checks the arguments against the tool's input schema (JSON Schema,
+///   compiled once per catalog) and routes the
+///   call through [`Registry::call`] with a deadline and the request's cancellation;
+///   the result carries what the router did in `_meta` under [`ROUTING_META_KEY`];
 /// - when the catalog changes, every connected client gets
 ///   `notifications/tools/list_changed` (2026-07-28 clients through
 ///   `subscriptions/listen`).
@@ -152,11 +158,14 @@ impl CatalogServer {
             Arc::downgrade(&peers),
             closing.clone(),
         ));
+        let schemas = validate::Schemas::default();
+        schemas.warm(registry.catalog());
         Self {
             shared: Arc::new(Shared {
                 registry,
                 options,
                 peers,
+                schemas,
                 in_flight: AtomicUsize::new(0),
                 idle: Notify::new(),
                 _follower: closing.drop_guard(),
@@ -237,22 +246,32 @@ impl CatalogServer {
     ///
     /// # Errors
     ///
-    /// [`AgentError::InvalidArguments`] naming the first field that does not fit.
+    /// [`AgentError::InvalidArguments`] naming the first argument that does not fit, by
+    /// JSON pointer, with the schema's complaint.
     pub fn check_arguments(
         &self,
         name: &str,
         arguments: Option<&JsonObject>,
     ) -> Result<(), AgentError> {
-        let Some(entry) = self.shared.registry.catalog().resolve(name).cloned() else {
+        let value = Value::Object(arguments.cloned().unwrap_or_default());
+        self.check_value(name, &value)
+    }
+
+    /// [`check_arguments`](Self::check_arguments) of arguments already a JSON value.
+    fn check_value(&self, name: &str, arguments: &Value) -> Result<(), AgentError> {
+        let catalog = self.shared.registry.catalog();
+        let Some(entry) = catalog.resolve(name) else {
             return Ok(());
         };
-        validate::arguments(&entry.rendered, &entry.tool.input_schema, arguments).map_err(
-            |invalid| AgentError::InvalidArguments {
+        self.shared
+            .schemas
+            .check(&catalog, entry, arguments)
+            .map_err(|invalid| AgentError::InvalidArguments {
                 tool: entry.rendered.clone(),
                 field: invalid.field,
+                pointer: invalid.pointer,
                 message: invalid.message,
-            },
-        )
+            })
     }
 
     /// Runs one call as `tools/call` does: arguments checked, then routed under `ctx`;
@@ -270,13 +289,21 @@ impl CatalogServer {
     ) -> Result<Routed, AgentError> {
         self.shared.in_flight.fetch_add(1, Ordering::AcqRel);
         let _guard = InFlight(&self.shared);
-        self.check_arguments(name, arguments.as_ref())?;
+        // Validated as a JSON value without copying the arguments; none are `{}`.
+        let given = arguments.is_some();
+        let value = Value::Object(arguments.unwrap_or_default());
+        self.check_value(name, &value)?;
+        let arguments = match value {
+            Value::Object(object) if given => Some(object),
+            _ => None,
+        };
         Ok(self.shared.registry.call(name, arguments, ctx).await?)
     }
 
     /// Runs one call and answers as `tools/call` does: JSON-RPC errors (invalid params)
     /// for an unknown tool or arguments that do not fit, `isError` results for every
-    /// other failure (see the type's docs).
+    /// other failure (see the type's docs); a result carries the routing metadata in
+    /// `_meta` under [`ROUTING_META_KEY`].
     pub async fn call(
         &self,
         name: &str,
@@ -294,14 +321,15 @@ impl CatalogServer {
         ctx: &CallContext,
     ) -> Result<CallToolResult, ErrorData> {
         match self.call_routed(name, arguments, ctx).await {
-            Ok(routed) => Ok(routed.result),
+            Ok(routed) => Ok(routing::with_routing(routed)),
             Err(AgentError::InvalidArguments {
                 tool,
                 field,
+                pointer,
                 message,
             }) => Err(ErrorData::invalid_params(
                 message,
-                Some(serde_json::json!({ "tool": tool, "field": field })),
+                Some(serde_json::json!({ "tool": tool, "field": field, "pointer": pointer })),
             )),
             Err(AgentError::Call(e @ CallError::ToolNotFound { .. })) => Err(
                 ErrorData::invalid_params(e.to_string(), Some(serde_json::json!({ "tool": name }))),
@@ -456,6 +484,18 @@ impl ServerHandler for CatalogServer {
         })
         .await
         .map(CallToolResponse::from)
+    }
+
+    async fn on_custom_request(
+        &self,
+        request: CustomRequest,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<CustomResult, ErrorData> {
+        Err(ErrorData::new(
+            ErrorCode::METHOD_NOT_FOUND,
+            format!("method not found: {}", request.method),
+            Some(serde_json::json!({ "method": request.method })),
+        ))
     }
 
     fn accepted_subscription_filter(

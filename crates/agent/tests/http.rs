@@ -132,15 +132,36 @@ async fn a_cancelled_request_stops_the_routed_call() -> anyhow::Result<()> {
     let (base, shutdown) = serve(&state).await?;
     let session = Session::connect(&Endpoint::url(format!("{base}/mcp"))).await?;
 
-    // The client gives up after 200 ms; rmcp sends notifications/cancelled.
+    // The client gives up once its call is in flight; rmcp sends notifications/cancelled.
+    let give_up = CancellationToken::new();
+    let call = {
+        let session = session.clone();
+        let ctx = CallContext::with_timeout(Duration::from_secs(20)).cancel_with(give_up.clone());
+        tokio::spawn(async move {
+            session
+                .call_tool(
+                    "fx__sleep",
+                    json!({"ms": 20_000}).as_object().cloned(),
+                    &ctx,
+                )
+                .await
+        })
+    };
+    let in_flight = tokio::time::timeout(Duration::from_secs(5), async {
+        while server.in_flight() == 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    assert!(in_flight.is_ok(), "the call never reached the gateway");
+    assert_eq!(
+        server.in_flight(),
+        1,
+        "the call is in flight before the drain"
+    );
     let started = std::time::Instant::now();
-    let outcome = session
-        .call_tool(
-            "fx__sleep",
-            json!({"ms": 20_000}).as_object().cloned(),
-            &CallContext::with_timeout(Duration::from_millis(200)),
-        )
-        .await;
+    give_up.cancel();
+    let outcome = tokio::time::timeout(Duration::from_secs(5), call).await??;
     assert!(outcome.is_err(), "{outcome:?}");
     // The gateway's call ends long before the 20 s sleep would.
     let idle = server.drain(Duration::from_secs(5)).await;

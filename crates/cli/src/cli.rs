@@ -14,8 +14,8 @@ Examples:
   toolmesh status --url http://127.0.0.1:8383/mcp --watch
   toolmesh config check toolmesh.yaml
 
-Exit status: 0 on success, 1 when a call or connection fails, 2 for an invalid
-configuration or command line.
+Exit status: 0 on success; 1 when a call or connection fails, or when every server
+is down (`tools`, `status`); 2 for an invalid configuration or command line.
 
 Logs go to stderr; set RUST_LOG (e.g. RUST_LOG=toolmesh=debug) or use -v/-vv.";
 
@@ -31,7 +31,7 @@ pub(crate) struct Cli {
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub(crate) verbose: u8,
 
-    /// Only errors on stderr.
+    /// Only toolmesh's own errors on stderr (none from libraries).
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub(crate) quiet: bool,
 
@@ -68,13 +68,19 @@ while the previous configuration stays in force.
 Once the catalog is served it prints, on stdout:
   toolmesh listening on http://127.0.0.1:8383/mcp
 
-HTTP endpoints: /mcp (MCP streamable HTTP), /healthz, /readyz, /status (JSON), /metrics
-(Prometheus). SIGINT or SIGTERM stops accepting, waits for in-flight calls (up to
+HTTP endpoints: /mcp (MCP streamable HTTP), /healthz, /readyz (503 until the catalog
+has a tool), /status (JSON), /metrics (Prometheus). SIGINT or SIGTERM stops accepting, waits for in-flight calls (up to
 --drain-timeout), closes every upstream server and exits 0.
+
+The gateway does not authenticate its clients yet: anyone who reaches the address can
+call every tool, with the credentials configured for the servers. So it listens on
+loopback only, unless --allow-unauthenticated is given (otherwise exit 2); put an
+authenticating proxy in front before exposing it.
 
 Examples:
   toolmesh serve
-  toolmesh serve --config toolmesh.yaml --listen 0.0.0.0:8383 --allow-host mesh.internal
+  toolmesh serve --config toolmesh.yaml --listen 8383
+  toolmesh serve --config toolmesh.yaml --listen 0.0.0.0:8383 --allow-unauthenticated --allow-host mesh.internal
   toolmesh serve --config toolmesh.yaml --stdio
   RUST_LOG=toolmesh=debug toolmesh serve --config toolmesh.yaml --listen 127.0.0.1:0";
 
@@ -88,9 +94,11 @@ Examples:
 const CALL_HELP: &str = "\
 ARGS_JSON is a JSON object; omit it for a tool without arguments.
 
-The result's text is printed on stdout; with --config the routing (instance, attempts,
-latency) goes to stderr. A tool error (isError) or a failed call exits 1 with the
-reason on stderr.
+The result's text is printed on stdout; the routing (instance, attempts, latency) goes
+to stderr: the router's with --config, the gateway's with --url when it reports one.
+--json prints both, durations in milliseconds (`latency_ms`). A tool error (isError),
+a failed call or connection exits 1 with the reason on stderr; arguments that do not
+fit the tool's schema exit 2.
 
 Examples:
   toolmesh call native__calculator '{\"expression\": \"2 * (3 + 4)\"}'
@@ -99,7 +107,9 @@ Examples:
 
 const STATUS_HELP: &str = "\
 Columns: service, instance, healthy, reason, breaker (closed/open/half_open), calls,
-success rate and p99 latency since start.
+success rate and p99 latency since start (`-` before the first call). --json gives
+durations in milliseconds (`p99_latency_ms`). Exits 1 when no service has a healthy
+instance.
 
 Examples:
   toolmesh status --config toolmesh.yaml
@@ -129,9 +139,15 @@ pub(crate) struct ServeArgs {
     #[arg(short, long = "config", value_name = "FILE")]
     pub(crate) config: Vec<PathBuf>,
 
-    /// Address to listen on; port 0 picks a free one.
-    #[arg(short, long, value_name = "ADDR", default_value = "127.0.0.1:8383")]
+    /// Address to listen on: IP:PORT, localhost:PORT or a bare PORT (on 127.0.0.1);
+    /// port 0 picks a free one. A non-loopback address needs --allow-unauthenticated.
+    #[arg(short, long, value_name = "ADDR", default_value = "127.0.0.1:8383", value_parser = parse_listen)]
     pub(crate) listen: SocketAddr,
+
+    /// Listen on a non-loopback address although the gateway does not authenticate its
+    /// clients yet: only on a network where every client may call every tool.
+    #[arg(long, conflicts_with = "stdio")]
+    pub(crate) allow_unauthenticated: bool,
 
     /// Serve MCP over stdin/stdout instead of HTTP.
     #[arg(long, conflicts_with_all = ["listen", "allow_host"])]
@@ -160,7 +176,8 @@ pub(crate) struct ServeArgs {
     pub(crate) stateless: bool,
 
     /// Also accept this Host header (besides loopback names); repeatable. Needed when
-    /// clients reach the gateway by a name, e.g. behind --listen 0.0.0.0:8383.
+    /// clients reach the gateway by a name, e.g. behind --listen 0.0.0.0:8383
+    /// --allow-unauthenticated.
     #[arg(long, value_name = "HOST")]
     pub(crate) allow_host: Vec<String>,
 }
@@ -255,12 +272,31 @@ pub(crate) enum Format {
     Json,
 }
 
+/// `IP:PORT`, `localhost:PORT` (127.0.0.1) or a bare `PORT` (on 127.0.0.1).
+fn parse_listen(text: &str) -> Result<SocketAddr, String> {
+    if let Ok(addr) = text.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    let port = text
+        .strip_prefix("localhost:")
+        .or_else(|| text.strip_prefix(':'))
+        .unwrap_or(text);
+    match port.parse::<u16>() {
+        Ok(port) => Ok(SocketAddr::from(([127, 0, 0, 1], port))),
+        Err(_) => Err(format!(
+            "`{text}` is not an address to listen on; write IP:PORT (127.0.0.1:8383, \
+             0.0.0.0:8383, [::1]:8383), localhost:PORT or a bare PORT"
+        )),
+    }
+}
+
 fn parse_duration(text: &str) -> Result<Duration, String> {
     humantime::parse_duration(text)
         .map_err(|e| format!("`{text}` is not a duration ({e}); write e.g. 500ms, 30s or 2m"))
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use clap::CommandFactory;
 
@@ -280,5 +316,23 @@ mod tests {
         assert!(!parse(&["toolmesh", "serve"]));
         assert!(parse(&["toolmesh", "serve", "--config", "a.yaml"]));
         assert!(!parse(&["toolmesh", "serve", "-c", "a.yaml", "--no-watch"]));
+    }
+
+    #[test]
+    fn listen_accepts_localhost_and_a_bare_port() {
+        let local = |port| SocketAddr::from(([127, 0, 0, 1], port));
+        assert_eq!(parse_listen("localhost:9000"), Ok(local(9000)));
+        assert_eq!(parse_listen("9001"), Ok(local(9001)));
+        assert_eq!(parse_listen(":9002"), Ok(local(9002)));
+        assert_eq!(
+            parse_listen("0.0.0.0:8383"),
+            Ok(SocketAddr::from(([0, 0, 0, 0], 8383)))
+        );
+        assert_eq!(
+            parse_listen("[::1]:1").map(|a| a.ip().is_loopback()),
+            Ok(true)
+        );
+        let error = parse_listen("mesh.internal:80").unwrap_err();
+        assert!(error.contains("localhost:PORT or a bare PORT"), "{error}");
     }
 }

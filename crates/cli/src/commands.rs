@@ -15,9 +15,9 @@ use crate::cli::{Command, ConfigCommand};
 pub(crate) async fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Serve(args) => serve::run(args).await.map(|()| ExitCode::SUCCESS),
-        Command::Tools(args) => tools::run(args).await.map(|()| ExitCode::SUCCESS),
+        Command::Tools(args) => tools::run(args).await,
         Command::Call(args) => call::run(args).await,
-        Command::Status(args) => status::run(args).await.map(|()| ExitCode::SUCCESS),
+        Command::Status(args) => status::run(args).await,
         Command::Config(ConfigCommand::Check { files, format }) => {
             config::check(&files, format).map(|()| ExitCode::SUCCESS)
         }

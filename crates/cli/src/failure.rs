@@ -26,7 +26,22 @@ pub(crate) fn is_usage(error: &anyhow::Error) -> bool {
                 cause.downcast_ref::<toolmesh_agent::AgentError>(),
                 Some(toolmesh_agent::AgentError::InvalidArguments { .. })
             )
+            || cause
+                .downcast_ref::<toolmesh::CallError>()
+                .is_some_and(is_invalid_arguments)
+            || matches!(
+                cause.downcast_ref::<toolmesh_agent::AgentError>(),
+                Some(toolmesh_agent::AgentError::Call(call)) if is_invalid_arguments(call)
+            )
     })
+}
+
+/// JSON-RPC "invalid params" from a gateway: the arguments do not fit the tool's schema
+/// (an unknown tool, answered with the same code, is a failed call as it is locally).
+fn is_invalid_arguments(error: &toolmesh::CallError) -> bool {
+    const INVALID_PARAMS: i32 = -32602;
+    matches!(error, toolmesh::CallError::Rpc { code: INVALID_PARAMS, message, .. }
+        if !message.starts_with("no tool named"))
 }
 
 /// Prints `error` on stderr, one cause per line, and picks the exit status.

@@ -2,24 +2,58 @@
 
 use tracing_subscriber::EnvFilter;
 
-/// Installs the subscriber. `default` is the level without -v/-q (`info` for the
+/// Installs the subscriber. `default` is toolmesh's level without -v/-q (`info` for the
 /// gateway, `warn` for one-shot commands).
 pub(crate) fn init(verbose: u8, quiet: bool, default: &str) {
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(directives(verbose, quiet, default)));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+}
+
+/// The filter without RUST_LOG. Dependencies stay quieter than toolmesh itself: rmcp
+/// logs every JSON-RPC error it sends (a client's typo is not ours) and, for a one-shot
+/// command, errors toolmesh reports itself in its own words; -v shows them.
+fn directives(verbose: u8, quiet: bool, default: &str) -> String {
     let level = match (quiet, verbose) {
         (true, _) => "error",
         (false, 0) => default,
         (false, 1) => "debug",
         (false, _) => "trace",
     };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        // Dependencies stay quieter than toolmesh itself.
-        // rmcp warns about every JSON-RPC error it sends (a client's typo is not ours).
-        let (others, rmcp) = if verbose >= 2 { (level, level) } else { ("warn", "error") };
-        EnvFilter::new(format!("{others},rmcp={rmcp},toolmesh={level},toolmesh_agent={level},toolmesh_registry={level},toolmesh_pool={level},toolmesh_transport={level},toolmesh_tools={level}"))
-    });
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .try_init();
+    let (others, rmcp) = match verbose {
+        // Only toolmesh's own errors.
+        _ if quiet => ("off", "off"),
+        0 if default == "info" => ("warn", "error"),
+        0 => ("warn", "off"),
+        1 => ("warn", "warn"),
+        _ => (level, level),
+    };
+    let ours = [
+        "toolmesh",
+        "toolmesh_agent",
+        "toolmesh_registry",
+        "toolmesh_pool",
+        "toolmesh_transport",
+        "toolmesh_tools",
+    ]
+    .map(|krate| format!(",{krate}={level}"))
+    .concat();
+    format!("{others},rmcp={rmcp}{ours}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::directives;
+
+    #[test]
+    fn quiet_silences_libraries_and_one_shot_commands_silence_rmcp() {
+        assert!(directives(0, true, "info").starts_with("off,rmcp=off,toolmesh=error,"));
+        assert!(directives(0, false, "warn").starts_with("warn,rmcp=off,"));
+        assert!(directives(0, false, "info").starts_with("warn,rmcp=error,"));
+        assert!(directives(1, false, "warn").contains("rmcp=warn,toolmesh=debug"));
+    }
 }

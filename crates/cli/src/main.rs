@@ -6,6 +6,7 @@ mod failure;
 mod logging;
 mod native;
 mod output;
+mod routing;
 mod target;
 
 use std::process::ExitCode;

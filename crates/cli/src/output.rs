@@ -25,13 +25,21 @@ pub(crate) fn emit_raw(text: &str) -> std::io::Result<()> {
     }
 }
 
-/// A table with the house style.
+/// A table with the house style, its cells wrapped to fit the terminal: the width of
+/// stdout's terminal, or `COLUMNS` when set (e.g. when piped).
 pub(crate) fn table(header: &[&str]) -> Table {
     let mut table = Table::new();
     table
         .load_preset(UTF8_FULL_CONDENSED)
         .set_content_arrangement(ContentArrangement::Dynamic)
         .set_header(header.to_vec());
+    if let Some(width) = std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.trim().parse::<u16>().ok())
+        .filter(|&w| w > 0)
+    {
+        table.set_width(width);
+    }
     table
 }
 
@@ -92,11 +100,54 @@ pub(crate) fn millis(duration: Duration) -> String {
     }
 }
 
-/// A serialized `Duration` (`{"secs": 1, "nanos": 0}`) back as a `Duration`.
-pub(crate) fn duration_of(value: &Value) -> Option<Duration> {
-    let secs = value.get("secs")?.as_u64()?;
-    let nanos = value.get("nanos")?.as_u64()?;
-    Some(Duration::new(secs, u32::try_from(nanos).ok()?))
+/// `1.2ms` and friends, from milliseconds.
+pub(crate) fn millis_f64(ms: f64) -> String {
+    millis(Duration::try_from_secs_f64(ms / 1000.0).unwrap_or_default())
+}
+
+/// Rewrites every serialized `Duration` (`"p99_latency": {"secs": 1, "nanos": 0}`) in
+/// `value` as milliseconds (`"p99_latency_ms": 1000.0`), a missing one (`null` under a
+/// duration's name) as `"…_ms": null`.
+pub(crate) fn durations_in_ms(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            let keys: Vec<String> = map.keys().cloned().collect();
+            for key in keys {
+                let Some(mut inner) = map.remove(&key) else {
+                    continue;
+                };
+                let ms = match &inner {
+                    Value::Null if is_duration_name(&key) => Some(Value::Null),
+                    Value::Object(_) => duration_ms(&inner).map(Value::from),
+                    _ => None,
+                };
+                match ms {
+                    Some(ms) => {
+                        map.insert(format!("{key}_ms"), ms);
+                    }
+                    None => {
+                        durations_in_ms(&mut inner);
+                        map.insert(key, inner);
+                    }
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(durations_in_ms),
+        _ => {}
+    }
+}
+
+/// The names the reports give durations.
+fn is_duration_name(key: &str) -> bool {
+    key.ends_with("latency") || key.ends_with("_age") || key == "retry_in"
+}
+
+/// A serialized `Duration` in milliseconds.
+fn duration_ms(value: &Value) -> Option<f64> {
+    let map = value.as_object().filter(|m| m.len() == 2)?;
+    let secs = map.get("secs")?.as_u64()?;
+    let nanos = map.get("nanos")?.as_u64()?;
+    Some(secs as f64 * 1000.0 + nanos as f64 / 1e6)
 }
 
 #[cfg(test)]
@@ -106,11 +157,29 @@ mod tests {
     use super::*;
 
     #[test]
-    fn durations_read_back_and_print_short() {
-        let d = duration_of(&json!({"secs": 0, "nanos": 1_500_000})).map(millis);
-        assert_eq!(d.as_deref(), Some("1.5ms"));
+    fn durations_print_short() {
+        assert_eq!(millis_f64(1.5), "1.5ms");
         assert_eq!(millis(Duration::from_micros(340)), "340µs");
         assert_eq!(millis(Duration::from_millis(2500)), "2.50s");
-        assert_eq!(duration_of(&Value::Null), None);
+    }
+
+    #[test]
+    fn serialized_durations_become_milliseconds() {
+        let mut report = json!({
+            "instances": [{"load": {"calls": 2, "p99_latency": {"secs": 1, "nanos": 500_000},
+                                    "mean_latency": null, "outstanding": 0}}],
+            "services": [{"discovery_age": {"secs": 0, "nanos": 2_000_000}, "tools": 3}],
+            "already_ms": {"latency_ms": 4.0}
+        });
+        durations_in_ms(&mut report);
+        assert_eq!(
+            report,
+            json!({
+                "instances": [{"load": {"calls": 2, "p99_latency_ms": 1000.5,
+                                        "mean_latency_ms": null, "outstanding": 0}}],
+                "services": [{"discovery_age_ms": 2.0, "tools": 3}],
+                "already_ms": {"latency_ms": 4.0}
+            })
+        );
     }
 }

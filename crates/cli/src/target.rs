@@ -3,7 +3,6 @@
 
 use std::{path::PathBuf, time::Duration};
 
-use anyhow::Context;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use toolmesh::{ConfigLoader, Endpoint, Mesh, Registry, Session};
 
@@ -30,9 +29,8 @@ impl Target {
             let spinner = spinner(format!("connecting to {url}"));
             let session = Session::connect(&endpoint).await;
             spinner.finish_and_clear();
-            return Ok(Self::Remote(session.with_context(|| {
-                format!("cannot reach the MCP server at {url}")
-            })?));
+            // The error names the URL and what failed there.
+            return Ok(Self::Remote(session?));
         }
         if args.config.is_empty() {
             return Ok(Self::Native(native::native_registry().await?));
@@ -57,6 +55,28 @@ impl Target {
             Self::Remote(session) => session.close(Duration::from_secs(2)).await,
         }
     }
+}
+
+/// Services that cannot serve (no healthy instance) and why, one line each:
+/// `fixture: fixture-1 (http://…/mcp): connection refused`.
+pub(crate) fn down_services(registry: &Registry) -> Vec<(String, String)> {
+    let instances = registry.instance_reports();
+    registry
+        .service_reports()
+        .into_iter()
+        .filter(|s| s.status == "down")
+        .map(|s| {
+            let reasons: Vec<String> = instances
+                .iter()
+                .filter(|i| i.service == s.service)
+                .map(|i| format!("{} ({}): {}", i.instance, i.endpoint, i.reason))
+                .collect();
+            (
+                s.namespace,
+                format!("{}: {}", s.service, reasons.join("; ")),
+            )
+        })
+        .collect()
 }
 
 /// Loads and starts a configuration, with a spinner on stderr while its servers connect.

@@ -108,3 +108,19 @@ fn config_check_of_a_bad_file_exits_2_with_the_error() -> anyhow::Result<()> {
         ));
     Ok(())
 }
+
+#[test]
+fn config_check_of_an_empty_file_warns_that_nothing_is_served() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join("toolmesh.yaml");
+    std::fs::write(&file, "")?;
+    toolmesh()
+        .args(["config", "check"])
+        .arg(&file)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains(
+            "warning: the configuration defines no servers",
+        ));
+    Ok(())
+}

@@ -10,6 +10,15 @@ use support::{Gateway, config_yaml, eventually, write_atomically};
 use toolmesh::{CallContext, ServerEvent};
 use toolmesh_testkit::{FixtureOptions, FixtureServer};
 
+/// `/status` once it reports a reload error.
+async fn status_with_error(gateway: &Gateway) -> anyhow::Result<serde_json::Value> {
+    eventually(Duration::from_secs(20), "reload.last_error", || async {
+        let status = gateway.status().await.ok()?;
+        status["reload"]["last_error"].is_string().then_some(status)
+    })
+    .await
+}
+
 #[tokio::test]
 async fn edits_apply_and_broken_edits_keep_the_previous_configuration() -> anyhow::Result<()> {
     let first = FixtureServer::start(FixtureOptions::new().instance_id("first")).await?;
@@ -68,11 +77,7 @@ async fn edits_apply_and_broken_edits_keep_the_previous_configuration() -> anyho
 
     // Break it: the error shows in /status, the old tools are still served.
     write_atomically(&config, "servers:\n  beta:\n    urll: nope\n")?;
-    let status = eventually(Duration::from_secs(20), "reload.last_error", || async {
-        let status = gateway.status().await.ok()?;
-        status["reload"]["last_error"].is_string().then_some(status)
-    })
-    .await?;
+    let status = status_with_error(&gateway).await?;
     let error = status["reload"]["last_error"].as_str().unwrap_or_default();
     assert!(
         error.contains("servers.beta") && error.contains("urll"),
@@ -93,5 +98,35 @@ async fn edits_apply_and_broken_edits_keep_the_previous_configuration() -> anyho
         .await?;
     assert_ne!(echoed.is_error, Some(true), "{echoed:?}");
     session.close(Duration::from_secs(1)).await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_huge_duration_shows_in_status_and_the_next_good_edit_applies() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let config = dir.path().join("toolmesh.yaml");
+    let both = "servers:\n  math: { native: [calculator] }\n  clock: { native: [time_now] }\n";
+    std::fs::write(&config, both)?;
+    let gateway = Gateway::with_config(&config, &[]).await?;
+
+    write_atomically(
+        &config,
+        "servers:\n  math: { native: [calculator] }\n  clock: { native: [time_now], timeout: 1e20 }\n",
+    )?;
+    let status = status_with_error(&gateway).await?;
+    let error = status["reload"]["last_error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("servers.clock.timeout") && error.contains("365 days"),
+        "{error}"
+    );
+
+    // Removing a server still applies: the reload task lives on.
+    write_atomically(&config, "servers:\n  math: { native: [calculator] }\n")?;
+    let status = eventually(Duration::from_secs(20), "reload generation 1", || async {
+        let status = gateway.status().await.ok()?;
+        (status["reload"]["generation"] == 1).then_some(status)
+    })
+    .await?;
+    assert!(status["reload"]["last_error"].is_null(), "{status}");
     Ok(())
 }

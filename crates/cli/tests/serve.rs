@@ -266,3 +266,42 @@ async fn stdio_mode_serves_the_same_catalog_to_a_child_process_client() -> TestR
     session.close(Duration::from_secs(5)).await;
     Ok(())
 }
+
+/// Runs `toolmesh serve args…` that must exit at once: exit code and stderr.
+async fn serve_fails(args: &[&str]) -> anyhow::Result<(i32, String)> {
+    let (code, _, stderr) = support::run(&[&["serve"], args].concat(), &[]).await?;
+    Ok((code, stderr))
+}
+
+#[tokio::test]
+async fn listen_takes_localhost_and_a_bare_port_and_refuses_to_expose_without_auth() -> TestResult {
+    for listen in ["localhost:0", "0"] {
+        let gateway = Gateway::start_on(listen, &[]).await?;
+        assert!(
+            gateway.url.starts_with("http://127.0.0.1:"),
+            "{listen}: {}",
+            gateway.url
+        );
+        assert_eq!(gateway.get("/healthz").await?.0, 200);
+    }
+
+    // No inbound authentication yet: a non-loopback address is refused (nothing binds).
+    let (code, stderr) = serve_fails(&["--listen", "0.0.0.0:0"]).await?;
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("does not authenticate its clients")
+            && stderr.contains("--allow-unauthenticated"),
+        "{stderr}"
+    );
+
+    // An address this machine does not have (TEST-NET-1): that hint, not the port's.
+    let (code, stderr) =
+        serve_fails(&["--listen", "192.0.2.1:0", "--allow-unauthenticated"]).await?;
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("this machine has no such address"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("another process"), "{stderr}");
+    Ok(())
+}

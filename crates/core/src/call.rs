@@ -74,6 +74,9 @@ pub struct CallContext {
     /// Receives the server's progress, logs and requests made while the call runs;
     /// `None` drops notifications and refuses requests.
     pub relay: Option<Arc<dyn Relay>>,
+    /// What the call needs of the instance serving it (`gpu`, `eu`); the
+    /// `capability_match` strategy prefers instances declaring or offering most of them.
+    pub capabilities: Option<Arc<[String]>>,
 }
 
 impl CallContext {
@@ -82,7 +85,7 @@ impl CallContext {
 
     /// A context whose deadline is `timeout` from now.
     pub fn with_timeout(timeout: Duration) -> Self {
-        Self::with_deadline(Instant::now() + timeout)
+        Self::with_deadline(crate::duration::deadline_after(timeout))
     }
 
     /// A context with an absolute deadline.
@@ -93,6 +96,7 @@ impl CallContext {
             cancel: None,
             idempotent: None,
             relay: None,
+            capabilities: None,
         }
     }
 
@@ -112,6 +116,21 @@ impl CallContext {
     pub fn cancel_with(mut self, token: CancellationToken) -> Self {
         self.cancel = Some(token);
         self
+    }
+
+    /// Asks for an instance with `capabilities` (under the `capability_match` strategy).
+    pub fn capabilities<S: Into<String>>(
+        mut self,
+        capabilities: impl IntoIterator<Item = S>,
+    ) -> Self {
+        let wanted: Arc<[String]> = capabilities.into_iter().map(Into::into).collect();
+        self.capabilities = (!wanted.is_empty()).then_some(wanted);
+        self
+    }
+
+    /// The capabilities the call asks for; empty when none.
+    pub fn requested_capabilities(&self) -> &[String] {
+        self.capabilities.as_deref().unwrap_or_default()
     }
 
     /// Sends the server's messages about this call to `relay`.
@@ -136,7 +155,7 @@ impl CallContext {
     /// The earlier of the current deadline and `timeout` from now.
     pub fn capped(&self, timeout: Duration) -> Self {
         let mut ctx = self.clone();
-        ctx.deadline = ctx.deadline.min(Instant::now() + timeout);
+        ctx.deadline = ctx.deadline.min(crate::duration::deadline_after(timeout));
         ctx
     }
 }

@@ -16,68 +16,82 @@ use toolmesh_resilience::BreakerStats;
 
 use crate::Health;
 
-/// Metric handles resolved once per pool, plus plain counters for [`PoolSnapshot`].
+/// A cumulative count, kept once here; the `metrics` counter is set from it, so the
+/// exported figure and [`Counts`] cannot disagree.
+struct Tally {
+    value: AtomicU64,
+    exported: Counter,
+}
+
+impl Tally {
+    fn new(exported: Counter) -> Self {
+        Self {
+            value: AtomicU64::new(0),
+            exported,
+        }
+    }
+
+    fn add(&self, n: u64) {
+        let now = self.value.fetch_add(n, Relaxed).saturating_add(n);
+        self.exported.absolute(now);
+    }
+
+    fn get(&self) -> u64 {
+        self.value.load(Relaxed)
+    }
+}
+
+/// Metric handles resolved once per pool, with the counts [`PoolSnapshot`] shows.
 pub(crate) struct PoolMetrics {
     instance: Arc<str>,
-    created: Counter,
-    destroyed: Counter,
-    acquisitions: Counter,
+    created: Tally,
+    destroyed: Tally,
+    acquisitions: Tally,
     acquire_wait: Histogram,
     sessions_active: Gauge,
     sessions_idle: Gauge,
     utilization: Gauge,
-    health_checks: Counter,
-    health_check_failures: Counter,
+    health_checks: Tally,
+    health_check_failures: Tally,
     health_check_duration: Histogram,
-    pub(crate) n_created: AtomicU64,
-    pub(crate) n_destroyed: AtomicU64,
-    pub(crate) n_acquisitions: AtomicU64,
     wait_total_us: AtomicU64,
     wait_max_us: AtomicU64,
-    n_checks: AtomicU64,
-    n_check_failures: AtomicU64,
     errors: Mutex<BTreeMap<&'static str, u64>>,
 }
 
 impl PoolMetrics {
     pub(crate) fn new(instance: Arc<str>) -> Self {
         let label = instance.to_string();
+        let tally =
+            |name: &'static str| Tally::new(metrics::counter!(name, "instance" => label.clone()));
         Self {
-            created: metrics::counter!("toolmesh_pool_sessions_created_total", "instance" => label.clone()),
-            destroyed: metrics::counter!("toolmesh_pool_sessions_destroyed_total", "instance" => label.clone()),
-            acquisitions: metrics::counter!("toolmesh_pool_acquisitions_total", "instance" => label.clone()),
+            created: tally("toolmesh_pool_sessions_created_total"),
+            destroyed: tally("toolmesh_pool_sessions_destroyed_total"),
+            acquisitions: tally("toolmesh_pool_acquisitions_total"),
+            health_checks: tally("toolmesh_pool_health_checks_total"),
+            health_check_failures: tally("toolmesh_pool_health_check_failures_total"),
             acquire_wait: metrics::histogram!("toolmesh_pool_acquire_wait_seconds", "instance" => label.clone()),
             sessions_active: metrics::gauge!("toolmesh_pool_sessions_active", "instance" => label.clone()),
             sessions_idle: metrics::gauge!("toolmesh_pool_sessions_idle", "instance" => label.clone()),
             utilization: metrics::gauge!("toolmesh_pool_utilization", "instance" => label.clone()),
-            health_checks: metrics::counter!("toolmesh_pool_health_checks_total", "instance" => label.clone()),
-            health_check_failures: metrics::counter!("toolmesh_pool_health_check_failures_total", "instance" => label.clone()),
             health_check_duration: metrics::histogram!("toolmesh_pool_health_check_duration_seconds", "instance" => label),
             instance,
-            n_created: AtomicU64::new(0),
-            n_destroyed: AtomicU64::new(0),
-            n_acquisitions: AtomicU64::new(0),
             wait_total_us: AtomicU64::new(0),
             wait_max_us: AtomicU64::new(0),
-            n_checks: AtomicU64::new(0),
-            n_check_failures: AtomicU64::new(0),
             errors: Mutex::new(BTreeMap::new()),
         }
     }
 
     pub(crate) fn session_created(&self) {
-        self.created.increment(1);
-        self.n_created.fetch_add(1, Relaxed);
+        self.created.add(1);
     }
 
     pub(crate) fn session_destroyed(&self) {
-        self.destroyed.increment(1);
-        self.n_destroyed.fetch_add(1, Relaxed);
+        self.destroyed.add(1);
     }
 
     pub(crate) fn acquired(&self, waited: Duration) {
-        self.acquisitions.increment(1);
-        self.n_acquisitions.fetch_add(1, Relaxed);
+        self.acquisitions.add(1);
         // Most acquisitions do not wait; skip the histogram work for them.
         if !waited.is_zero() {
             self.acquire_wait.record(waited.as_secs_f64());
@@ -94,32 +108,32 @@ impl PoolMetrics {
     }
 
     pub(crate) fn health_check(&self, took: Duration, ok: bool) {
-        self.health_checks.increment(1);
-        self.n_checks.fetch_add(1, Relaxed);
+        self.health_checks.add(1);
         self.health_check_duration.record(took.as_secs_f64());
         if !ok {
-            self.health_check_failures.increment(1);
-            self.n_check_failures.fetch_add(1, Relaxed);
+            self.health_check_failures.add(1);
         }
     }
 
     pub(crate) fn error(&self, kind: ErrorKind) {
+        let Ok(mut errors) = self.errors.lock() else {
+            return;
+        };
+        let count = errors.entry(kind.as_str()).or_default();
+        *count += 1;
         metrics::counter!("toolmesh_pool_errors_total", "instance" => self.instance.to_string(), "kind" => kind.as_str())
-            .increment(1);
-        if let Ok(mut errors) = self.errors.lock() {
-            *errors.entry(kind.as_str()).or_default() += 1;
-        }
+            .absolute(*count);
     }
 
     pub(crate) fn counts(&self) -> Counts {
         Counts {
-            sessions_created: self.n_created.load(Relaxed),
-            sessions_destroyed: self.n_destroyed.load(Relaxed),
-            acquisitions: self.n_acquisitions.load(Relaxed),
+            sessions_created: self.created.get(),
+            sessions_destroyed: self.destroyed.get(),
+            acquisitions: self.acquisitions.get(),
             acquire_wait_total: Duration::from_micros(self.wait_total_us.load(Relaxed)),
             acquire_wait_max: Duration::from_micros(self.wait_max_us.load(Relaxed)),
-            health_checks: self.n_checks.load(Relaxed),
-            health_check_failures: self.n_check_failures.load(Relaxed),
+            health_checks: self.health_checks.get(),
+            health_check_failures: self.health_check_failures.get(),
             errors_by_kind: self.errors.lock().map(|e| e.clone()).unwrap_or_default(),
         }
     }

@@ -19,7 +19,9 @@ use tokio::{
     time::Instant,
 };
 use tokio_util::sync::CancellationToken;
-use toolmesh_core::{CallContext, CallError, CallToolResult, InstanceId, JsonObject, Phase};
+use toolmesh_core::{
+    CallContext, CallError, CallToolResult, InstanceId, JsonObject, Phase, duration::deadline_after,
+};
 use toolmesh_resilience::{Bulkhead, CircuitBreaker};
 use toolmesh_transport::{Endpoint, ServerEvent, Session};
 
@@ -288,7 +290,7 @@ impl InstancePool {
     pub async fn shutdown(&self) {
         let s = &*self.shared;
         s.accepting.store(false, Ordering::Release);
-        let deadline = Instant::now() + s.config.pool.drain_timeout;
+        let deadline = deadline_after(s.config.pool.drain_timeout);
         loop {
             let drained = s.drained.notified();
             if s.in_flight.load(Ordering::Acquire) == 0 {
@@ -397,7 +399,9 @@ impl Shared {
             self.metrics.acquired(Duration::ZERO);
             return Ok(lease);
         }
-        let wait_until = ctx.deadline.min(started + self.config.pool.acquire_timeout);
+        let wait_until = started
+            .checked_add(self.config.pool.acquire_timeout)
+            .map_or(ctx.deadline, |until| ctx.deadline.min(until));
         let _waiting = self.freed.wait();
         loop {
             let freed = self.freed.notify().notified();
@@ -515,7 +519,7 @@ impl Shared {
         let delay = backoff
             .next()
             .unwrap_or(self.config.pool.reconnect.max_backoff);
-        c.retry_at = Some(Instant::now() + delay);
+        c.retry_at = Some(deadline_after(delay));
         c.last_error = Some(error.clone());
         self.connect_failing.store(true, Ordering::Relaxed);
         delay

@@ -81,5 +81,27 @@ async fn pool_metrics_are_recorded_with_instance_and_kind_labels() -> anyhow::Re
         find("toolmesh_pool_sessions_destroyed_total", "") >= 2,
         "{counters:?}"
     );
+    // The snapshot shows the very figures exported.
+    let counts = pool.snapshot().counts;
+    let exported = [
+        (
+            "toolmesh_pool_sessions_created_total",
+            counts.sessions_created,
+        ),
+        (
+            "toolmesh_pool_sessions_destroyed_total",
+            counts.sessions_destroyed,
+        ),
+        ("toolmesh_pool_acquisitions_total", counts.acquisitions),
+        ("toolmesh_pool_health_checks_total", counts.health_checks),
+    ];
+    for (name, shown) in exported {
+        assert_eq!(find(name, ""), shown, "{name}: {counters:?}");
+    }
+    assert_eq!(
+        counts.errors_by_kind.get("closed").copied(),
+        Some(find("toolmesh_pool_errors_total", "kind=closed")),
+        "{counters:?}"
+    );
     Ok(())
 }

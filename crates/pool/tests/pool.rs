@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use toolmesh_core::{CallContext, ErrorKind, InstanceId, Phase};
+use toolmesh_core::{CallContext, CallError, ErrorKind, InstanceId, Phase};
 use toolmesh_pool::{HealthCheckMethod, HealthStatus, InstanceConfig, InstancePool};
 use toolmesh_resilience::BreakerState;
 use toolmesh_testkit::{FixtureOptions, FixtureServer, process, stdio_command};
@@ -350,7 +350,11 @@ async fn shutdown_drains_in_flight_calls_then_refuses_and_closes() -> anyhow::Re
         let pool = pool.clone();
         tokio::spawn(async move { pool.shutdown().await })
     };
-    wait_for(|| echo_refused(&pool)).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !refuses_as_shutting_down(&pool).await {
+        assert!(Instant::now() < deadline, "the pool never refused calls");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     let finished = in_flight.await??;
     assert_ne!(
         finished.is_error,
@@ -365,14 +369,15 @@ async fn shutdown_drains_in_flight_calls_then_refuses_and_closes() -> anyhow::Re
     Ok(())
 }
 
-fn echo_refused(pool: &InstancePool) -> bool {
-    // Shutdown flips admission first; probing with a call would itself race, so look at
-    // the pool's own state through a zero-deadline call.
-    let ctx = CallContext::with_timeout(Duration::ZERO);
-    let fut = pool.call("echo", None, &ctx);
-    futures::FutureExt::now_or_never(fut)
-        .and_then(Result::err)
-        .is_some_and(|e| e.to_string().contains("shutting down"))
+/// Whether the pool refuses calls as shutting down. The probe's operation sends nothing,
+/// so probing never adds a call to the server, whichever way it goes.
+async fn refuses_as_shutting_down(pool: &InstancePool) -> bool {
+    let ctx = ctx();
+    let probe = pool.run(&ctx, |_session| async { Ok::<_, CallError>(()) });
+    match tokio::time::timeout(Duration::from_secs(5), probe).await {
+        Ok(Err(e)) => e.to_string().contains("shutting down"),
+        Ok(Ok(())) | Err(_) => false,
+    }
 }
 
 #[tokio::test]

@@ -78,6 +78,8 @@ pub struct TemplateEntry {
     pub service: ServerId,
     /// The template as its server describes it.
     pub template: ResourceTemplate,
+    /// The template compiled for matching URIs; `None` when malformed.
+    pattern: Option<uri_template::UriTemplate>,
 }
 
 /// A problem found while building the catalog.
@@ -258,6 +260,7 @@ impl Catalog {
                 self.templates.push(Arc::new(TemplateEntry {
                     service: service.spec.id.clone(),
                     template: template.clone(),
+                    pattern: uri_template::UriTemplate::compile(&template.uri_template),
                 }));
             }
         }
@@ -294,7 +297,7 @@ impl Catalog {
         self.resources.get(uri).map(|r| &r.service).or_else(|| {
             self.templates
                 .iter()
-                .find(|t| uri_template::matches(&t.template.uri_template, uri))
+                .find(|t| t.pattern.as_ref().is_some_and(|p| p.matches(uri)))
                 .map(|t| &t.service)
         })
     }

@@ -1,8 +1,10 @@
 //! Capability-based discovery: which services can do something, by their declared
 //! capabilities and by what their tools are called and say they do.
 
+use std::sync::Arc;
+
 use serde::Serialize;
-use toolmesh_core::ServerId;
+use toolmesh_core::{ServerId, Tool};
 
 use crate::Registry;
 
@@ -32,23 +34,13 @@ impl Registry {
                 let mut score = 0;
                 let mut matched = Vec::new();
                 for want in capabilities {
-                    let want_lc = want.to_ascii_lowercase();
-                    let declared = s
-                        .spec
-                        .capabilities
-                        .iter()
-                        .any(|c| c.eq_ignore_ascii_case(want));
-                    let probed = tools.as_ref().is_some_and(|t| {
-                        t.iter().any(|tool| {
-                            tool.name.to_ascii_lowercase().contains(&want_lc)
-                                || tool
-                                    .description
-                                    .as_ref()
-                                    .is_some_and(|d| d.to_ascii_lowercase().contains(&want_lc))
-                        })
-                    });
-                    if declared || probed {
-                        score += u32::from(declared) * 2 + u32::from(probed);
+                    let points = match_score(
+                        &s.spec.capabilities,
+                        tools.as_deref().map(Vec::as_slice),
+                        want,
+                    );
+                    if points > 0 {
+                        score += points;
                         matched.push((*want).to_owned());
                     }
                 }
@@ -82,4 +74,25 @@ impl Registry {
             .flat_map(|m| m.tools)
             .collect()
     }
+}
+
+/// How well one requested capability is met: 2 when `declared` names it, plus 1 when
+/// a tool's name or description mentions it (case-insensitive); 0 for neither.
+pub(crate) fn match_score<'a>(
+    declared: impl IntoIterator<Item = &'a String>,
+    tools: Option<&[Arc<Tool>]>,
+    want: &str,
+) -> u32 {
+    let is_declared = declared.into_iter().any(|c| c.eq_ignore_ascii_case(want));
+    let want_lc = want.to_ascii_lowercase();
+    let offered = tools.is_some_and(|t| {
+        t.iter().any(|tool| {
+            tool.name.to_ascii_lowercase().contains(&want_lc)
+                || tool
+                    .description
+                    .as_ref()
+                    .is_some_and(|d| d.to_ascii_lowercase().contains(&want_lc))
+        })
+    });
+    u32::from(is_declared) * 2 + u32::from(offered)
 }

@@ -17,7 +17,7 @@ use toolmesh_resilience::{
     RetryBudgetConfig,
 };
 
-use crate::{Catalog, MeshEvent, RegistryError, ServiceSpec};
+use crate::{Catalog, MeshEvent, RegistryError, ServiceSpec, router::Flights};
 use service::Service;
 
 /// Read-mostly state, swapped whole on every change.
@@ -57,6 +57,8 @@ pub(crate) struct Inner {
     pub(crate) naming: ToolNaming,
     pub(crate) events: broadcast::Sender<MeshEvent>,
     pub(crate) cache: ResultCache<CacheKey, CallToolResult>,
+    /// Fetches of cached tools running now, shared by their callers.
+    pub(crate) flights: Flights,
     pub(crate) budget: RetryBudget,
     pub(crate) per_tool: Option<RateLimiter>,
     pub(crate) per_principal: Option<RateLimiter>,
@@ -127,6 +129,7 @@ impl Registry {
                 naming: options.naming,
                 events: broadcast::channel(1024).0,
                 cache: ResultCache::new(options.cache),
+                flights: Flights::default(),
                 budget: RetryBudget::new(options.retry_budget),
                 per_tool: options.rate_limit_per_tool.map(RateLimiter::new),
                 per_principal: options.rate_limit_per_principal.map(RateLimiter::new),

@@ -1,6 +1,7 @@
 //! The call path: resolve → cache → pick → admit → call → classify → fail over → degrade →
 //! report. Admission (breaker, bulkhead) and the call itself happen in each instance's pool.
 
+mod flight;
 mod metrics;
 mod reads;
 
@@ -10,18 +11,22 @@ use futures::StreamExt;
 use serde::Serialize;
 use tokio::time::Instant;
 use toolmesh_core::{
-    CallContext, CallError, CallToolResult, ErrorKind, InstanceId, JsonObject, Phase, ServerId,
-    ToolCall,
+    BoxFuture, CallContext, CallError, CallToolResult, ErrorKind, InstanceId, JsonObject, Phase,
+    ServerId, ToolCall,
 };
 use toolmesh_resilience::hedge;
 use tracing::Instrument;
 
 use crate::{
     CatalogEntry, MeshEvent, NativeBackend, Registry, Strategy,
-    registry::service::{Instance, Service},
+    registry::{
+        CacheKey,
+        service::{Instance, Service},
+    },
     strategy::Candidate,
 };
 
+pub(crate) use flight::Flights;
 pub(crate) use metrics::CallLabels;
 
 /// What the router did for one call.
@@ -136,7 +141,10 @@ impl Registry {
             .cache_ttl
             .filter(|_| entry.idempotent || entry.read_only);
         let mut routed = match cacheable {
-            Some(ttl) => self.cached(&entry, &service, arguments, &ctx, ttl).await,
+            Some(ttl) => {
+                self.cached(&entry, &service, arguments, &ctx, ttl, budget)
+                    .await
+            }
             None => self.dispatch(&entry, &service, arguments, &ctx).await,
         }?;
         routed.meta.latency = started.elapsed();
@@ -161,7 +169,7 @@ impl Registry {
                 tool: tool.to_owned(),
                 hint: "; its service was just removed".into(),
             })?;
-        let (order, usable) = Self::candidates(service, entry.name.tool());
+        let (order, usable) = Self::candidates(service, entry.name.tool(), &[]);
         Ok(RouteDecision {
             service: service.spec.id.clone(),
             tool: entry.name.tool().to_owned(),
@@ -184,6 +192,9 @@ impl Registry {
             .await
     }
 
+    /// A cacheable call: answered from the cache, or by the one fetch shared by every
+    /// caller that misses meanwhile (see [`flight`]). Each caller waits for it under its
+    /// own deadline and cancellation.
     async fn cached(
         &self,
         entry: &Arc<CatalogEntry>,
@@ -191,26 +202,41 @@ impl Registry {
         arguments: Option<JsonObject>,
         ctx: &CallContext,
         ttl: Duration,
+        budget: Duration,
     ) -> Result<Routed, CallError> {
         let key = (
             entry.rendered.clone(),
             serde_json::to_string(&arguments).unwrap_or_default(),
         );
         let meta = std::sync::Mutex::new(None);
-        let fetched = self
-            .inner
-            .cache
-            .get_or_fetch(key.clone(), ttl, || async {
-                let routed = self
-                    .dispatch(entry, service, arguments.clone(), ctx)
-                    .await?;
-                if let Ok(mut m) = meta.lock() {
-                    *m = Some(routed.meta);
-                }
-                Ok::<_, CallError>(routed.result)
-            })
-            .await
-            .map_err(Arc::unwrap_or_clone)?;
+        let fetch = || async {
+            let flight = self.inner.flights.join(&key, &entry.rendered, || {
+                self.shared_fetch(entry, service, arguments.clone(), ctx, budget, &key)
+            });
+            let (result, shared_meta) = flight.await?;
+            if let Ok(mut m) = meta.lock() {
+                *m = Some(shared_meta);
+            }
+            Ok::<_, CallError>(result)
+        };
+        let started = Instant::now();
+        let target = || -> Arc<str> { entry.rendered.as_str().into() };
+        let fetched = tokio::select! {
+            biased;
+            fetched = self.inner.cache.get_or_fetch(key.clone(), ttl, fetch) => {
+                fetched.map_err(Arc::unwrap_or_clone)?
+            }
+            () = ctx.cancelled() => {
+                return Err(CallError::Cancelled { target: target(), phase: Phase::AfterSend });
+            }
+            () = tokio::time::sleep_until(ctx.deadline) => {
+                return Err(CallError::Timeout {
+                    target: target(),
+                    after: ctx.deadline.saturating_duration_since(started),
+                    phase: Phase::AfterSend,
+                });
+            }
+        };
         if fetched.value.is_error == Some(true) {
             // A tool error is an answer, not one worth keeping.
             self.inner.cache.invalidate(&key).await;
@@ -225,9 +251,41 @@ impl Registry {
         })
     }
 
+    /// The fetch of a cached call, owned by no caller: the longest deadline a caller can
+    /// have (the tool's timeout from now), no cancellation and no client relay.
+    fn shared_fetch(
+        &self,
+        entry: &Arc<CatalogEntry>,
+        service: &Arc<Service>,
+        arguments: Option<JsonObject>,
+        ctx: &CallContext,
+        budget: Duration,
+        key: &CacheKey,
+    ) -> BoxFuture<'static, flight::Fetched> {
+        let mut own = CallContext::with_timeout(budget);
+        own.principal = ctx.principal.clone();
+        own.idempotent = ctx.idempotent;
+        own.capabilities = ctx.capabilities.clone();
+        let (registry, entry, service, key) =
+            (self.clone(), entry.clone(), service.clone(), key.clone());
+        Box::pin(async move {
+            let out = registry
+                .dispatch(&entry, &service, arguments, &own)
+                .await
+                .map(|routed| (routed.result, routed.meta));
+            registry.inner.flights.landed(&key);
+            out
+        })
+    }
+
     /// Usable instances of the best tiers first, ordered by the strategy; then the rest
     /// (unhealthy or breaker open) as a last resort. An empty `tool` means any instance.
-    fn candidates(service: &Service, tool: &str) -> (Vec<Arc<Instance>>, usize) {
+    /// `wanted` are the capabilities the call asks for (`capability_match` scores them).
+    fn candidates(service: &Service, tool: &str, wanted: &[String]) -> (Vec<Arc<Instance>>, usize) {
+        let wanted: &[String] = match service.picker.strategy() {
+            Strategy::CapabilityMatch => wanted,
+            _ => &[],
+        };
         let offered: Vec<&Arc<Instance>> = service
             .instances
             .iter()
@@ -252,7 +310,11 @@ impl Registry {
                 .map(|i| Candidate {
                     weight: i.spec.weight,
                     load: &i.load,
-                    capability_score: 0,
+                    capability_score: if wanted.is_empty() {
+                        0
+                    } else {
+                        i.capability_score(&service.spec, wanted)
+                    },
                 })
                 .collect();
             order.extend(
@@ -278,7 +340,7 @@ impl Registry {
         ctx: &CallContext,
     ) -> Result<Routed, CallError> {
         let tool = entry.name.tool();
-        let (order, usable) = Self::candidates(service, tool);
+        let (order, usable) = Self::candidates(service, tool, ctx.requested_capabilities());
         let native = service.native_for(tool);
         let max_attempts =
             1 + service.spec.max_failover_attempts as usize + usize::from(native.is_some());

@@ -133,16 +133,20 @@ pub struct InstanceSpec {
     pub weight: u32,
     /// Tier: lower is preferred; higher tiers are backups used only when lower ones fail.
     pub priority: u32,
+    /// What this instance can do beyond its service (`gpu`, `eu`), for the
+    /// `capability_match` strategy.
+    pub capabilities: Vec<String>,
 }
 
 impl InstanceSpec {
-    /// Weight 1, priority 1.
+    /// Weight 1, priority 1, no capabilities of its own.
     pub fn new(id: InstanceId, endpoint: Endpoint) -> Self {
         Self {
             id,
             endpoint,
             weight: 1,
             priority: 1,
+            capabilities: Vec::new(),
         }
     }
 }

@@ -329,3 +329,67 @@ async fn collisions_and_invalid_names_are_clear_and_long_names_stay_reversible()
     registry.shutdown().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_shared_cached_fetch_outlives_the_caller_that_started_it() -> anyhow::Result<()> {
+    let servers = fleet("flight", 1, |_| FixtureOptions::new()).await?;
+    let mut spec = service("flight", &servers, Strategy::RoundRobin);
+    spec.tools.insert(
+        "sleep".into(),
+        ToolPolicy {
+            cache_ttl: Some(Duration::from_secs(60)),
+            ..ToolPolicy::default()
+        },
+    );
+    spec.max_failover_attempts = 0;
+    let registry = registry(vec![spec]).await?;
+    let call = |ctx: toolmesh_core::CallContext| {
+        let registry = registry.clone();
+        tokio::spawn(async move {
+            registry
+                .call("flight__sleep", args(serde_json::json!({"ms": 800})), &ctx)
+                .await
+        })
+    };
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let first = call(ctx().cancel_with(cancel.clone()));
+    wait_for("the first caller's fetch to be in flight", async || {
+        registry.instance_reports()[0].load.outstanding == 1
+    })
+    .await;
+    let second = call(ctx());
+    // A caller waits under its own deadline, whatever the fetch has.
+    let impatient = call(toolmesh_core::CallContext::with_timeout(
+        Duration::from_millis(100),
+    ));
+    cancel.cancel();
+
+    let first = tokio::time::timeout(Duration::from_millis(500), first).await??;
+    assert!(
+        matches!(first, Err(CallError::Cancelled { .. })),
+        "the first caller's own cancellation ends its wait at once: {first:?}"
+    );
+    let impatient = impatient.await?;
+    assert!(
+        matches!(impatient, Err(CallError::Timeout { .. })),
+        "{impatient:?}"
+    );
+    let second = second.await?.map_err(|e| anyhow::anyhow!("{e}"))?;
+    assert_eq!(answered_by(&second), "flight-1");
+    let load = registry.instance_reports()[0].load.clone();
+    assert_eq!(
+        (load.outstanding, load.calls),
+        (0, 1),
+        "one upstream call served both: neither cancelled nor repeated"
+    );
+    let hit = registry
+        .call(
+            "flight__sleep",
+            args(serde_json::json!({"ms": 800})),
+            &ctx(),
+        )
+        .await?;
+    assert!(hit.meta.cache_hit, "the shared answer was cached");
+    registry.shutdown().await;
+    Ok(())
+}

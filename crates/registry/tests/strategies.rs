@@ -128,3 +128,52 @@ async fn latency_prefers_the_fast_instance_after_warm_up() -> anyhow::Result<()>
     registry.shutdown().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn capability_match_sends_calls_to_the_instance_declaring_what_they_need()
+-> anyhow::Result<()> {
+    let servers = fleet("cap", 3, |_| FixtureOptions::new()).await?;
+    let mut spec = service("cap", &servers, Strategy::CapabilityMatch);
+    spec.capabilities = vec!["echoing".into()];
+    spec.instances[1].capabilities = vec!["gpu".into()];
+    spec.instances[2].capabilities = vec!["gpu".into(), "eu".into()];
+    let registry = registry(vec![spec]).await?;
+    let tally_for = async |wanted: &[&str]| -> anyhow::Result<HashMap<String, usize>> {
+        let mut counts = HashMap::new();
+        for _ in 0..12 {
+            let ctx = ctx().capabilities(wanted.iter().copied());
+            let routed = registry
+                .call("cap__echo", args(serde_json::json!({"message": "x"})), &ctx)
+                .await?;
+            *counts.entry(answered_by(&routed)).or_default() += 1;
+        }
+        Ok(counts)
+    };
+    // Declared by one instance only: it serves them all.
+    let counts = tally_for(&["GPU", "eu"]).await?;
+    assert_eq!(
+        counts,
+        HashMap::from([("cap-3".to_owned(), 12)]),
+        "{counts:?}"
+    );
+    // Declared by two: they share the calls; the third never serves.
+    let counts = tally_for(&["gpu"]).await?;
+    assert_eq!(
+        counts,
+        HashMap::from([("cap-2".to_owned(), 6), ("cap-3".to_owned(), 6)]),
+        "{counts:?}"
+    );
+    // What the service declares and the tools offer (`echo`) counts for every instance.
+    let counts = tally_for(&["echo", "echoing"]).await?;
+    assert_eq!(
+        counts,
+        HashMap::from([
+            ("cap-1".to_owned(), 4),
+            ("cap-2".to_owned(), 4),
+            ("cap-3".to_owned(), 4)
+        ]),
+        "{counts:?}"
+    );
+    registry.shutdown().await;
+    Ok(())
+}

@@ -125,7 +125,7 @@ impl Bulkhead {
             Err(full) if self.max_wait.is_zero() => return Err(full),
             Err(_) => {}
         }
-        let until = deadline.min(Instant::now() + self.max_wait);
+        let until = deadline.min(toolmesh_core::duration::deadline_after(self.max_wait));
         match tokio::time::timeout_at(until, self.semaphore.clone().acquire_owned()).await {
             Ok(Ok(permit)) => Ok(BulkheadPermit { _permit: permit }),
             Ok(Err(_)) | Err(_) => Err(self.full()),

@@ -6,7 +6,6 @@ mod bulkhead;
 mod cache;
 mod hedge;
 mod rate_limit;
-mod retry;
 
 pub use breaker::{
     Admission, BreakerConfig, BreakerEvent, BreakerState, BreakerStats, CircuitBreaker,
@@ -16,7 +15,6 @@ pub use bulkhead::{Bulkhead, BulkheadConfig, BulkheadPermit};
 pub use cache::{CacheConfig, Cached, ResultCache};
 pub use hedge::hedge;
 pub use rate_limit::{RateLimitConfig, RateLimiter, TokioClock};
-pub use retry::{RetryDelays, RetryPolicy};
 
 /// governor clocks, for [`RateLimiter::with_clock`]: [`FakeRelativeClock`] for tests,
 /// [`MonotonicClock`] for the OS clock without tokio.

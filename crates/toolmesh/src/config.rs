@@ -135,6 +135,14 @@ impl Config {
         })
     }
 
+    /// A warning when the configuration defines no server: it loads, but serves nothing
+    /// (often the wrong file, or servers under a misspelt parent key).
+    pub fn emptiness(&self) -> Option<&'static str> {
+        self.servers.is_empty().then_some(
+            "the configuration defines no servers, so no tools will be served; add them under `servers:` (servers: { search: { url: http://host:port/mcp } })",
+        )
+    }
+
     /// Extracts and checks a configuration from a figment built by [`ConfigLoader`].
     fn from_figment(figment: &Figment) -> Result<Self, ConfigError> {
         let mut config: Config = figment
@@ -147,6 +155,9 @@ impl Config {
             }
         }
         services::build(&config).map_err(|problem| locate(figment, problem))?;
+        if let Some(warning) = config.emptiness() {
+            tracing::warn!("{warning}");
+        }
         Ok(config)
     }
 }

@@ -1,6 +1,9 @@
 //! [`Mesh`]: a configuration brought to life — its services registered, and optionally its
 //! files followed so that edits apply without dropping in-flight calls.
 
+use std::panic::AssertUnwindSafe;
+
+use futures::FutureExt as _;
 use tokio::{sync::watch, task::JoinHandle};
 use toolmesh_registry::{Registry, RegistryError, RegistryOptions};
 
@@ -66,13 +69,7 @@ impl Mesh {
         mesh.status = rx;
         mesh.follower = Some(tokio::spawn(async move {
             loop {
-                let outcome = match watcher.next().await {
-                    Ok(config) => match config.services() {
-                        Ok(specs) => registry.apply(specs).await.map_err(|e| e.to_string()),
-                        Err(e) => Err(e.to_string()),
-                    },
-                    Err(e) => Err(e.to_string()),
-                };
+                let outcome = reload_once(&mut watcher, &registry).await;
                 tx.send_modify(|status| match outcome {
                     Ok(()) => {
                         status.generation += 1;
@@ -104,6 +101,30 @@ impl Mesh {
             follower.abort();
         }
         self.registry.shutdown().await;
+    }
+}
+
+/// Waits for the next edit and applies it. A panic while loading or applying is caught
+/// and reported like any other error: the follower must outlive every bad edit.
+async fn reload_once(watcher: &mut ConfigWatcher, registry: &Registry) -> Result<(), String> {
+    let attempt = async {
+        let config = watcher.next().await.map_err(|e| e.to_string())?;
+        let specs = config.services().map_err(|e| e.to_string())?;
+        registry.apply(specs).await.map_err(|e| e.to_string())
+    };
+    match AssertUnwindSafe(attempt).catch_unwind().await {
+        Ok(outcome) => outcome,
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "no message".to_owned());
+            tracing::error!("applying the configuration panicked: {what}");
+            Err(format!(
+                "applying the configuration failed unexpectedly ({what}); the previous configuration stays in force: fix the last edit, or report this as a bug"
+            ))
+        }
     }
 }
 

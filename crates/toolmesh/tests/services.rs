@@ -188,6 +188,7 @@ fn example_services() -> Vec<ServiceSpec> {
         endpoint,
         weight,
         priority,
+        capabilities: Vec::new(),
     };
     let search_endpoint =
         |port: u16| Endpoint::url(format!("http://127.0.0.1:{port}/mcp")).named("search");
@@ -586,7 +587,7 @@ fn unknown_keys_inside_instances_tools_and_sections_name_their_path() {
         &message,
         &[
             "toolmesh.yaml: servers.search.instances[1]: unknown key `urll`; expected one of name, transport, url, command",
-            "id, weight, priority (did you mean `url`?)",
+            "id, weight, priority, capabilities (did you mean `url`?)",
         ],
     );
 
@@ -861,4 +862,20 @@ fn prefix_false_exposes_upstream_names_and_is_checked() {
         "servers:\n  only:\n    url: http://127.0.0.1:9/mcp\n    prefix: sometimes\n",
     );
     assert_contains(&message, &["servers.only.prefix", "true or false"]);
+}
+
+#[test]
+fn instances_declare_their_own_capabilities() {
+    let services = services(
+        "toolmesh.yaml",
+        "servers:\n  model:\n    strategy: capability_match\n    capabilities: [inference]\n    instances:\n      - url: http://h1/mcp\n      - url: http://h2/mcp\n        capabilities: [gpu, eu]\n",
+        &[],
+    );
+    let caps: Vec<&[String]> = services[0]
+        .instances
+        .iter()
+        .map(|i| i.capabilities.as_slice())
+        .collect();
+    assert_eq!(caps, [&[][..], &["gpu".to_owned(), "eu".to_owned()][..]]);
+    assert_eq!(services[0].capabilities, ["inference"]);
 }

@@ -170,8 +170,16 @@ async fn a_change_is_not_lost_when_next_is_cancelled() {
     std::fs::write(&path, ONE).unwrap();
     let mut watcher = ConfigWatcher::new(loader(&[&path])).unwrap();
     std::fs::write(&path, TWO).unwrap();
-    // Cancelled before the debounce ends (possibly before the event arrived).
-    let _ = tokio::time::timeout(Duration::from_millis(50), watcher.next()).await;
+    // Cancelled after the change was seen, before the debounce ends.
+    let deadline = Instant::now() + BOUND;
+    while !watcher.change_pending() {
+        assert!(Instant::now() < deadline, "the change was never seen");
+        // Far shorter than the debounce, so a call that saw the change is cut in it.
+        let cut = tokio::time::timeout(Duration::from_millis(10), watcher.next()).await;
+        if let Ok(loaded) = cut {
+            panic!("next was not cancelled within the debounce: {loaded:?}");
+        }
+    }
     next_servers(&mut watcher, &["a", "b"]).await;
 }
 

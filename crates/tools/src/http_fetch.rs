@@ -17,7 +17,6 @@ use std::{
 
 use rmcp::model::{CallToolResult, JsonObject, Tool, ToolAnnotations};
 use serde::{Deserialize, Serialize};
-use tokio::time::Instant;
 use toolmesh_core::{CallContext, CallError};
 use url::{Host, Url};
 
@@ -172,7 +171,7 @@ impl HttpFetch {
             .max_bytes
             .unwrap_or(self.config.max_bytes)
             .clamp(1, self.config.max_bytes);
-        let deadline = Instant::now() + self.config.timeout;
+        let deadline = toolmesh_core::duration::deadline_after(self.config.timeout);
         let timed_out = |url: &Url| {
             format!(
                 "`{url}` did not answer within {} (the http_fetch timeout); try again later or another URL",

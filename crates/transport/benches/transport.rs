@@ -89,7 +89,7 @@ async fn cases() -> anyhow::Result<Vec<serde_json::Value>> {
         .max_concurrent_requests(256);
     let raw = ()
         .serve(StreamableHttpClientTransport::with_client(
-            shared_client(),
+            shared_client()?,
             config,
         ))
         .await?;

@@ -20,20 +20,31 @@ pub(crate) use standalone::StandaloneStream;
 /// Ordinary POSTs one session may have in flight (rmcp's default is 16).
 pub(crate) const MAX_CONCURRENT_POSTS: usize = 256;
 
+/// The HTTP client could not be built; most often TLS could not be initialised.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "cannot create the HTTP client ({0}); check the system's TLS setup (root certificates, crypto provider)"
+)]
+pub struct ClientError(String);
+
 /// The process-wide client: keep-alive pooling plus TCP_NODELAY, without which a pooled
 /// connection stalls ~40 ms per call on Nagle + delayed ACK.
-pub fn shared_client() -> reqwest::Client {
-    static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
+pub fn shared_client() -> Result<reqwest::Client, ClientError> {
+    static CLIENT: OnceLock<Result<reqwest::Client, ClientError>> = OnceLock::new();
     CLIENT
         .get_or_init(|| {
-            reqwest::Client::builder()
-                .tcp_nodelay(true)
-                .pool_idle_timeout(Duration::from_secs(90))
-                .pool_max_idle_per_host(256)
-                .build()
-                .unwrap_or_else(|_| reqwest::Client::new())
+            build(
+                reqwest::Client::builder()
+                    .tcp_nodelay(true)
+                    .pool_idle_timeout(Duration::from_secs(90))
+                    .pool_max_idle_per_host(256),
+            )
         })
         .clone()
+}
+
+fn build(builder: reqwest::ClientBuilder) -> Result<reqwest::Client, ClientError> {
+    builder.build().map_err(|e| ClientError(e.to_string()))
 }
 
 /// Reconnects a broken SSE stream a few times, then gives up so in-flight calls fail.
@@ -79,9 +90,10 @@ pub(crate) fn config(
     Ok(config)
 }
 
-/// The rmcp transport for `endpoint`, on the shared client, and the state of its
+/// The rmcp transport for `endpoint` on `client` (the shared one), and the state of its
 /// standalone GET stream.
 pub(crate) fn transport(
+    client: reqwest::Client,
     endpoint: &Endpoint,
     url: &str,
 ) -> Result<
@@ -93,9 +105,25 @@ pub(crate) fn transport(
 > {
     let standalone = Arc::new(StandaloneStream::default());
     let client = standalone::Client {
-        inner: shared_client(),
+        inner: client,
         standalone: standalone.clone(),
     };
     let transport = StreamableHttpClientTransport::with_client(client, config(endpoint, url)?);
     Ok((transport, standalone))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_client_that_cannot_be_built_is_an_error_not_a_panic() {
+        // No TLS version left to speak: the TLS setup fails, as a broken system's would.
+        let builder = reqwest::Client::builder()
+            .tls_version_min(reqwest::tls::Version::TLS_1_3)
+            .tls_version_max(reqwest::tls::Version::TLS_1_2);
+        let err = build(builder).unwrap_err();
+        assert!(err.to_string().contains("TLS setup"), "{err}");
+        assert!(shared_client().is_ok());
+    }
 }

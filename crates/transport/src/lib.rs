@@ -7,7 +7,7 @@ mod stdio;
 mod websocket;
 
 pub use endpoint::{Auth, CommandLine, Endpoint, EndpointError, ProtocolChoice, TransportKind};
-pub use http::shared_client;
+pub use http::{ClientError, shared_client};
 pub use session::{ServerEvent, Session};
 
 /// rmcp model types that appear in the session's API.

@@ -160,10 +160,15 @@ impl Session {
             }
             TransportKind::StreamableHttp => {
                 let url = endpoint.url.as_deref().unwrap_or_default();
-                let (transport, stream) =
-                    http::transport(endpoint, url).map_err(|e| CallError::InvalidRequest {
+                let client = http::shared_client().map_err(|e| CallError::Connect {
+                    target: label.clone(),
+                    reason: e.to_string(),
+                })?;
+                let (transport, stream) = http::transport(client, endpoint, url).map_err(|e| {
+                    CallError::InvalidRequest {
                         reason: format!("endpoint {label}: {e}"),
-                    })?;
+                    }
+                })?;
                 standalone = Some(stream);
                 bounded(
                     &label,
@@ -510,6 +515,15 @@ impl Session {
         if let Some(exit) = &self.inner.exit {
             let _ = tokio::time::timeout(timeout, exit.exited()).await;
         }
+        // Let the service loop close its transport (the HTTP worker ends its session)
+        // before returning: a runtime shut down under it logs "fail to close sink".
+        let peer = self.inner.service.peer();
+        let _ = tokio::time::timeout(timeout, async {
+            while !peer.is_transport_closed() {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await;
     }
 }
 

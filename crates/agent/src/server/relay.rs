@@ -5,20 +5,23 @@
 #![allow(deprecated)]
 
 use std::{
-    collections::HashSet,
+    collections::{HashSet, VecDeque},
     future::Future,
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
 };
 
 use futures::{StreamExt, stream::FuturesUnordered};
 use rmcp::{
     ErrorData, Peer, RoleServer,
     model::{
-        ClientResult, LoggingLevel, LoggingMessageNotificationParam, ProgressNotificationParam,
-        ProgressToken, ServerRequest,
+        ClientResult, LoggingLevel, LoggingMessageNotificationParam, NotificationMetaObject,
+        ProgressNotificationParam, ProgressToken, ServerRequest,
     },
 };
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Notify, oneshot};
 use toolmesh_core::{BoxFuture, Relay};
 
 /// What one client asked of the gateway for itself: the lowest log level it wants and
@@ -78,23 +81,75 @@ enum Outbound {
     Request(ServerRequest, Answer),
 }
 
+/// Messages held for one call's client at most; past that the oldest goes.
+const QUEUE_CAPACITY: usize = 256;
+
+/// Counter of relayed messages dropped because their client was slower than its server.
+pub(crate) const DROPPED_METRIC: &str = "toolmesh_relay_dropped_total";
+
+/// What waits to go to one call's client: bounded, dropping the oldest (a dropped
+/// request is refused upstream when its answer channel closes).
+#[derive(Default)]
+struct Queue {
+    messages: Mutex<VecDeque<Outbound>>,
+    ready: Notify,
+    /// The call has answered: what arrives now is sent by a drain task.
+    closed: AtomicBool,
+    /// A drain task runs (at most one per call).
+    draining: AtomicBool,
+}
+
+impl Queue {
+    fn messages(&self) -> std::sync::MutexGuard<'_, VecDeque<Outbound>> {
+        self.messages.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn push(&self, message: Outbound) {
+        let mut messages = self.messages();
+        if messages.len() >= QUEUE_CAPACITY {
+            messages.pop_front();
+            metrics::counter!(DROPPED_METRIC).increment(1);
+        }
+        messages.push_back(message);
+        drop(messages);
+        self.ready.notify_one();
+    }
+
+    fn pop(&self) -> Option<Outbound> {
+        self.messages().pop_front()
+    }
+
+    /// The next message; waits for one.
+    async fn next(&self) -> Outbound {
+        loop {
+            if let Some(message) = self.pop() {
+                return message;
+            }
+            // `notify_one` keeps a permit when nobody waits: no wake-up is lost.
+            self.ready.notified().await;
+        }
+    }
+}
+
 /// The [`Relay`] a call carries down to the upstream session.
 struct ClientRelay {
-    tx: mpsc::UnboundedSender<Outbound>,
+    queue: Arc<Queue>,
     /// For logs that arrive after the call answered (see `toolmesh_transport`'s linger).
     downstream: Arc<Downstream>,
 }
 
 impl Relay for ClientRelay {
     fn progress(&self, progress: ProgressNotificationParam) {
-        let _ = self.tx.send(Outbound::Progress(progress));
+        if !self.queue.closed.load(Ordering::Acquire) {
+            self.queue.push(Outbound::Progress(progress));
+        }
     }
 
     fn log(&self, message: LoggingMessageNotificationParam) {
-        if let Err(mpsc::error::SendError(late)) = self.tx.send(Outbound::Log(message)) {
+        self.queue.push(Outbound::Log(message));
+        if self.queue.closed.load(Ordering::Acquire) {
             // The call has answered; logs go on the session's own stream anyway.
-            let downstream = self.downstream.clone();
-            tokio::spawn(async move { downstream.notify(late).await });
+            drain_late(self.queue.clone(), self.downstream.clone());
         }
     }
 
@@ -102,15 +157,32 @@ impl Relay for ClientRelay {
         &self,
         request: ServerRequest,
     ) -> BoxFuture<'static, Result<ClientResult, ErrorData>> {
+        if self.queue.closed.load(Ordering::Acquire) {
+            return Box::pin(std::future::ready(Err(call_over())));
+        }
         let (answer, answered) = oneshot::channel();
-        let sent = self.tx.send(Outbound::Request(request, answer));
-        Box::pin(async move {
-            if sent.is_err() {
-                return Err(call_over());
-            }
-            answered.await.unwrap_or_else(|_| Err(call_over()))
-        })
+        self.queue.push(Outbound::Request(request, answer));
+        Box::pin(async move { answered.await.unwrap_or_else(|_| Err(call_over())) })
     }
+}
+
+/// Sends what is queued after the call answered, in one task per call at a time.
+fn drain_late(queue: Arc<Queue>, downstream: Arc<Downstream>) {
+    if queue.draining.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    tokio::spawn(async move {
+        loop {
+            while let Some(message) = queue.pop() {
+                downstream.notify(message).await;
+            }
+            queue.draining.store(false, Ordering::Release);
+            // A message pushed after the last pop but before the flag cleared is ours.
+            if queue.messages().is_empty() || queue.draining.swap(true, Ordering::AcqRel) {
+                return;
+            }
+        }
+    });
 }
 
 fn call_over() -> ErrorData {
@@ -122,6 +194,15 @@ pub(crate) struct Downstream {
     pub(crate) peer: Peer<RoleServer>,
     pub(crate) progress_token: Option<ProgressToken>,
     pub(crate) client: Arc<ClientState>,
+}
+
+/// Closes the queue when the call ends, however it ends.
+struct Close<'a>(&'a Queue);
+
+impl Drop for Close<'_> {
+    fn drop(&mut self) {
+        self.0.closed.store(true, Ordering::Release);
+    }
 }
 
 /// Runs `call` with a relay, forwarding what arrives on it to the client meanwhile.
@@ -137,18 +218,19 @@ where
     F: Future<Output = T>,
 {
     let downstream = Arc::new(downstream);
-    let (tx, mut rx) = mpsc::unbounded_channel();
+    let queue = Arc::new(Queue::default());
     let relay = ClientRelay {
-        tx,
+        queue: queue.clone(),
         downstream: downstream.clone(),
     };
+    let _close = Close(&queue);
     // Boxed: the routed call is a deep future, and debug builds poll it on small stacks.
     let mut call = Box::pin(call(Arc::new(relay)));
     let mut asking = FuturesUnordered::new();
     loop {
         tokio::select! {
             biased;
-            Some(message) = rx.recv() => match message {
+            message = queue.next() => match message {
                 Outbound::Request(request, answer) => {
                     let peer = downstream.peer.clone();
                     asking.push(async move {
@@ -161,11 +243,10 @@ where
             },
             Some(()) = asking.next(), if !asking.is_empty() => {}
             out = &mut call => {
+                queue.closed.store(true, Ordering::Release);
                 // What the server sent before its answer reaches the client before ours.
-                while let Ok(message) = rx.try_recv() {
-                    if !matches!(message, Outbound::Request(..)) {
-                        downstream.notify(message).await;
-                    }
+                while let Some(message) = queue.pop() {
+                    downstream.notify(message).await;
                 }
                 return out;
             }
@@ -183,13 +264,64 @@ impl Downstream {
                 progress.progress_token = token.clone();
                 self.peer.notify_progress(progress).await
             }
-            Outbound::Log(log) if self.client.wants(log.level) => {
+            Outbound::Log(mut log) if self.client.wants(log.level) => {
+                // The upstream names its own request; the client knows its own token.
+                log.meta = self.progress_token.as_ref().map(|token| {
+                    let mut meta = NotificationMetaObject::new();
+                    meta.insert(
+                        "progressToken".to_owned(),
+                        serde_json::to_value(token).unwrap_or_default(),
+                    );
+                    meta
+                });
                 self.peer.notify_logging_message(log).await
             }
+            // A request dropped here is refused upstream: its answer channel closes.
             Outbound::Log(_) | Outbound::Request(..) => return,
         };
         if let Err(error) = sent {
             tracing::debug!(%error, "could not relay a server message to the client");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn log(n: usize) -> Outbound {
+        Outbound::Log(LoggingMessageNotificationParam::new(
+            LoggingLevel::Info,
+            serde_json::json!(n),
+        ))
+    }
+
+    #[test]
+    fn a_full_queue_drops_the_oldest_and_counts_it() {
+        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        let queue = Queue::default();
+        metrics::with_local_recorder(&recorder, || {
+            for n in 0..QUEUE_CAPACITY + 3 {
+                queue.push(log(n));
+            }
+        });
+        let kept: Vec<serde_json::Value> = std::iter::from_fn(|| queue.pop())
+            .map(|m| match m {
+                Outbound::Log(l) => l.data,
+                _ => serde_json::Value::Null,
+            })
+            .collect();
+        assert_eq!(kept.len(), QUEUE_CAPACITY);
+        assert_eq!(kept[0], serde_json::json!(3), "the three oldest went");
+        assert_eq!(
+            kept[QUEUE_CAPACITY - 1],
+            serde_json::json!(QUEUE_CAPACITY + 2)
+        );
+        let rendered = handle.render();
+        assert!(
+            rendered.contains(&format!("{DROPPED_METRIC} 3")),
+            "{rendered}"
+        );
     }
 }

@@ -1,64 +1,161 @@
-//! Checking call arguments against a tool's input schema before any upstream call:
-//! required properties present, and the basic JSON type of each given property.
+//! Checking call arguments against a tool's input schema before any upstream call,
+//! with a full JSON Schema validator (`jsonschema`).
 //!
-//! Deliberately small (no `$ref`, `anyOf`, formats or ranges): it catches the mistakes
-//! clients and LLMs make most (a missing field, a number sent as a string) without a
-//! schema engine on the hot path. Whatever it does not check, the upstream server does.
+//! Schemas compile once per catalog: the first check after the catalog changed compiles
+//! every tool's schema, later checks only look the tool up. A schema that does not
+//! compile (invalid, or a `$ref` to elsewhere: nothing is fetched) leaves that tool's
+//! arguments to its server, with a warning.
 
+use std::{collections::HashMap, sync::Arc};
+
+use arc_swap::ArcSwapOption;
+use jsonschema::{ValidationError, Validator, error::ValidationErrorKind};
 use serde_json::Value;
 use toolmesh_core::JsonObject;
+use toolmesh_registry::{Catalog, CatalogEntry};
 
 /// Why arguments do not fit a tool's input schema.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Invalid {
-    /// The argument concerned.
+    /// The top-level argument concerned (`config` for `/config/name`).
     pub(crate) field: String,
-    /// What is wrong, naming the field and the tool.
+    /// JSON pointer to the value at fault (`/count`, `/config/name`).
+    pub(crate) pointer: String,
+    /// What is wrong, naming the argument and the tool.
     pub(crate) message: String,
 }
 
-/// Checks `arguments` of `tool` against `schema` (the tool's `inputSchema`).
-pub(crate) fn arguments(
-    tool: &str,
-    schema: &JsonObject,
-    arguments: Option<&JsonObject>,
-) -> Result<(), Invalid> {
-    if let Some(Value::Array(required)) = schema.get("required") {
-        for field in required.iter().filter_map(Value::as_str) {
-            if !arguments.is_some_and(|args| args.contains_key(field)) {
-                return Err(Invalid {
-                    field: field.to_owned(),
-                    message: format!(
-                        "missing required argument `{field}` of tool `{tool}`{}",
-                        described(schema, field)
-                    ),
-                });
-            }
-        }
-    }
-    let (Some(arguments), Some(Value::Object(properties))) = (arguments, schema.get("properties"))
-    else {
-        return Ok(());
-    };
-    for (field, value) in arguments {
-        let Some(expected) = properties.get(field).and_then(|p| p.get("type")) else {
-            continue;
-        };
-        if !matches_type(expected, value) {
-            return Err(Invalid {
-                field: field.clone(),
-                message: format!(
-                    "argument `{field}` of tool `{tool}` must be {}, got {}",
-                    type_names(expected),
-                    json_type(value)
-                ),
-            });
-        }
-    }
-    Ok(())
+/// The compiled input schemas of one catalog.
+struct Compiled {
+    /// The catalog they were compiled for (held, so its address stays its own).
+    catalog: Arc<Catalog>,
+    /// By rendered tool name; tools whose schema did not compile are absent.
+    tools: HashMap<String, Validator>,
 }
 
-/// ` (description)` of a property, when the schema has one.
+impl Compiled {
+    fn build(catalog: Arc<Catalog>) -> Self {
+        let tools = catalog
+            .entries()
+            .iter()
+            .filter_map(|entry| {
+                let validator = compile(&entry.rendered, &entry.tool.input_schema)?;
+                Some((entry.rendered.clone(), validator))
+            })
+            .collect();
+        Self { catalog, tools }
+    }
+}
+
+/// The validator of `schema`, or `None` (with a warning) when it does not compile.
+fn compile(tool: &str, schema: &JsonObject) -> Option<Validator> {
+    match jsonschema::validator_for(&Value::Object(schema.clone())) {
+        Ok(validator) => Some(validator),
+        Err(error) => {
+            tracing::warn!(
+                tool,
+                "the tool's input schema does not compile, so its arguments go to its server \
+                 unchecked: {error}"
+            );
+            None
+        }
+    }
+}
+
+/// Compiled input schemas, rebuilt when the catalog changes.
+#[derive(Default)]
+pub(crate) struct Schemas {
+    compiled: ArcSwapOption<Compiled>,
+}
+
+impl Schemas {
+    /// Compiles the schemas of `catalog` now, so that no call waits for it.
+    pub(crate) fn warm(&self, catalog: Arc<Catalog>) {
+        self.compiled
+            .store(Some(Arc::new(Compiled::build(catalog))));
+    }
+
+    fn for_catalog(&self, catalog: &Arc<Catalog>) -> Arc<Compiled> {
+        if let Some(compiled) = self.compiled.load_full()
+            && Arc::ptr_eq(&compiled.catalog, catalog)
+        {
+            return compiled;
+        }
+        let compiled = Arc::new(Compiled::build(catalog.clone()));
+        self.compiled.store(Some(compiled.clone()));
+        compiled
+    }
+
+    /// Checks `arguments` (an object; `{}` when the call has none) of `entry`, a tool of
+    /// `catalog`, against its input schema.
+    pub(crate) fn check(
+        &self,
+        catalog: &Arc<Catalog>,
+        entry: &CatalogEntry,
+        arguments: &Value,
+    ) -> Result<(), Invalid> {
+        let compiled = self.for_catalog(catalog);
+        let Some(validator) = compiled.tools.get(&entry.rendered) else {
+            return Ok(());
+        };
+        match validator.validate(arguments) {
+            Ok(()) => Ok(()),
+            Err(error) => Err(invalid(&entry.rendered, &entry.tool.input_schema, &error)),
+        }
+    }
+}
+
+/// The first validation error as an [`Invalid`] naming the argument by JSON pointer.
+fn invalid(tool: &str, schema: &JsonObject, error: &ValidationError<'_>) -> Invalid {
+    let at = error.instance_path().as_str();
+    if let ValidationErrorKind::Required { property } = error.kind() {
+        let name = property
+            .as_str()
+            .map_or_else(|| property.to_string(), str::to_owned);
+        let pointer = format!("{at}/{}", escape(&name));
+        // A top-level argument by its name, described as the schema describes it.
+        let message = if at.is_empty() {
+            format!(
+                "missing required argument `{name}` of tool `{tool}`{}",
+                described(schema, &name)
+            )
+        } else {
+            format!("missing required argument `{pointer}` of tool `{tool}`")
+        };
+        return Invalid {
+            field: top_level(&pointer),
+            pointer,
+            message,
+        };
+    }
+    let field = top_level(at);
+    let message = if at.is_empty() {
+        format!("the arguments of tool `{tool}` do not fit its schema (at the top level): {error}")
+    } else {
+        format!("argument `{field}` of tool `{tool}` does not fit its schema at `{at}`: {error}")
+    };
+    Invalid {
+        field,
+        pointer: at.to_owned(),
+        message,
+    }
+}
+
+/// The top-level argument a JSON pointer points into, unescaped.
+fn top_level(pointer: &str) -> String {
+    let segment = pointer
+        .strip_prefix('/')
+        .and_then(|rest| rest.split('/').next())
+        .unwrap_or_default();
+    segment.replace("~1", "/").replace("~0", "~")
+}
+
+/// A property name as a JSON pointer segment (RFC 6901).
+fn escape(name: &str) -> String {
+    name.replace('~', "~0").replace('/', "~1")
+}
+
+/// ` (description)` of a top-level property, when the schema has one.
 fn described(schema: &JsonObject, field: &str) -> String {
     schema
         .get("properties")
@@ -69,69 +166,6 @@ fn described(schema: &JsonObject, field: &str) -> String {
         .unwrap_or_default()
 }
 
-/// Whether `value` has the JSON type `expected` names (`"string"` or `["string", "null"]`).
-/// Unknown type names pass: they are the upstream server's business.
-fn matches_type(expected: &Value, value: &Value) -> bool {
-    match expected {
-        Value::String(name) => matches_one(name, value),
-        Value::Array(names) => names
-            .iter()
-            .filter_map(Value::as_str)
-            .any(|name| matches_one(name, value)),
-        _ => true,
-    }
-}
-
-fn matches_one(name: &str, value: &Value) -> bool {
-    match name {
-        "string" => value.is_string(),
-        "number" => value.is_number(),
-        "integer" => match value {
-            Value::Number(n) => {
-                n.is_i64() || n.is_u64() || n.as_f64().is_some_and(|f| f.fract() == 0.0)
-            }
-            _ => false,
-        },
-        "boolean" => value.is_boolean(),
-        "object" => value.is_object(),
-        "array" => value.is_array(),
-        "null" => value.is_null(),
-        _ => true,
-    }
-}
-
-fn type_names(expected: &Value) -> String {
-    match expected {
-        Value::String(name) => article(name),
-        Value::Array(names) => names
-            .iter()
-            .filter_map(Value::as_str)
-            .map(article)
-            .collect::<Vec<_>>()
-            .join(" or "),
-        other => other.to_string(),
-    }
-}
-
-fn article(name: &str) -> String {
-    match name {
-        "integer" | "object" | "array" => format!("an {name}"),
-        "null" => "null".to_owned(),
-        _ => format!("a {name}"),
-    }
-}
-
-fn json_type(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -139,71 +173,87 @@ mod tests {
 
     use super::*;
 
-    fn object(value: Value) -> JsonObject {
-        value.as_object().cloned().unwrap()
-    }
-
     fn schema() -> JsonObject {
-        object(json!({
+        json!({
             "type": "object",
             "properties": {
                 "message": { "type": "string", "description": "Text to send back." },
-                "count": { "type": "integer" },
-                "ratio": { "type": ["number", "null"] },
-                "free": {}
+                "count": { "type": "integer", "minimum": 1 },
+                "mode": { "enum": ["fast", "slow"] },
+                "options": {
+                    "type": "object",
+                    "properties": { "name": { "type": "string", "pattern": "^[a-z]+$" } },
+                    "required": ["name"]
+                }
             },
             "required": ["message"]
-        }))
+        })
+        .as_object()
+        .cloned()
+        .unwrap()
+    }
+
+    fn check(arguments: Value) -> Result<(), Invalid> {
+        let validator = compile("fx__echo", &schema()).unwrap();
+        match validator.validate(&arguments) {
+            Ok(()) => Ok(()),
+            Err(error) => Err(invalid("fx__echo", &schema(), &error)),
+        }
     }
 
     #[test]
     fn a_missing_required_field_is_named() {
-        let err = arguments("fx__echo", &schema(), None).unwrap_err();
-        assert_eq!(err.field, "message");
+        let err = check(json!({})).unwrap_err();
+        assert_eq!(
+            (err.field.as_str(), err.pointer.as_str()),
+            ("message", "/message")
+        );
         assert_eq!(
             err.message,
             "missing required argument `message` of tool `fx__echo` (Text to send back)"
         );
-        let err = arguments("fx__echo", &schema(), Some(&object(json!({"count": 1})))).unwrap_err();
-        assert_eq!(err.field, "message");
+        let err = check(json!({"message": "hi", "options": {}})).unwrap_err();
+        assert_eq!(
+            (err.field.as_str(), err.pointer.as_str()),
+            ("options", "/options/name")
+        );
+        assert!(err.message.contains("`/options/name`"), "{}", err.message);
     }
 
     #[test]
-    fn basic_types_are_checked() {
-        let ok = object(json!({"message": "hi", "count": 3, "ratio": null, "free": [1]}));
-        assert_eq!(arguments("t", &schema(), Some(&ok)), Ok(()));
-        let ok = object(json!({"message": "hi", "count": 3.0, "ratio": 0.5}));
-        assert_eq!(arguments("t", &schema(), Some(&ok)), Ok(()));
-
-        let bad = object(json!({"message": 5}));
-        let err = arguments("t", &schema(), Some(&bad)).unwrap_err();
+    fn constraints_beyond_types_are_checked_and_located() {
         assert_eq!(
-            err.message,
-            "argument `message` of tool `t` must be a string, got a number"
-        );
-        let bad = object(json!({"message": "x", "count": 1.5}));
-        assert_eq!(
-            arguments("t", &schema(), Some(&bad)).unwrap_err().field,
-            "count"
-        );
-        let bad = object(json!({"message": "x", "ratio": "high"}));
-        assert!(
-            arguments("t", &schema(), Some(&bad))
-                .unwrap_err()
-                .message
-                .contains("a number or null")
-        );
-    }
-
-    #[test]
-    fn schemas_without_constraints_accept_anything() {
-        let empty = object(json!({"type": "object"}));
-        assert_eq!(arguments("t", &empty, None), Ok(()));
-        assert_eq!(
-            arguments("t", &empty, Some(&object(json!({"x": 1})))),
+            check(json!({"message": "hi", "count": 2, "mode": "fast"})),
             Ok(())
         );
-        let odd = object(json!({"properties": {"x": {"type": "uuid"}}, "required": "x"}));
-        assert_eq!(arguments("t", &odd, Some(&object(json!({"x": 1})))), Ok(()));
+        let err = check(json!({"message": "hi", "count": 0})).unwrap_err();
+        assert_eq!(err.pointer, "/count");
+        assert!(err.message.contains("minimum"), "{}", err.message);
+        let err = check(json!({"message": "hi", "mode": "medium"})).unwrap_err();
+        assert_eq!(err.pointer, "/mode");
+        let err = check(json!({"message": "hi", "options": {"name": "A1"}})).unwrap_err();
+        assert_eq!(err.pointer, "/options/name");
+        assert!(err.message.contains("`/options/name`"), "{}", err.message);
+        let err = check(json!({"message": 5})).unwrap_err();
+        assert_eq!(err.pointer, "/message");
+        assert!(
+            err.message.starts_with(
+                "argument `message` of tool `fx__echo` does not fit its schema at `/message`: "
+            ),
+            "{}",
+            err.message
+        );
+        assert!(err.message.contains("\"string\""), "{}", err.message);
+        let err = check(json!("not an object")).unwrap_err();
+        assert_eq!((err.field.as_str(), err.pointer.as_str()), ("", ""));
+        assert!(err.message.contains("top level"), "{}", err.message);
+    }
+
+    #[test]
+    fn a_schema_that_does_not_compile_is_skipped() {
+        let broken = json!({"type": "object", "properties": {"x": {"type": 5}}});
+        assert!(compile("t", broken.as_object().unwrap()).is_none());
+        let remote = json!({"$ref": "https://schemas.example/args.json"});
+        assert!(compile("t", remote.as_object().unwrap()).is_none());
     }
 }

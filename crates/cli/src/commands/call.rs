@@ -3,22 +3,31 @@
 use std::process::ExitCode;
 
 use serde_json::{Value, json};
-use toolmesh::{CallContext, layers::core::JsonObject};
-use toolmesh_agent::{CatalogServer, ServerOptions};
+use toolmesh::{
+    CallContext, CallError,
+    layers::core::{CallToolResult, JsonObject},
+};
+use toolmesh_agent::{AgentError, CatalogServer, ServerOptions};
 
-use crate::{cli::CallArgs, failure::Usage, output, target::Target};
+use crate::{
+    cli::CallArgs,
+    failure::Usage,
+    output,
+    routing::Routing,
+    target::{self, Target},
+};
 
 pub(crate) async fn run(args: CallArgs) -> anyhow::Result<ExitCode> {
     let arguments = parse_arguments(args.args.as_deref())?;
     let target = Target::open(&args.target).await?;
     let outcome = call(&target, &args, arguments).await;
     target.close().await;
-    let (result, meta) = outcome?;
+    let (result, routing) = outcome?;
 
     if args.json {
         let mut out = json!({ "result": result });
-        if let Some(meta) = &meta {
-            out["meta"] = serde_json::to_value(meta)?;
+        if let Some(routing) = &routing {
+            out["meta"] = serde_json::to_value(routing)?;
         }
         output::emit(&serde_json::to_string_pretty(&out)?)?;
     } else {
@@ -26,20 +35,8 @@ pub(crate) async fn run(args: CallArgs) -> anyhow::Result<ExitCode> {
         if result.is_error != Some(true) && !text.is_empty() {
             output::emit(&text)?;
         }
-        if let Some(meta) = &meta {
-            eprintln!(
-                "routed: service {} instance {} attempts {} failovers {} latency {}{}",
-                meta.service
-                    .as_ref()
-                    .map_or("-".to_owned(), ToString::to_string),
-                meta.instance
-                    .as_ref()
-                    .map_or("-".to_owned(), ToString::to_string),
-                meta.attempts,
-                meta.failovers,
-                output::millis(meta.latency),
-                if meta.cache_hit { " (cached)" } else { "" },
-            );
+        if let Some(routing) = &routing {
+            eprintln!("{}", routing.render());
         }
     }
     if result.is_error == Some(true) {
@@ -51,30 +48,50 @@ pub(crate) async fn run(args: CallArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-type Outcome = (
-    toolmesh::layers::core::CallToolResult,
-    Option<toolmesh::CallMeta>,
-);
-
 async fn call(
     target: &Target,
     args: &CallArgs,
     arguments: Option<JsonObject>,
-) -> anyhow::Result<Outcome> {
+) -> anyhow::Result<(CallToolResult, Option<Routing>)> {
     let ctx = CallContext::with_timeout(args.timeout);
     if let Some(registry) = target.registry() {
         let server = CatalogServer::with_options(
             registry.clone(),
             ServerOptions::default().call_timeout(args.timeout),
         );
-        let routed = server.call_routed(&args.tool, arguments, &ctx).await?;
-        return Ok((routed.result, Some(routed.meta)));
+        return match server.call_routed(&args.tool, arguments, &ctx).await {
+            Ok(routed) => Ok((routed.result, Some(Routing::from(&routed.meta)))),
+            Err(e @ AgentError::Call(CallError::ToolNotFound { .. })) => {
+                match down_server_of(registry, &args.tool) {
+                    Some(why) => Err(anyhow::anyhow!(
+                        "`{}` cannot be called: its server is down: {why}; fix the server or \
+                         its configuration (`toolmesh status --config …` shows every instance)",
+                        args.tool
+                    )),
+                    None => Err(e.into()),
+                }
+            }
+            Err(e) => Err(e.into()),
+        };
     }
     let Target::Remote(session) = target else {
         anyhow::bail!("no target to call");
     };
     let result = session.call_tool(&args.tool, arguments, &ctx).await?;
-    Ok((result, None))
+    let routing = Routing::from_result(&result);
+    Ok((result, routing))
+}
+
+/// Why the server whose namespace `tool` is in cannot serve, if it is down (e.g. it
+/// failed to start, so its tools never reached the catalog).
+fn down_server_of(registry: &toolmesh::Registry, tool: &str) -> Option<String> {
+    target::down_services(registry)
+        .into_iter()
+        .find(|(namespace, _)| {
+            tool.strip_prefix(namespace.as_str())
+                .is_some_and(|rest| rest.starts_with("__") || rest.starts_with('/'))
+        })
+        .map(|(_, why)| why)
 }
 
 /// ARGS_JSON as a JSON object; absent or `null` means no arguments.

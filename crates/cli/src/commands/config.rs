@@ -11,6 +11,9 @@ use crate::{cli::Format, output, target};
 
 pub(crate) fn check(files: &[PathBuf], format: Format) -> anyhow::Result<()> {
     let config = target::loader(files).load()?;
+    if let Some(warning) = config.emptiness() {
+        eprintln!("warning: {warning}");
+    }
     let services = config.services()?;
     #[derive(Serialize)]
     struct Document<'a> {

@@ -1,17 +1,17 @@
 //! `toolmesh serve`: the gateway.
 
-use std::{io::Write, time::Duration};
+use std::{io::ErrorKind, io::Write, net::SocketAddr, time::Duration};
 
 use anyhow::Context;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tokio_util::sync::CancellationToken;
 use toolmesh::{ConfigLoader, Mesh, Registry};
 use toolmesh_agent::{
-    CatalogServer, GatewayState, HttpOptions, HttpServer, ReloadSnapshot, ServerOptions,
+    AgentError, CatalogServer, GatewayState, HttpOptions, HttpServer, ReloadSnapshot, ServerOptions,
 };
 
 use super::stop_signal;
-use crate::{cli::ServeArgs, native, target};
+use crate::{cli::ServeArgs, failure::Usage, native, target};
 
 /// What serves the catalog: a configuration, or the native tools.
 enum Services {
@@ -56,6 +56,9 @@ impl Services {
 }
 
 pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    if !args.stdio {
+        refuse_unauthenticated(&args)?;
+    }
     let metrics = install_metrics()?;
     // A bad configuration stops here, before anything listens.
     let loader = (!args.config.is_empty()).then(|| target::loader(&args.config));
@@ -83,7 +86,9 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
         http = http.allow_host(host.clone());
     }
     let state = GatewayState::new(http).with_metrics(metrics);
-    let listener = HttpServer::bind(args.listen).await?;
+    let listener = HttpServer::bind(args.listen)
+        .await
+        .map_err(|e| bind_error(args.listen, e))?;
     let url = listener.mcp_url();
     let shutdown = CancellationToken::new();
     let mut serving = tokio::spawn(listener.serve(state.clone(), shutdown.clone()));
@@ -135,6 +140,43 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     tracing::info!("stopped");
     served.context("the HTTP server task panicked")??;
     Ok(())
+}
+
+/// The gateway does not authenticate its clients: a non-loopback address would let anyone
+/// who reaches it call every tool with the servers' credentials.
+fn refuse_unauthenticated(args: &ServeArgs) -> Result<(), Usage> {
+    if args.listen.ip().is_loopback() || args.allow_unauthenticated {
+        return Ok(());
+    }
+    Err(Usage(format!(
+        "refusing to listen on {}: the gateway does not authenticate its clients yet, so \
+         anyone who reaches this address could call every tool with the credentials \
+         configured for its servers; listen on loopback (127.0.0.1, the default) behind an \
+         authenticating proxy, or pass --allow-unauthenticated on a network where every \
+         client may do that",
+        args.listen
+    )))
+}
+
+/// A bind failure with the hint that fits what the operating system said.
+fn bind_error(addr: SocketAddr, error: AgentError) -> anyhow::Error {
+    let AgentError::Bind { source, .. } = &error else {
+        return error.into();
+    };
+    let hint = match source.kind() {
+        ErrorKind::AddrInUse => {
+            "another process is using the port; stop it or pick another port with --listen"
+        }
+        ErrorKind::AddrNotAvailable => {
+            "this machine has no such address; listen on 127.0.0.1, or on one of its own \
+             addresses (0.0.0.0 for all of them)"
+        }
+        ErrorKind::PermissionDenied => {
+            "ports below 1024 need privileges; pick a port above 1023 with --listen"
+        }
+        _ => "check the address given to --listen",
+    };
+    anyhow::anyhow!("cannot listen on {addr}: {source}; {hint}")
 }
 
 /// Prints the line scripts and tests wait for, then logs what is served.

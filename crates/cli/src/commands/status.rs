@@ -1,6 +1,6 @@
 //! `toolmesh status`: every instance's health, breaker and performance.
 
-use std::{io::IsTerminal, time::Duration};
+use std::{io::IsTerminal, process::ExitCode, time::Duration};
 
 use anyhow::Context;
 use serde_json::Value;
@@ -29,6 +29,7 @@ impl Source {
         match self {
             Self::Local(mesh) => {
                 let mut report = mesh.registry().report_json();
+                output::durations_in_ms(&mut report);
                 let reload = mesh.reload_status().borrow().clone();
                 if let Some(object) = report.as_object_mut() {
                     object.insert(
@@ -52,16 +53,18 @@ impl Source {
                     .text()
                     .await
                     .with_context(|| format!("reading {status_url}"))?;
-                let report: Value = serde_json::from_str(&body).with_context(|| {
+                let mut report: Value = serde_json::from_str(&body).with_context(|| {
                     format!("{status_url} answered HTTP {code} without a JSON status: {body:.200}")
                 })?;
+                output::durations_in_ms(&mut report);
                 Ok(report)
             }
         }
     }
 }
 
-pub(crate) async fn run(args: StatusArgs) -> anyhow::Result<()> {
+/// Shows the report; exit status 1 when no service has a healthy instance.
+pub(crate) async fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
     let source = if args.config.is_empty() {
         // Without --url: the gateway `toolmesh serve` runs by default.
         let url = args.url.as_deref().unwrap_or(DEFAULT_GATEWAY);
@@ -81,10 +84,11 @@ pub(crate) async fn run(args: StatusArgs) -> anyhow::Result<()> {
     outcome
 }
 
-async fn show(source: &Source, args: &StatusArgs) -> anyhow::Result<()> {
+async fn show(source: &Source, args: &StatusArgs) -> anyhow::Result<ExitCode> {
     let clear = args.watch && std::io::stdout().is_terminal();
     loop {
         let report = source.report().await?;
+        let down = is_down(&report);
         if clear {
             output::emit_raw("\x1b[2J\x1b[H")?;
         }
@@ -94,13 +98,25 @@ async fn show(source: &Source, args: &StatusArgs) -> anyhow::Result<()> {
             output::emit_raw(&render(&report))?;
         }
         if !args.watch {
-            return Ok(());
+            if down {
+                eprintln!(
+                    "toolmesh: every service is down (no healthy instance); see the reasons above"
+                );
+                return Ok(ExitCode::FAILURE);
+            }
+            return Ok(ExitCode::SUCCESS);
         }
         tokio::select! {
             () = tokio::time::sleep(REFRESH) => {}
-            () = stop_signal() => return Ok(()),
+            () = stop_signal() => return Ok(ExitCode::SUCCESS),
         }
     }
+}
+
+/// Whether the report has services and none of them can serve.
+fn is_down(report: &Value) -> bool {
+    let summary = &report["summary"];
+    summary["status"] == "down" && summary["services"].as_u64().is_some_and(|n| n > 0)
 }
 
 /// `<base>/status` for a gateway's MCP URL or base URL.
@@ -145,6 +161,7 @@ fn render(report: &Value) -> String {
     ]);
     for instance in report["instances"].as_array().into_iter().flatten() {
         let load = &instance["load"];
+        let calls = load["calls"].as_u64().unwrap_or(0);
         table.add_row(vec![
             text(&instance["service"]),
             text(&instance["instance"]),
@@ -155,11 +172,14 @@ fn render(report: &Value) -> String {
             },
             text(&instance["reason"]),
             text(&instance["breaker"]),
-            load["calls"].as_u64().unwrap_or(0).to_string(),
+            calls.to_string(),
             load["success_rate"]
                 .as_f64()
+                .filter(|_| calls > 0)
                 .map_or("-".to_owned(), |rate| format!("{:.1}%", rate * 100.0)),
-            output::duration_of(&load["p99_latency"]).map_or("-".to_owned(), output::millis),
+            load["p99_latency_ms"]
+                .as_f64()
+                .map_or("-".to_owned(), output::millis_f64),
         ]);
     }
     out.push_str(&table.to_string());
@@ -202,7 +222,10 @@ mod tests {
             "instances": [{"service": "fx", "instance": "fx-1", "healthy": false,
                            "reason": "connection refused", "breaker": "open",
                            "load": {"calls": 10, "success_rate": 0.5,
-                                    "p99_latency": {"secs": 0, "nanos": 2_000_000}}}]
+                                    "p99_latency_ms": 2.0}},
+                          {"service": "fx", "instance": "fx-2", "healthy": true,
+                           "reason": "ok", "breaker": "closed",
+                           "load": {"calls": 0, "success_rate": 1.0, "p99_latency_ms": null}}]
         });
         let text = render(&report);
         assert!(text.contains("degraded: 0/1 services healthy"), "{text}");
@@ -210,5 +233,11 @@ mod tests {
         for cell in ["fx-1", "NO", "connection refused", "open", "50.0%", "2.0ms"] {
             assert!(text.contains(cell), "{cell} missing from {text}");
         }
+        // No call yet: no success rate to show.
+        let idle = text
+            .lines()
+            .find(|l| l.contains("fx-2"))
+            .unwrap_or_default();
+        assert!(!idle.contains("100.0%") && idle.contains(" - "), "{idle}");
     }
 }

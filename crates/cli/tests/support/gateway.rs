@@ -41,9 +41,14 @@ pub(crate) struct Gateway {
 impl Gateway {
     /// `toolmesh serve --listen 127.0.0.1:0` plus `args`, once it prints its URL.
     pub(crate) async fn start(args: &[&str]) -> anyhow::Result<Self> {
+        Self::start_on("127.0.0.1:0", args).await
+    }
+
+    /// `toolmesh serve --listen <listen>` plus `args`, once it prints its URL.
+    pub(crate) async fn start_on(listen: &str, args: &[&str]) -> anyhow::Result<Self> {
         let mut child = Command::new(bin())
             .arg("serve")
-            .args(["--listen", "127.0.0.1:0"])
+            .args(["--listen", listen])
             .args(args)
             .env("RUST_LOG", "warn,rmcp=error,toolmesh=info")
             .stdin(Stdio::null())
@@ -167,6 +172,31 @@ impl Drop for Gateway {
         }
         eprintln!("toolmesh pid {} not reaped after SIGKILL", self.pid);
     }
+}
+
+/// Runs `toolmesh args…` with `env` (RUST_LOG and COLUMNS unset otherwise), bounded:
+/// the exit code, stdout and stderr.
+pub(crate) async fn run(
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> anyhow::Result<(i32, String, String)> {
+    let output = tokio::time::timeout(
+        Duration::from_secs(60),
+        Command::new(bin())
+            .args(args)
+            .env_remove("RUST_LOG")
+            .env_remove("COLUMNS")
+            .envs(env.iter().copied())
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .context("toolmesh did not exit within 60 s")??;
+    Ok((
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    ))
 }
 
 /// Polls `check` every 100 ms until it returns `Some` or `within` passes.

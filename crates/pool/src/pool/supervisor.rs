@@ -7,7 +7,7 @@ use std::{
 };
 
 use tokio::time::Instant;
-use toolmesh_core::CallContext;
+use toolmesh_core::{CallContext, duration::deadline_after};
 
 use super::{PoolEvent, Shared};
 use crate::HealthCheckMethod;
@@ -36,7 +36,7 @@ pub(super) async fn run(pool: Weak<Shared>) {
 }
 
 fn next_tick(shared: &Shared, next_check: Instant) -> Instant {
-    let mut tick = Instant::now() + MAX_TICK;
+    let mut tick = deadline_after(MAX_TICK);
     if shared.config.health_check.enabled {
         tick = tick.min(next_check);
     }
@@ -58,7 +58,7 @@ async fn round(shared: &Arc<Shared>, next_check: &mut Instant) {
     evict_idle(shared);
     if shared.config.health_check.enabled && Instant::now() >= *next_check {
         check(shared).await;
-        *next_check = Instant::now() + shared.config.health_check.interval;
+        *next_check = deadline_after(shared.config.health_check.interval);
     }
     let snapshot = shared.snapshot();
     shared.metrics.sessions(

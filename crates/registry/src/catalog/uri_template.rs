@@ -1,55 +1,49 @@
 //! Whether a URI fits a resource template (RFC 6570, as MCP servers use it).
+//!
+//! A template compiles once, with the catalog, to an anchored regular expression; the
+//! `regex` crate matches in time linear in the URI, so a hostile URI of megabytes costs
+//! one pass, never a backtracking search.
 
-/// `true` when `uri` can be produced by expanding `template`: the literal parts match in
-/// order and every `{expression}` stands for at least one character. `{+x}`/`{#x}`
-/// may span `/`; plain `{x}` does not.
-pub(crate) fn matches(template: &str, uri: &str) -> bool {
-    let mut parts = Vec::new();
-    let mut rest = template;
-    while let Some(open) = rest.find('{') {
-        let Some(close) = rest[open..].find('}') else {
-            return false;
-        };
-        parts.push(Part::Literal(&rest[..open]));
-        let expression = &rest[open + 1..open + close];
-        parts.push(Part::Variable {
-            reserved: expression.starts_with(['+', '#', '/']),
-        });
-        rest = &rest[open + close + 1..];
+use regex::Regex;
+
+/// A compiled resource template: the literal parts match in order and every
+/// `{expression}` stands for at least one character. `{+x}`/`{#x}`/`{/x}` may span `/`;
+/// plain `{x}` does not.
+#[derive(Debug, Clone)]
+pub(crate) struct UriTemplate(Regex);
+
+impl UriTemplate {
+    /// Compiles `template`; `None` when it is malformed (an unclosed `{`), so that no
+    /// URI fits it.
+    pub(crate) fn compile(template: &str) -> Option<Self> {
+        let mut pattern = String::from("(?s)^");
+        let mut rest = template;
+        while let Some(open) = rest.find('{') {
+            let close = open + rest[open..].find('}')?;
+            pattern.push_str(&regex::escape(&rest[..open]));
+            let reserved = rest[open + 1..close].starts_with(['+', '#', '/']);
+            pattern.push_str(if reserved { ".+" } else { "[^/]+" });
+            rest = &rest[close + 1..];
+        }
+        pattern.push_str(&regex::escape(rest));
+        pattern.push('$');
+        Regex::new(&pattern).ok().map(Self)
     }
-    parts.push(Part::Literal(rest));
-    fits(&parts, uri)
-}
 
-#[derive(Clone, Copy)]
-enum Part<'a> {
-    Literal(&'a str),
-    Variable { reserved: bool },
-}
-
-fn fits(parts: &[Part<'_>], uri: &str) -> bool {
-    match parts.split_first() {
-        None => uri.is_empty(),
-        Some((Part::Literal(text), rest)) => {
-            uri.strip_prefix(text).is_some_and(|tail| fits(rest, tail))
-        }
-        Some((Part::Variable { reserved }, rest)) => {
-            // Try every non-empty span; templates are short, so this stays cheap.
-            let limit = if *reserved {
-                uri.len()
-            } else {
-                uri.find('/').unwrap_or(uri.len())
-            };
-            (1..=limit)
-                .filter(|end| uri.is_char_boundary(*end))
-                .any(|end| fits(rest, &uri[end..]))
-        }
+    /// `true` when `uri` can be produced by expanding the template.
+    pub(crate) fn matches(&self, uri: &str) -> bool {
+        self.0.is_match(uri)
     }
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
-    use super::matches;
+    use super::UriTemplate;
+
+    fn matches(template: &str, uri: &str) -> bool {
+        UriTemplate::compile(template).is_some_and(|t| t.matches(uri))
+    }
 
     #[test]
     fn literal_parts_and_variables() {
@@ -70,5 +64,21 @@ mod tests {
         assert!(!matches("users://{user}", "groups://ada"));
         assert!(!matches("broken://{x", "broken://{x"));
         assert!(matches("exact://uri", "exact://uri"));
+        assert!(!matches("exact://uri", "exact://uri/more"));
+        // Regex syntax in a template is literal text.
+        assert!(matches("q://a.b/{x}", "q://a.b/1"));
+        assert!(!matches("q://a.b/{x}", "q://aXb/1"));
+    }
+
+    /// Many adjacent variables over a long URI that almost fits: a backtracking matcher
+    /// tries every split of 4 MiB among ten variables (beyond any time a test can wait);
+    /// the compiled template answers in one linear pass.
+    #[test]
+    fn a_hostile_uri_is_matched_in_one_pass() {
+        let template = "h://{+a}{+b}{+c}{+d}{+e}{+f}{+g}{+h}{+i}{+j}/end";
+        let uri = format!("h://{}", "x".repeat(4 * 1024 * 1024));
+        assert!(!matches(template, &uri));
+        let fitting = format!("{uri}/end");
+        assert!(matches(template, &fitting));
     }
 }

@@ -18,6 +18,7 @@ use toolmesh_transport::{Prompt, Resource, ResourceTemplate};
 
 use crate::{
     InstanceSpec, NATIVE_INSTANCE, RegistryError, ServiceSpec,
+    discovery::match_score,
     router::CallLabels,
     strategy::{LoadStats, Picker},
 };
@@ -56,6 +57,20 @@ impl Instance {
             .load()
             .as_ref()
             .is_none_or(|t| t.iter().any(|x| x.name == tool))
+    }
+
+    /// How many points of the `wanted` capabilities it meets: each declared by the
+    /// instance or its service counts 2, each mentioned by one of its tools 1.
+    pub(crate) fn capability_score(&self, service: &ServiceSpec, wanted: &[String]) -> u32 {
+        let tools = self.tools.load();
+        let tools = tools.as_deref().map(Vec::as_slice);
+        wanted
+            .iter()
+            .map(|want| {
+                let declared = self.spec.capabilities.iter().chain(&service.capabilities);
+                match_score(declared, tools, want)
+            })
+            .sum()
     }
 
     /// Sets the tool list without asking the server.

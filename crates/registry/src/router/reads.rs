@@ -169,7 +169,7 @@ impl Registry {
                 tool: service.to_string(),
                 hint: "; its service was just removed".into(),
             })?;
-        let (order, _) = Self::candidates(&service, "");
+        let (order, _) = Self::candidates(&service, "", &[]);
         let mut tried = Vec::new();
         for instance in order
             .iter()

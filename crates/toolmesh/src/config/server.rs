@@ -305,6 +305,10 @@ pub struct InstanceEntry {
     /// Tier: lower is preferred; higher tiers are backups (1).
     #[serde(default = "one")]
     pub priority: u32,
+    /// What this instance can do beyond the server's `capabilities` (`gpu`), for the
+    /// `capability_match` strategy.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub capabilities: Vec<String>,
 }
 
 impl From<Endpoint> for InstanceEntry {
@@ -326,6 +330,7 @@ impl From<Endpoint> for InstanceEntry {
             id: None,
             weight: 1,
             priority: 1,
+            capabilities: Vec::new(),
         }
     }
 }

@@ -290,6 +290,7 @@ fn inline_instances(name: &str, server: &ServerConfig) -> Result<Vec<InstanceSpe
             endpoint: endpoint.clone(),
             weight: server.weight.unwrap_or(1),
             priority: server.priority.unwrap_or(1),
+            capabilities: Vec::new(),
         })
         .collect())
 }
@@ -360,6 +361,7 @@ fn listed_instances(
             endpoint,
             weight: entry.weight,
             priority: entry.priority,
+            capabilities: entry.capabilities.clone(),
         });
     }
     Ok(instances)

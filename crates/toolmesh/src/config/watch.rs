@@ -146,6 +146,12 @@ impl ConfigWatcher {
         &self.loader
     }
 
+    /// Whether a change has been seen and not loaded yet: a [`next`](Self::next)
+    /// cancelled while waiting for quiet leaves it to the following call.
+    pub fn change_pending(&self) -> bool {
+        self.pending
+    }
+
     /// Waits for the next change of any file, then loads and validates the whole
     /// configuration again: the new configuration, or why it does not load.
     ///

@@ -4,22 +4,82 @@ use std::{error::Error as StdError, sync::Arc};
 
 use rmcp::{
     service::{ClientInitializeError, ServiceError},
-    transport::streamable_http_client::{AuthRequiredError, InsufficientScopeError},
+    transport::{
+        DynamicTransportError,
+        streamable_http_client::{AuthRequiredError, InsufficientScopeError, StreamableHttpError},
+    },
 };
 use toolmesh_core::{CallError, Phase};
 
-/// Walks an error and its causes, joined for a message.
+/// rmcp's error for our streamable HTTP client.
+type HttpError = StreamableHttpError<reqwest::Error>;
+
+/// Walks an error and its causes, joined for a message. rmcp's wrapper that only names
+/// the transport type is left out.
 pub(crate) fn chain(e: &(dyn StdError + 'static)) -> String {
-    let mut parts = vec![e.to_string()];
-    let mut cur = e.source();
+    let mut parts: Vec<String> = Vec::new();
+    let mut cur = Some(e);
     while let Some(c) = cur {
         let s = c.to_string();
-        if !parts.iter().any(|p| p.contains(&s)) {
+        if !c.is::<DynamicTransportError>() && !parts.iter().any(|p| p.contains(&s)) {
             parts.push(s);
         }
         cur = c.source();
     }
     parts.join(": ")
+}
+
+/// An HTTP failure in words, without rmcp's types.
+enum Http {
+    /// The request never reached the server.
+    NotSent(String),
+    /// The server answered, not as an MCP server would.
+    Answered(String),
+}
+
+/// `None` when nothing better than the chain can be said.
+fn http_reason(e: &HttpError) -> Option<Http> {
+    const NOT_MCP: &str = "this does not look like an MCP endpoint (check the path, usually /mcp)";
+    match e {
+        StreamableHttpError::Client(r) if r.is_connect() => {
+            let refused = find::<std::io::Error>(r)
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionRefused);
+            Some(Http::NotSent(if refused {
+                "connection refused; is the server running and listening on this port?".to_owned()
+            } else {
+                format!("the connection failed: {}", innermost(r))
+            }))
+        }
+        StreamableHttpError::UnexpectedServerResponse(text) => {
+            let status = text
+                .strip_prefix("HTTP ")
+                .and_then(|rest| rest.get(..3))
+                .and_then(|code| code.parse::<u16>().ok())?;
+            Some(Http::Answered(
+                if matches!(status, 404 | 405 | 406 | 415 | 501) {
+                    format!("HTTP {status}: {NOT_MCP}")
+                } else {
+                    let detail = text.split_once(": ").map_or("", |(_, body)| body).trim();
+                    let detail: String = detail.chars().take(200).collect();
+                    format!("HTTP {status} from the server: {detail}")
+                },
+            ))
+        }
+        StreamableHttpError::UnexpectedContentType(kind) => Some(Http::Answered(format!(
+            "it answered with content type {}: {NOT_MCP}",
+            kind.as_deref().unwrap_or("none")
+        ))),
+        _ => None,
+    }
+}
+
+/// The last cause of `e`: the words of the operating system or the library at fault.
+fn innermost(e: &(dyn StdError + 'static)) -> String {
+    let mut cur = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    cur.to_string()
 }
 
 fn find<'a, T: StdError + 'static>(e: &'a (dyn StdError + 'static)) -> Option<&'a T> {
@@ -70,13 +130,20 @@ fn is_connect_failure(e: &(dyn StdError + 'static)) -> bool {
     })
 }
 
-/// Classifies a transport-level failure (connect or send).
+/// Classifies a transport-level failure (connect or send); the whole chain of causes is
+/// logged at debug level, the error keeps what a user needs.
 pub(crate) fn transport(
     target: &Arc<str>,
     e: &(dyn StdError + 'static),
     phase: Phase,
 ) -> CallError {
     let reason = chain(e);
+    // rmcp does not chain the HTTP client's error: add its causes.
+    let client = match find::<HttpError>(e) {
+        Some(StreamableHttpError::Client(r)) => format!(": {}", chain(r)),
+        _ => String::new(),
+    };
+    tracing::debug!(server = %target, "transport failure {phase}: {reason}{client}");
     if let Some(status) = auth_status(e, &reason) {
         return CallError::Unauthorized {
             target: target.clone(),
@@ -89,6 +156,23 @@ pub(crate) fn transport(
             target: target.clone(),
             reason,
             phase,
+        };
+    }
+    if let Some(http) = find::<HttpError>(e).and_then(http_reason) {
+        return match http {
+            Http::NotSent(reason) => CallError::Connect {
+                target: target.clone(),
+                reason,
+            },
+            Http::Answered(reason) if phase == Phase::BeforeSend => CallError::Connect {
+                target: target.clone(),
+                reason,
+            },
+            Http::Answered(reason) => CallError::Closed {
+                target: target.clone(),
+                phase,
+                reason,
+            },
         };
     }
     if is_connect_failure(e) {
@@ -122,7 +206,7 @@ pub(crate) fn service(
             reason: closed_reason.unwrap_or("the transport closed").to_owned(),
         },
         // A failed HTTP POST may have reached the server unless the connect itself failed.
-        ServiceError::TransportSend(err) => transport(target, &err, Phase::AfterSend),
+        ServiceError::TransportSend(err) => transport(target, &*err.error, Phase::AfterSend),
         ServiceError::Timeout { timeout } => CallError::Timeout {
             target: target.clone(),
             after: timeout,
@@ -153,6 +237,14 @@ pub(crate) fn initialize(target: &Arc<str>, e: ClientInitializeError) -> CallErr
             target: target.clone(),
             reason: format!("the server closed the connection during initialize ({what})"),
         },
+        ClientInitializeError::TransportError { error, context } => {
+            tracing::debug!(server = %target, "the MCP handshake failed when {context}");
+            match transport(target, &*error.error, Phase::BeforeSend) {
+                // Nothing reached a tool during the handshake.
+                CallError::Closed { target, reason, .. } => CallError::Connect { target, reason },
+                classified => classified,
+            }
+        }
         other => match transport(target, &other, Phase::BeforeSend) {
             // Nothing reached a tool during the handshake.
             CallError::Closed { target, reason, .. } => CallError::Connect { target, reason },

@@ -11,14 +11,14 @@ use rmcp::{
         ClientCapabilities, ClientConfig, ClientResult, CreateMessageRequest,
         CreateMessageRequestParams, CreateMessageResult, ElicitRequest, ElicitRequestParams,
         ElicitResult, ElicitationCapability, Implementation, ListRootsRequest, ListRootsResult,
-        LoggingMessageNotificationParam, ProgressNotificationParam, ProtocolVersion,
-        ServerNotification, ServerRequest,
+        LoggingMessageNotificationParam, NotificationMetaObject, ProgressNotificationParam,
+        ProtocolVersion, ServerNotification, ServerRequest,
     },
     service::{InboundStreamOrigin, NotificationContext, RequestContext, RoleClient},
 };
 use tokio::sync::broadcast;
 
-use super::relays::Relays;
+use super::relays::{About, Relays};
 
 /// A notification from the server.
 #[derive(Debug, Clone, PartialEq)]
@@ -120,9 +120,17 @@ impl ClientHandler for EventHandler {
     async fn on_logging_message(
         &self,
         params: LoggingMessageNotificationParam,
-        _: NotificationContext<RoleClient>,
+        context: NotificationContext<RoleClient>,
     ) {
-        if let Some(relay) = self.relays.log_owner() {
+        // rmcp 3.9 leaves a notification's `_meta` among the context's extensions.
+        let in_extensions = context.extensions.get::<NotificationMetaObject>();
+        let about = About::from_meta(
+            [Some(&context.meta), in_extensions, params.meta.as_ref()]
+                .into_iter()
+                .flatten()
+                .map(|m| &m.0.0),
+        );
+        if let Some(relay) = self.relays.log_owner(&about) {
             relay.log(params.clone());
         }
         self.emit(ServerEvent::Log(params));

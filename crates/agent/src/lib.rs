@@ -1,13 +1,16 @@
 #![doc = include_str!("../README.md")]
 
+mod agent;
 mod error;
-mod http;
-mod server;
-mod stdio;
+mod llm;
+mod tools;
+mod transcript;
 
-pub use error::AgentError;
-pub use http::{
-    GatewayState, HttpOptions, HttpServer, ReloadSnapshot, ReloadSource, router, serve_http,
-};
-pub use server::{CatalogServer, ROUTING_META_KEY, ServerOptions};
-pub use stdio::{serve_io, serve_stdio};
+pub use agent::{Agent, AgentBuilder, Limits};
+pub use error::{AgentError, LlmError};
+pub use llm::{Completion, Llm, LlmEndpoint, LlmRetry};
+pub use tools::ToolSelection;
+pub use transcript::{RunResult, ToolStep, Transcript, Usage};
+
+/// The OpenAI-compatible types the agent speaks (messages for [`Agent::chat`]).
+pub use async_openai::types::chat as openai;

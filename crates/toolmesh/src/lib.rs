@@ -7,9 +7,9 @@ pub use config::{Config, ConfigError, ConfigLoader, ConfigWatcher, Format};
 
 /// Agent capabilities: an LLM tool loop whose tool calls ride the mesh.
 pub mod agent {
-    pub use toolmesh_runtime::*;
+    pub use toolmesh_agent::*;
 }
-pub use toolmesh_runtime::{Agent, AgentError, Llm, LlmEndpoint, RunResult, ToolSelection};
+pub use toolmesh_agent::{Agent, AgentError, Llm, LlmEndpoint, RunResult, ToolSelection};
 pub use mesh::{Error, Mesh, ReloadStatus};
 pub use toolmesh_core::{
     CallContext, CallError, DynInvoker, ErrorKind, InstanceId, Invoker, NameTable, Phase, ServerId,

@@ -3,7 +3,7 @@
 use std::{collections::BTreeMap, time::Duration};
 
 use serde::{Deserialize, Serialize};
-use toolmesh_runtime::{Agent, AgentError, Limits, Llm, LlmEndpoint, LlmError, ToolSelection};
+use toolmesh_agent::{Agent, AgentError, Limits, Llm, LlmEndpoint, LlmError, ToolSelection};
 use toolmesh_registry::Registry;
 
 /// The model: one endpoint (`base_url`, `api_key`) or several (`endpoints`), each with its
@@ -112,7 +112,7 @@ impl LlmConfig {
             llm = llm.with_model(model);
         }
         if let Some(attempts) = self.max_attempts {
-            llm = llm.with_retry(toolmesh_runtime::LlmRetry {
+            llm = llm.with_retry(toolmesh_agent::LlmRetry {
                 max_attempts: attempts.max(1),
                 ..Default::default()
             });

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use toolmesh_core::{InstanceId, ServerId};
 use toolmesh_registry::{InstanceSpec, Registry, RegistryOptions, ServiceSpec, Strategy, ToolPolicy};
-use toolmesh_runtime::{Agent, AgentError, Limits, Llm, LlmEndpoint, LlmError, LlmRetry, ToolSelection};
+use toolmesh_agent::{Agent, AgentError, Limits, Llm, LlmEndpoint, LlmError, LlmRetry, ToolSelection};
 use toolmesh_testkit::{FixtureOptions, FixtureServer, Reply, ScriptedCall, ScriptedLlm};
 use toolmesh_transport::Endpoint;
 

@@ -364,7 +364,14 @@ impl Shared {
                 if e.is_instance_failure() {
                     admission.failure();
                 }
-                if !lease.slot.is_alive() || e.kind() == toolmesh_core::ErrorKind::Closed {
+                // A refused connection mid-session means the server went away: its
+                // session state is gone with it, so a new session is needed.
+                if !lease.slot.is_alive()
+                    || matches!(
+                        e.kind(),
+                        toolmesh_core::ErrorKind::Closed | toolmesh_core::ErrorKind::Connect
+                    )
+                {
                     self.retire(&lease.slot, "the session closed during a call");
                 }
             }

@@ -94,6 +94,12 @@ impl AgentBuilder {
         self
     }
 
+    /// Tools offered per model call before narrowing by relevance (default 64).
+    pub fn max_tools(mut self, tools: usize) -> Self {
+        self.limits.max_tools = tools;
+        self
+    }
+
     /// Every limit at once.
     pub fn limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
@@ -234,10 +240,12 @@ impl Agent {
             if !Arc::ptr_eq(&catalog, &toolset.catalog) {
                 toolset = Toolset::build(catalog, &inner.selection);
             }
+            let used: Vec<&str> = transcript.steps.iter().map(|s| s.tool.as_str()).collect();
+            let offered = toolset.offered(&conversation_text(&transcript.messages), limits.max_tools, &used);
             let request = CreateChatCompletionRequest {
                 model: inner.model.clone(),
                 messages: transcript.messages.clone(),
-                tools: (!toolset.definitions.is_empty()).then(|| toolset.definitions.clone()),
+                tools: (!offered.is_empty()).then_some(offered),
                 ..Default::default()
             };
             transcript.model_calls += 1;
@@ -339,6 +347,22 @@ impl Agent {
             .collect()
             .await
     }
+}
+
+/// What narrowing ranks tools against: the user's messages, latest last.
+fn conversation_text(messages: &[ChatCompletionRequestMessage]) -> String {
+    use async_openai::types::chat::ChatCompletionRequestUserMessageContent as Content;
+    messages
+        .iter()
+        .filter_map(|m| match m {
+            ChatCompletionRequestMessage::User(u) => match &u.content {
+                Content::Text(text) => Some(text.as_str()),
+                Content::Array(_) => None,
+            },
+            _ => None,
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn limit(limit: &'static str, value: u64) -> AgentError {

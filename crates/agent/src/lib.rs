@@ -3,13 +3,14 @@
 mod agent;
 mod error;
 mod llm;
+mod narrow;
 mod tools;
 mod transcript;
 
 pub use agent::{Agent, AgentBuilder, Limits};
 pub use error::{AgentError, LlmError};
 pub use llm::{Completion, Llm, LlmEndpoint, LlmRetry};
-pub use tools::ToolSelection;
+pub use tools::{ToolSelection, closest};
 pub use transcript::{RunResult, ToolStep, Transcript, Usage};
 
 /// The OpenAI-compatible types the agent speaks (messages for [`Agent::chat`]).

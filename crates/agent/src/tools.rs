@@ -5,6 +5,7 @@ use std::{collections::HashMap, sync::Arc};
 use async_openai::types::chat::{ChatCompletionTool, ChatCompletionTools, FunctionObject};
 use toolmesh_registry::{Catalog, CatalogEntry};
 
+
 use crate::AgentError;
 
 /// A selection over the catalog by globs (`calculator`, `everything__*`); empty selects
@@ -50,17 +51,12 @@ impl ToolSelection {
                 .any(|p| p.matches(&entry.rendered) || p.matches(entry.name.tool()))
     }
 
-    /// The globs that select nothing in `catalog` (configuration warnings).
-    pub fn unmatched(&self, catalog: &Catalog) -> Vec<String> {
+    /// The globs that select none of `names` (catalog or bare tool names).
+    pub fn unmatched<'a>(&'a self, names: &[&str]) -> Vec<&'a str> {
         self.patterns
             .iter()
-            .filter(|p| {
-                !catalog
-                    .entries()
-                    .iter()
-                    .any(|e| p.matches(&e.rendered) || p.matches(e.name.tool()))
-            })
-            .map(|p| p.as_str().to_owned())
+            .filter(|p| !names.iter().any(|n| p.matches(n)))
+            .map(glob::Pattern::as_str)
             .collect()
     }
 }
@@ -71,14 +67,29 @@ pub(crate) struct Toolset {
     pub(crate) definitions: Vec<ChatCompletionTools>,
     /// Model-facing name → catalog name.
     names: HashMap<String, String>,
+    /// Over each definition's name, description and argument names, for narrowing.
+    index: crate::narrow::Index,
 }
 
 impl Toolset {
     pub(crate) fn build(catalog: Arc<Catalog>, selection: &ToolSelection) -> Self {
         let mut definitions = Vec::new();
         let mut names = HashMap::new();
+        let mut documents = Vec::new();
         for entry in catalog.entries().iter().filter(|e| selection.matches(e)) {
             let tool = &entry.tool;
+            let arguments = tool
+                .input_schema
+                .get("properties")
+                .and_then(|p| p.as_object())
+                .map(|p| p.keys().cloned().collect::<Vec<_>>().join(" "))
+                .unwrap_or_default();
+            documents.push(format!(
+                "{} {} {}",
+                entry.rendered,
+                tool.description.as_deref().unwrap_or_default(),
+                arguments
+            ));
             definitions.push(ChatCompletionTools::Function(ChatCompletionTool {
                 function: FunctionObject {
                     name: entry.rendered.clone(),
@@ -93,7 +104,32 @@ impl Toolset {
             catalog,
             definitions,
             names,
+            index: crate::narrow::Index::new(documents.iter().map(String::as_str)),
         }
+    }
+
+    /// The definitions to offer: all of them up to `max`, else the `max` most relevant to
+    /// `query` plus every tool named in `keep` (tools the run has used), in catalog order.
+    pub(crate) fn offered(&self, query: &str, max: usize, keep: &[&str]) -> Vec<ChatCompletionTools> {
+        if self.definitions.len() <= max {
+            return self.definitions.clone();
+        }
+        let mut chosen = vec![false; self.definitions.len()];
+        for i in self.index.top(query, max) {
+            chosen[i] = true;
+        }
+        for (i, definition) in self.definitions.iter().enumerate() {
+            if let ChatCompletionTools::Function(f) = definition
+                && keep.contains(&f.function.name.as_str())
+            {
+                chosen[i] = true;
+            }
+        }
+        self.definitions
+            .iter()
+            .zip(chosen)
+            .filter_map(|(d, yes)| yes.then(|| d.clone()))
+            .collect()
     }
 
     /// The catalog name of the tool the model called `name`.
@@ -103,15 +139,21 @@ impl Toolset {
 
     /// Up to three offered names closest to `name`, for the model's next try.
     pub(crate) fn closest(&self, name: &str) -> Vec<&str> {
-        let wanted = name.to_ascii_lowercase();
-        let mut scored: Vec<(usize, &str)> = self
-            .names
-            .keys()
-            .map(|k| (distance(&wanted, &k.to_ascii_lowercase()), k.as_str()))
-            .collect();
-        scored.sort();
-        scored.into_iter().take(3).map(|(_, k)| k).collect()
+        closest(name, self.names.keys().map(String::as_str))
     }
+}
+
+/// Up to three of `names` closest to `name` (edit distance; containing one another counts
+/// as close), best first: for "did you mean" hints.
+pub fn closest<'a>(name: &str, names: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
+    let wanted = name.to_ascii_lowercase();
+    let mut scored: Vec<(usize, &str)> = names
+        .into_iter()
+        .map(|k| (distance(&wanted, &k.to_ascii_lowercase()), k))
+        .collect();
+    scored.sort();
+    scored.dedup_by(|a, b| a.1 == b.1);
+    scored.into_iter().take(3).map(|(_, k)| k).collect()
 }
 
 /// Levenshtein distance, with a bonus when one name contains the other.

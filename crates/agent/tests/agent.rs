@@ -322,3 +322,37 @@ async fn chat_keeps_the_history_across_turns() -> anyhow::Result<()> {
     assert_eq!(last[2]["content"], "first");
     Ok(())
 }
+
+#[tokio::test]
+async fn a_large_selection_is_narrowed_to_the_relevant_tools_and_used_ones_stay() -> anyhow::Result<()> {
+    let servers = vec![FixtureServer::start(FixtureOptions::new()).await?];
+    let registry = mesh(&servers).await?;
+    let scripted = ScriptedLlm::start([
+        Reply::ToolCalls(vec![ScriptedCall::new("fx__sleep", json!({"ms": 1}))]),
+        Reply::Text("done".into()),
+    ])
+    .await?;
+    let agent = Agent::builder(llm(&scripted)?)
+        .registry(registry.clone())
+        .max_tools(2)
+        .build()?;
+    let offered = |n: usize| -> Vec<String> {
+        scripted.requests()[n]["tools"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|t| t["function"]["name"].as_str().map(str::to_owned))
+            .collect()
+    };
+    agent.run("Return my message unchanged: echo it back").await?;
+    let first = offered(0);
+    assert_eq!(first.len(), 2, "{first:?}");
+    assert!(first.contains(&"fx__echo".to_owned()), "{first:?}");
+    assert!(!first.contains(&"fx__sleep".to_owned()), "{first:?}");
+    // The second step keeps the tool the run used, beside the two most relevant.
+    let second = offered(1);
+    assert!(second.contains(&"fx__sleep".to_owned()), "{second:?}");
+    assert!(second.len() <= 3, "{second:?}");
+    registry.shutdown().await;
+    Ok(())
+}

@@ -27,6 +27,10 @@ pub(crate) fn is_usage(error: &anyhow::Error) -> bool {
                 Some(toolmesh::AgentError::NoModel | toolmesh::AgentError::Config(_))
             )
             || matches!(
+                cause.downcast_ref::<toolmesh::agent::LlmError>(),
+                Some(toolmesh::agent::LlmError::Invalid(_))
+            )
+            || matches!(
                 cause.downcast_ref::<toolmesh_server::ServerError>(),
                 Some(toolmesh_server::ServerError::InvalidArguments { .. })
             )

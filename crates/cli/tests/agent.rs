@@ -122,3 +122,32 @@ async fn failures_exit_non_zero_with_one_line_reasons() -> anyhow::Result<()> {
     assert!(stderr.contains(&format!("LLM unreachable at {url}")), "{stderr}");
     Ok(())
 }
+
+#[tokio::test]
+async fn config_check_validates_llm_and_agents() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join("agents.yaml");
+    std::fs::write(
+        &file,
+        "servers:\n  search: { url: \"http://127.0.0.1:9/mcp\" }\nllm: { base_url: \"http://127.0.0.1:9/v1\", model: m }\nagents:\n  researcher:\n    tools: [calculater, \"search__*\", time_now]\n",
+    )?;
+    let path = file.display().to_string();
+    let (code, _, stderr) = support::run(&["config", "check", &path], &[]).await?;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("agents.researcher.tools: `calculater` matches no known tool; did you mean calculator"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("`search__*`") && !stderr.contains("`time_now`"), "{stderr}");
+    assert!(stderr.contains("1 agent"), "{stderr}");
+
+    std::fs::write(&file, "llm: { base_url: \"localhost:11434\" }\nagents: { a: { tools: [\"[\"] } }\n")?;
+    let (code, _, stderr) = support::run(&["config", "check", &path], &[]).await?;
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("must start with http:// or https://"), "{stderr}");
+    std::fs::write(&file, "agents: { a: { tools: [\"[\"] } }\n")?;
+    let (code, _, stderr) = support::run(&["config", "check", &path], &[]).await?;
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("agents.a.tools"), "{stderr}");
+    Ok(())
+}

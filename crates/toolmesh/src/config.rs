@@ -138,7 +138,7 @@ impl Config {
     /// A warning when the configuration defines no server: it loads, but serves nothing
     /// (often the wrong file, or servers under a misspelt parent key).
     pub fn emptiness(&self) -> Option<&'static str> {
-        self.servers.is_empty().then_some(
+        (self.servers.is_empty() && self.agents.is_empty()).then_some(
             "the configuration defines no servers, so no tools will be served; add them under `servers:` (servers: { search: { url: http://host:port/mcp } })",
         )
     }

@@ -22,6 +22,9 @@ pub struct Limits {
     pub run_timeout: Duration,
     /// Tool calls of one model message run at once (default 4).
     pub parallel_tool_calls: usize,
+    /// Tools offered per model call (default 64): a larger selection is narrowed to the
+    /// tools most relevant to the conversation (BM25), plus those the run has used.
+    pub max_tools: usize,
 }
 
 impl Default for Limits {
@@ -34,6 +37,7 @@ impl Default for Limits {
             tool_timeout: super::DEFAULT_TOOL_TIMEOUT,
             run_timeout: Duration::from_secs(600),
             parallel_tool_calls: 4,
+            max_tools: 64,
         }
     }
 }
@@ -53,6 +57,9 @@ impl Limits {
         }
         if self.max_tool_calls == 0 {
             return Err(zero("max_tool_calls"));
+        }
+        if self.max_tools == 0 {
+            return Err(zero("max_tools"));
         }
         for (name, d) in [("tool_timeout", self.tool_timeout), ("run_timeout", self.run_timeout)] {
             if d.is_zero() || d > DAY {

@@ -196,3 +196,45 @@ impl super::Config {
         config.build(name, self.llm.build()?, registry)
     }
 }
+
+impl super::Config {
+    /// Checks `agents:` without starting anything: a tool glob that does not parse is an
+    /// error; one that can match no tool known here (the native tools, `server__*` of a
+    /// configured server, tools named in a server's `tools:`) is a warning naming the
+    /// closest names. Servers' other tools are only known once they run.
+    ///
+    /// # Errors
+    ///
+    /// [`AgentError::Config`] for a glob that does not parse.
+    pub fn agent_warnings(&self, native_tools: &[&str]) -> Result<Vec<String>, AgentError> {
+        let mut known: Vec<String> = native_tools.iter().map(|t| (*t).to_owned()).collect();
+        for (name, server) in &self.servers {
+            let namespace = server.namespace.clone().unwrap_or_else(|| name.clone());
+            known.push(format!("{namespace}__"));
+            known.extend(server.tools.keys().map(|t| format!("{namespace}__{t}")));
+            known.extend(server.tools.keys().cloned());
+        }
+        let mut warnings = Vec::new();
+        for (agent, config) in &self.agents {
+            let selection = ToolSelection::globs(&config.tools)
+                .map_err(|e| AgentError::Config(format!("agents.{agent}.tools: {e}")))?;
+            let names: Vec<&str> = known.iter().map(String::as_str).collect();
+            for glob in selection.unmatched(&names) {
+                // `server__*` matches the `server__` stem of a configured server.
+                if names.iter().any(|n| n.ends_with("__") && glob.starts_with(n)) {
+                    continue;
+                }
+                let close = toolmesh_agent::closest(glob, names.iter().copied());
+                warnings.push(format!(
+                    "agents.{agent}.tools: `{glob}` matches no known tool{}",
+                    if close.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; did you mean {}?", close.join(", "))
+                    }
+                ));
+            }
+        }
+        Ok(warnings)
+    }
+}

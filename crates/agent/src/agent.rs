@@ -22,11 +22,14 @@ use tracing::Instrument;
 pub use limits::Limits;
 
 use crate::{
+    DynHooks, Hooks,
+    hooks::NoHooks,
     AgentError, Llm, LlmError, RunResult, ToolSelection, Transcript,
     tools::Toolset,
 };
 
 struct Inner {
+    hooks: Arc<dyn DynHooks>,
     name: String,
     llm: Llm,
     model: String,
@@ -55,6 +58,7 @@ impl std::fmt::Debug for Agent {
 /// Builds an [`Agent`].
 #[derive(Debug)]
 pub struct AgentBuilder {
+    hooks: Arc<dyn DynHooks>,
     llm: Llm,
     name: String,
     registry: Option<Registry>,
@@ -100,6 +104,12 @@ impl AgentBuilder {
         self
     }
 
+    /// Callbacks before tool calls, after results and after model responses.
+    pub fn hooks(mut self, hooks: impl Hooks) -> Self {
+        self.hooks = Arc::new(hooks);
+        self
+    }
+
     /// Every limit at once.
     pub fn limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
@@ -121,6 +131,7 @@ impl AgentBuilder {
         };
         Ok(Agent {
             inner: Arc::new(Inner {
+                hooks: self.hooks,
                 name: self.name,
                 llm: self.llm,
                 model,
@@ -137,6 +148,7 @@ impl Agent {
     /// Starts building an agent over `llm`.
     pub fn builder(llm: Llm) -> AgentBuilder {
         AgentBuilder {
+            hooks: Arc::new(NoHooks),
             llm,
             name: "agent".into(),
             registry: None,
@@ -262,6 +274,7 @@ impl Agent {
                 .into());
             };
             let message = choice.message;
+            inner.hooks.after_model_response_dyn(step, &message).await;
             let calls: Vec<ChatCompletionMessageToolCall> = message
                 .tool_calls
                 .clone()
@@ -293,9 +306,8 @@ impl Agent {
             if made + calls.len() as u64 > u64::from(limits.max_tool_calls) {
                 return Err(limit("max_tool_calls", limits.max_tool_calls.into()));
             }
-            let outcomes = self.run_calls(&toolset, &calls, deadline).await;
-            for (call, mut outcome) in calls.iter().zip(outcomes) {
-                outcome.step.step = step;
+            let outcomes = self.run_calls(&toolset, &calls, step, deadline).await;
+            for (call, outcome) in calls.iter().zip(outcomes) {
                 invalid_calls += u64::from(outcome.invalid);
                 metrics::counter!("toolmesh_agent_tool_calls_total", "agent" => inner.name.clone(), "outcome" => if outcome.invalid { "invalid" } else if outcome.step.is_error { "error" } else { "ok" }).increment(1);
                 transcript.messages.push(ChatCompletionRequestMessage::Tool(
@@ -317,6 +329,7 @@ impl Agent {
         &self,
         toolset: &Toolset,
         calls: &[ChatCompletionMessageToolCall],
+        step: u32,
         deadline: Instant,
     ) -> Vec<call::Outcome> {
         let inner = &*self.inner;
@@ -332,7 +345,9 @@ impl Agent {
                 call::run(
                     &inner.registry,
                     toolset,
+                    &*inner.hooks,
                     call::Request {
+                        step,
                         id: &c.id,
                         name: &c.function.name,
                         arguments: &c.function.arguments,

@@ -2,6 +2,7 @@
 
 mod agent;
 mod error;
+mod hooks;
 mod llm;
 mod narrow;
 mod tools;
@@ -9,6 +10,7 @@ mod transcript;
 
 pub use agent::{Agent, AgentBuilder, Limits};
 pub use error::{AgentError, LlmError};
+pub use hooks::{DynHooks, Hooks, PendingCall, Verdict};
 pub use llm::{Completion, Llm, LlmEndpoint, LlmRetry};
 pub use tools::{ToolSelection, closest};
 pub use transcript::{RunResult, ToolStep, Transcript, Usage};

@@ -356,3 +356,63 @@ async fn a_large_selection_is_narrowed_to_the_relevant_tools_and_used_ones_stay(
     registry.shutdown().await;
     Ok(())
 }
+
+/// Denies the counter (a human said no), rewrites echo's message, and counts callbacks.
+#[derive(Default)]
+struct Gate {
+    results: std::sync::Mutex<Vec<String>>,
+    responses: std::sync::atomic::AtomicU32,
+}
+
+impl toolmesh_agent::Hooks for Gate {
+    async fn before_tool_call(&self, call: toolmesh_agent::PendingCall<'_>) -> toolmesh_agent::Verdict {
+        match call.tool {
+            "fx__counter" => toolmesh_agent::Verdict::Deny("a human declined it".into()),
+            "fx__echo" => toolmesh_agent::Verdict::Rewrite(
+                json!({"message": "rewritten"}).as_object().cloned().unwrap_or_default(),
+            ),
+            _ => toolmesh_agent::Verdict::Allow,
+        }
+    }
+
+    async fn after_tool_result(&self, step: &toolmesh_agent::ToolStep) {
+        self.results.lock().unwrap().push(format!("{}={}", step.tool, step.output));
+    }
+
+    async fn after_model_response(&self, _step: u32, _message: &toolmesh_agent::openai::ChatCompletionResponseMessage) {
+        self.responses.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[tokio::test]
+async fn hooks_deny_rewrite_and_observe_tool_calls() -> anyhow::Result<()> {
+    let servers = vec![FixtureServer::start(FixtureOptions::new()).await?];
+    let registry = mesh(&servers).await?;
+    let scripted = ScriptedLlm::start([
+        Reply::ToolCalls(vec![
+            ScriptedCall::new("fx__counter", json!({})),
+            ScriptedCall::new("fx__echo", json!({"message": "original"})),
+        ]),
+        Reply::Text("ok".into()),
+    ])
+    .await?;
+    let gate = std::sync::Arc::new(Gate::default());
+    let agent = Agent::builder(llm(&scripted)?)
+        .registry(registry.clone())
+        .hooks(gate.clone())
+        .build()?;
+    let run = agent.run("count and echo").await?;
+    assert!(run.steps[0].is_error && run.steps[0].output.contains("a human declined it"), "{:?}", run.steps[0]);
+    assert_eq!(run.steps[1].output, "rewritten");
+    assert_eq!(run.steps[1].arguments, json!({"message": "rewritten"}));
+    assert_eq!(
+        *gate.results.lock().unwrap(),
+        ["fx__counter=error: the call was not run: a human declined it", "fx__echo=rewritten"]
+    );
+    assert_eq!(gate.responses.load(std::sync::atomic::Ordering::SeqCst), 2);
+    // The denied counter never ran: its first count is still 1.
+    let count = registry.call("fx__counter", None, &toolmesh_core::CallContext::default()).await?;
+    assert_eq!(count.result.structured_content.unwrap_or_default()["count"], 1);
+    registry.shutdown().await;
+    Ok(())
+}

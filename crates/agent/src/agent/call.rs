@@ -6,7 +6,7 @@ use std::time::Duration;
 use toolmesh_core::{CallContext, CallError, CallToolResult, JsonObject, Phase};
 use toolmesh_registry::Registry;
 
-use crate::{ToolStep, tools::Toolset};
+use crate::{DynHooks, PendingCall, ToolStep, Verdict, tools::Toolset};
 
 /// The outcome of one call, before it is numbered into the transcript.
 pub(crate) struct Outcome {
@@ -16,6 +16,7 @@ pub(crate) struct Outcome {
 }
 
 pub(crate) struct Request<'a> {
+    pub(crate) step: u32,
     pub(crate) id: &'a str,
     pub(crate) name: &'a str,
     pub(crate) arguments: &'a str,
@@ -24,11 +25,24 @@ pub(crate) struct Request<'a> {
 pub(crate) async fn run(
     registry: &Registry,
     toolset: &Toolset,
+    hooks: &dyn DynHooks,
     request: Request<'_>,
     ctx: CallContext,
 ) -> Outcome {
+    let outcome = attempt(registry, toolset, hooks, &request, ctx).await;
+    hooks.after_tool_result_dyn(&outcome.step).await;
+    outcome
+}
+
+async fn attempt(
+    registry: &Registry,
+    toolset: &Toolset,
+    hooks: &dyn DynHooks,
+    request: &Request<'_>,
+    ctx: CallContext,
+) -> Outcome {
     let mut step = ToolStep {
-        step: 0,
+        step: request.step,
         call_id: request.id.to_owned(),
         tool: request.name.to_owned(),
         arguments: serde_json::from_str(request.arguments)
@@ -56,10 +70,30 @@ pub(crate) async fn run(
         };
         return invalid(step, format!("error: there is no tool named `{}`; {hint}", request.name));
     };
-    let arguments = match parse_arguments(request.arguments) {
+    let mut arguments = match parse_arguments(request.arguments) {
         Ok(arguments) => arguments,
         Err(reason) => return invalid(step, format!("error: {reason}; call `{tool}` again with a JSON object matching its input schema")),
     };
+    let pending = PendingCall {
+        step: request.step,
+        call_id: request.id,
+        tool,
+        arguments: arguments.as_ref(),
+    };
+    match hooks.before_tool_call_dyn(pending).await {
+        Verdict::Allow => {}
+        Verdict::Deny(reason) => {
+            step.output = format!("error: the call was not run: {reason}");
+            return Outcome {
+                step,
+                invalid: false,
+            };
+        }
+        Verdict::Rewrite(rewritten) => {
+            step.arguments = serde_json::Value::Object(rewritten.clone());
+            arguments = Some(rewritten);
+        }
+    }
     let started = tokio::time::Instant::now();
     match registry.call(tool, arguments, &ctx).await {
         Ok(routed) => {

@@ -1,13 +1,19 @@
 #![doc = include_str!("../README.md")]
 
+mod agent;
 mod error;
-mod http;
-mod server;
-mod stdio;
+mod hooks;
+mod llm;
+mod narrow;
+mod tools;
+mod transcript;
 
-pub use error::AgentError;
-pub use http::{
-    GatewayState, HttpOptions, HttpServer, ReloadSnapshot, ReloadSource, router, serve_http,
-};
-pub use server::{CatalogServer, ROUTING_META_KEY, ServerOptions};
-pub use stdio::{serve_io, serve_stdio};
+pub use agent::{Agent, AgentBuilder, Limits};
+pub use error::{AgentError, LlmError};
+pub use hooks::{DynHooks, Hooks, PendingCall, Verdict};
+pub use llm::{Completion, Llm, LlmEndpoint, LlmRetry};
+pub use tools::{ToolSelection, closest};
+pub use transcript::{RunResult, ToolStep, Transcript, Usage};
+
+/// The OpenAI-compatible types the agent speaks (messages for [`Agent::chat`]).
+pub use async_openai::types::chat as openai;

@@ -56,6 +56,70 @@ pub(crate) enum Command {
     /// Work with configuration files.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Run an LLM agent whose tool calls go through the mesh.
+    #[command(subcommand)]
+    Agent(AgentCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum AgentCommand {
+    /// Run one task to an answer and print it.
+    #[command(after_help = AGENT_HELP)]
+    Run(AgentRunArgs),
+    /// An interactive session: one message per line, history kept; Ctrl-D ends it.
+    #[command(after_help = AGENT_HELP)]
+    Chat(AgentArgs),
+}
+
+const AGENT_HELP: &str = "\
+The model is any OpenAI-compatible endpoint: `llm:` in the configuration, else
+OPENAI_BASE_URL (default https://api.openai.com/v1) and OPENAI_API_KEY. The model name
+comes from --model, then `llm.model` (or the agent's `model`), then TOOLMESH_MODEL.
+
+Without --config the agent has toolmesh's native tools (calculator, time, http_fetch,
+arxiv_search, ...); with it, every tool of the configured servers as well, each call
+routed, retried and failed over like a gateway call. The native tools are always
+available under their own names.
+
+Exit status: 0 with an answer; 1 when the model cannot be reached or a limit ends the
+run; 2 for an invalid configuration or command line (no model set, unknown agent).
+
+Examples:
+  OPENAI_API_KEY=sk-... toolmesh agent run --model gpt-4o-mini \"What is 17 * 23?\"
+  toolmesh agent run --config toolmesh.yaml --agent researcher --json \"Find papers on MCP\"
+  OPENAI_BASE_URL=http://localhost:11434/v1 toolmesh agent chat --model llama3.1";
+
+#[derive(Debug, Args)]
+pub(crate) struct AgentArgs {
+    /// Configuration file with `llm:`, `agents:` and `servers:`; repeat to merge.
+    #[arg(short, long = "config", value_name = "FILE")]
+    pub(crate) config: Vec<PathBuf>,
+
+    /// The agent to run, from `agents:` (needed when several are configured).
+    #[arg(long, value_name = "NAME")]
+    pub(crate) agent: Option<String>,
+
+    /// The model, overriding the configuration and TOOLMESH_MODEL.
+    #[arg(long, value_name = "MODEL")]
+    pub(crate) model: Option<String>,
+
+    /// Model calls per run (default 10, or the agent's `max_steps`).
+    #[arg(long, value_name = "N")]
+    pub(crate) max_steps: Option<u32>,
+
+    /// Print `{answer, steps, usage}` as JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct AgentRunArgs {
+    #[command(flatten)]
+    pub(crate) agent: AgentArgs,
+
+    /// What to do.
+    #[arg(value_name = "TASK")]
+    pub(crate) task: String,
 }
 
 const SERVE_HELP: &str = "\

@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+mod agent;
 mod call;
 mod config;
 mod serve;
@@ -8,7 +9,7 @@ mod tools;
 
 use std::process::ExitCode;
 
-use crate::cli::{Command, ConfigCommand};
+use crate::cli::{AgentCommand, Command, ConfigCommand};
 
 /// Runs `command`; the exit status on success (a tool error is a success of the
 /// command but exits 1).
@@ -21,6 +22,8 @@ pub(crate) async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Config(ConfigCommand::Check { files, format }) => {
             config::check(&files, format).map(|()| ExitCode::SUCCESS)
         }
+        Command::Agent(AgentCommand::Run(args)) => agent::run(args).await,
+        Command::Agent(AgentCommand::Chat(args)) => agent::chat(args).await,
     }
 }
 

@@ -23,15 +23,23 @@ pub(crate) fn is_usage(error: &anyhow::Error) -> bool {
             || cause.is::<toolmesh::Error>()
             || cause.is::<toolmesh::layers::registry::RegistryError>()
             || matches!(
-                cause.downcast_ref::<toolmesh_agent::AgentError>(),
-                Some(toolmesh_agent::AgentError::InvalidArguments { .. })
+                cause.downcast_ref::<toolmesh::AgentError>(),
+                Some(toolmesh::AgentError::NoModel | toolmesh::AgentError::Config(_))
+            )
+            || matches!(
+                cause.downcast_ref::<toolmesh::agent::LlmError>(),
+                Some(toolmesh::agent::LlmError::Invalid(_))
+            )
+            || matches!(
+                cause.downcast_ref::<toolmesh_server::ServerError>(),
+                Some(toolmesh_server::ServerError::InvalidArguments { .. })
             )
             || cause
                 .downcast_ref::<toolmesh::CallError>()
                 .is_some_and(is_invalid_arguments)
             || matches!(
-                cause.downcast_ref::<toolmesh_agent::AgentError>(),
-                Some(toolmesh_agent::AgentError::Call(call)) if is_invalid_arguments(call)
+                cause.downcast_ref::<toolmesh_server::ServerError>(),
+                Some(toolmesh_server::ServerError::Call(call)) if is_invalid_arguments(call)
             )
     })
 }

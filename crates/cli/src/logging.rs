@@ -34,6 +34,7 @@ fn directives(verbose: u8, quiet: bool, default: &str) -> String {
     };
     let ours = [
         "toolmesh",
+        "toolmesh_server",
         "toolmesh_agent",
         "toolmesh_registry",
         "toolmesh_pool",

@@ -4,9 +4,11 @@ pub mod bench;
 pub mod conformance;
 pub mod fixture;
 mod harness;
+pub mod llm;
 mod options;
 pub mod peers;
 pub mod process;
 
 pub use harness::{FixtureServer, fixture_bin, stdio_command, try_fixture_bin};
+pub use llm::{Reply, ScriptedCall, ScriptedLlm, ScriptedLlmBuilder};
 pub use options::FixtureOptions;

@@ -11,6 +11,7 @@ use figment::Figment;
 use serde::{Deserialize, Serialize};
 use toolmesh_registry::ServiceSpec;
 
+mod agents;
 mod defaults;
 mod diagnose;
 mod env;
@@ -23,6 +24,7 @@ mod server;
 mod services;
 mod watch;
 
+pub use agents::{AgentConfig, Agents, LlmConfig, LlmEndpointConfig};
 pub use defaults::Defaults;
 pub use error::ConfigError;
 pub use interpolate::Interpolate;
@@ -50,6 +52,12 @@ pub struct Config {
     pub servers: BTreeMap<String, ServerConfig>,
     /// Settings of the in-process tools servers may use (`native:` on a server).
     pub native_tools: toolmesh_tools::ToolsConfig,
+    /// The model agents ask.
+    #[serde(skip_serializing_if = "LlmConfig::is_unset")]
+    pub llm: LlmConfig,
+    /// Named agents over the mesh's tools.
+    #[serde(skip_serializing_if = "Agents::is_empty")]
+    pub agents: Agents,
 }
 
 /// A configuration as written: `defaults` holds only the keys given, so that they
@@ -65,6 +73,10 @@ struct ConfigFile {
     global_settings: Option<GlobalSettings>,
     #[serde(default)]
     native_tools: toolmesh_tools::ToolsConfig,
+    #[serde(default)]
+    llm: LlmConfig,
+    #[serde(default)]
+    agents: Agents,
 }
 
 impl From<ConfigFile> for Config {
@@ -73,6 +85,8 @@ impl From<ConfigFile> for Config {
             defaults: defaults::resolve(&file.defaults, file.global_settings.as_ref()),
             servers: file.servers,
             native_tools: file.native_tools,
+            llm: file.llm,
+            agents: file.agents,
         }
     }
 }
@@ -81,7 +95,7 @@ impl From<ConfigFile> for Config {
 /// whose first segment is none of these are not configuration overrides (so
 /// `TOOLMESH_LOG` and friends do not break loading).
 pub(crate) const TOP_LEVEL_KEYS: &[&str] =
-    &["defaults", "servers", "global_settings", "native_tools"];
+    &["defaults", "servers", "global_settings", "native_tools", "llm", "agents"];
 
 impl Config {
     /// Loads one file (format by extension), with `TOOLMESH_*` environment overrides.
@@ -124,7 +138,7 @@ impl Config {
     /// A warning when the configuration defines no server: it loads, but serves nothing
     /// (often the wrong file, or servers under a misspelt parent key).
     pub fn emptiness(&self) -> Option<&'static str> {
-        self.servers.is_empty().then_some(
+        (self.servers.is_empty() && self.agents.is_empty()).then_some(
             "the configuration defines no servers, so no tools will be served; add them under `servers:` (servers: { search: { url: http://host:port/mcp } })",
         )
     }

@@ -4,6 +4,12 @@ pub mod config;
 mod mesh;
 
 pub use config::{Config, ConfigError, ConfigLoader, ConfigWatcher, Format};
+
+/// Agent capabilities: an LLM tool loop whose tool calls ride the mesh.
+pub mod agent {
+    pub use toolmesh_agent::*;
+}
+pub use toolmesh_agent::{Agent, AgentError, Llm, LlmEndpoint, RunResult, ToolSelection};
 pub use mesh::{Error, Mesh, ReloadStatus};
 pub use toolmesh_core::{
     CallContext, CallError, DynInvoker, ErrorKind, InstanceId, Invoker, NameTable, Phase, ServerId,

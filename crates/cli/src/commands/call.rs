@@ -7,7 +7,7 @@ use toolmesh::{
     CallContext, CallError,
     layers::core::{CallToolResult, JsonObject},
 };
-use toolmesh_agent::{AgentError, CatalogServer, ServerOptions};
+use toolmesh_server::{ServerError, CatalogServer, ServerOptions};
 
 use crate::{
     cli::CallArgs,
@@ -61,7 +61,7 @@ async fn call(
         );
         return match server.call_routed(&args.tool, arguments, &ctx).await {
             Ok(routed) => Ok((routed.result, Some(Routing::from(&routed.meta)))),
-            Err(e @ AgentError::Call(CallError::ToolNotFound { .. })) => {
+            Err(e @ ServerError::Call(CallError::ToolNotFound { .. })) => {
                 match down_server_of(registry, &args.tool) {
                     Some(why) => Err(anyhow::anyhow!(
                         "`{}` cannot be called: its server is down: {why}; fix the server or \

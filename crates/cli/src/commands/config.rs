@@ -12,6 +12,18 @@ pub(crate) fn check(files: &[PathBuf], format: Format) -> anyhow::Result<()> {
     if let Some(warning) = config.emptiness() {
         eprintln!("warning: {warning}");
     }
+    if !config.agents.is_empty() || !config.llm.is_unset() {
+        config.llm.build()?;
+    }
+    let native = crate::native::default_native_service()?;
+    let native_tools: Vec<&str> = native
+        .native
+        .iter()
+        .flat_map(|n| n.tools.iter().map(|t| t.name.as_ref()))
+        .collect();
+    for warning in config.agent_warnings(&native_tools)? {
+        eprintln!("warning: {warning}");
+    }
     let services = config.services()?;
     let document = Document(&services);
     // Streamed: a copy of the whole text of 10k services would cost more than building it.
@@ -27,10 +39,14 @@ pub(crate) fn check(files: &[PathBuf], format: Format) -> anyhow::Result<()> {
     out.flush()?;
     let instances: usize = services.iter().map(|s| s.instances.len()).sum();
     eprintln!(
-        "configuration ok: {} service{}, {instances} instance{}",
+        "configuration ok: {} service{}, {instances} instance{}{}",
         services.len(),
         if services.len() == 1 { "" } else { "s" },
         if instances == 1 { "" } else { "s" },
+        match config.agents.len() {
+            0 => String::new(),
+            n => format!(", {n} agent{}", if n == 1 { "" } else { "s" }),
+        },
     );
     Ok(())
 }

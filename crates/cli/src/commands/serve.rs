@@ -6,8 +6,8 @@ use anyhow::Context;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tokio_util::sync::CancellationToken;
 use toolmesh::{ConfigLoader, Mesh, Registry};
-use toolmesh_agent::{
-    AgentError, CatalogServer, GatewayState, HttpOptions, HttpServer, ReloadSnapshot, ServerOptions,
+use toolmesh_server::{
+    ServerError, CatalogServer, GatewayState, HttpOptions, HttpServer, ReloadSnapshot, ServerOptions,
 };
 
 use super::stop_signal;
@@ -159,8 +159,8 @@ fn refuse_unauthenticated(args: &ServeArgs) -> Result<(), Usage> {
 }
 
 /// A bind failure with the hint that fits what the operating system said.
-fn bind_error(addr: SocketAddr, error: AgentError) -> anyhow::Error {
-    let AgentError::Bind { source, .. } = &error else {
+fn bind_error(addr: SocketAddr, error: ServerError) -> anyhow::Error {
+    let ServerError::Bind { source, .. } = &error else {
         return error.into();
     };
     let hint = match source.kind() {
@@ -204,7 +204,7 @@ async fn serve_stdio(
     let server = CatalogServer::with_options(services.registry().clone(), options);
     let shutdown = CancellationToken::new();
     let outcome = tokio::select! {
-        served = toolmesh_agent::serve_stdio(server.clone(), shutdown.clone()) => served,
+        served = toolmesh_server::serve_stdio(server.clone(), shutdown.clone()) => served,
         () = stop_signal() => {
             shutdown.cancel();
             Ok(())

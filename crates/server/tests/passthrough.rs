@@ -22,7 +22,7 @@ use rmcp::{
 };
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
-use toolmesh_agent::{CatalogServer, GatewayState, HttpOptions, HttpServer};
+use toolmesh_server::{CatalogServer, GatewayState, HttpOptions, HttpServer};
 use toolmesh_core::{BoxFuture, CallContext, JsonObject, Relay, ServerId};
 use toolmesh_registry::{Registry, RegistryOptions, ServiceSpec};
 use toolmesh_testkit::{FixtureOptions, FixtureServer, stdio_command};

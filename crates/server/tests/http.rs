@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
-use toolmesh_agent::{CatalogServer, GatewayState, HttpOptions, HttpServer, ServerOptions};
+use toolmesh_server::{CatalogServer, GatewayState, HttpOptions, HttpServer, ServerOptions};
 use toolmesh_core::{CallContext, ServerId};
 use toolmesh_registry::{Registry, RegistryOptions, ServiceSpec};
 use toolmesh_testkit::{FixtureOptions, FixtureServer};
@@ -179,7 +179,7 @@ async fn the_same_server_answers_over_a_byte_stream() -> anyhow::Result<()> {
     let server = CatalogServer::new(registry.clone());
     let (client_io, server_io) = tokio::io::duplex(64 * 1024);
     let shutdown = CancellationToken::new();
-    let serving = tokio::spawn(toolmesh_agent::serve_io(
+    let serving = tokio::spawn(toolmesh_server::serve_io(
         server,
         tokio::io::split(server_io),
         shutdown.clone(),

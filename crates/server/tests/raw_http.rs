@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
-use toolmesh_agent::{CatalogServer, GatewayState, HttpOptions, HttpServer};
+use toolmesh_server::{CatalogServer, GatewayState, HttpOptions, HttpServer};
 use toolmesh_core::ServerId;
 use toolmesh_registry::{Registry, RegistryOptions, ServiceSpec};
 use toolmesh_testkit::{FixtureOptions, FixtureServer, stdio_command};

@@ -4,7 +4,7 @@
 use rmcp::ServiceExt;
 use tokio_util::sync::CancellationToken;
 
-use crate::{AgentError, CatalogServer};
+use crate::{ServerError, CatalogServer};
 
 /// Serves `server` over this process's stdin and stdout until the client closes stdin
 /// or `shutdown` is cancelled. Nothing else may write to stdout meanwhile (log to
@@ -12,11 +12,11 @@ use crate::{AgentError, CatalogServer};
 ///
 /// # Errors
 ///
-/// [`AgentError::Stdio`] when the session cannot start or fails.
+/// [`ServerError::Stdio`] when the session cannot start or fails.
 pub async fn serve_stdio(
     server: CatalogServer,
     shutdown: CancellationToken,
-) -> Result<(), AgentError> {
+) -> Result<(), ServerError> {
     serve_io(server, rmcp::transport::stdio(), shutdown).await
 }
 
@@ -25,12 +25,12 @@ pub async fn serve_stdio(
 ///
 /// # Errors
 ///
-/// [`AgentError::Stdio`] when the session cannot start or fails.
+/// [`ServerError::Stdio`] when the session cannot start or fails.
 pub async fn serve_io<R, W>(
     server: CatalogServer,
     io: (R, W),
     shutdown: CancellationToken,
-) -> Result<(), AgentError>
+) -> Result<(), ServerError>
 where
     R: tokio::io::AsyncRead + Send + Unpin + 'static,
     W: tokio::io::AsyncWrite + Send + Unpin + 'static,
@@ -38,11 +38,11 @@ where
     let running = server
         .serve_with_ct(io, shutdown.child_token())
         .await
-        .map_err(|e| AgentError::Stdio(e.to_string()))?;
+        .map_err(|e| ServerError::Stdio(e.to_string()))?;
     let reason = running
         .waiting()
         .await
-        .map_err(|e| AgentError::Stdio(e.to_string()))?;
+        .map_err(|e| ServerError::Stdio(e.to_string()))?;
     tracing::info!(?reason, "stdio session ended");
     Ok(())
 }

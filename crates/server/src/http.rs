@@ -38,7 +38,7 @@ use tokio::{
 use tokio_util::sync::CancellationToken;
 use tower_http::limit::RequestBodyLimitLayer;
 
-use crate::{AgentError, CatalogServer};
+use crate::{ServerError, CatalogServer};
 
 /// The outcome of the latest configuration reload, as `/status` shows it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -185,12 +185,12 @@ impl GatewayState {
     ///
     /// # Errors
     ///
-    /// [`AgentError::AlreadyReady`] when a catalog is served already.
-    pub fn set_ready(&self, server: CatalogServer) -> Result<(), AgentError> {
+    /// [`ServerError::AlreadyReady`] when a catalog is served already.
+    pub fn set_ready(&self, server: CatalogServer) -> Result<(), ServerError> {
         self.inner
             .server
             .set(server)
-            .map_err(|_| AgentError::AlreadyReady)
+            .map_err(|_| ServerError::AlreadyReady)
     }
 
     /// Shows `reload` in `/status` (set once; later calls are ignored).
@@ -372,8 +372,8 @@ impl HttpServer {
     ///
     /// # Errors
     ///
-    /// [`AgentError::Bind`] when the address cannot be bound.
-    pub async fn bind(addr: SocketAddr) -> Result<Self, AgentError> {
+    /// [`ServerError::Bind`] when the address cannot be bound.
+    pub async fn bind(addr: SocketAddr) -> Result<Self, ServerError> {
         let bind = || -> std::io::Result<TcpListener> {
             let socket = if addr.is_ipv4() {
                 TcpSocket::new_v4()?
@@ -384,10 +384,10 @@ impl HttpServer {
             socket.bind(addr)?;
             socket.listen(1024)
         };
-        let listener = bind().map_err(|source| AgentError::Bind { addr, source })?;
+        let listener = bind().map_err(|source| ServerError::Bind { addr, source })?;
         let local_addr = listener
             .local_addr()
-            .map_err(|source| AgentError::Bind { addr, source })?;
+            .map_err(|source| ServerError::Bind { addr, source })?;
         Ok(Self {
             listener,
             local_addr,
@@ -411,12 +411,12 @@ impl HttpServer {
     ///
     /// # Errors
     ///
-    /// [`AgentError::Http`] when the server fails.
+    /// [`ServerError::Http`] when the server fails.
     pub async fn serve(
         self,
         state: GatewayState,
         shutdown: CancellationToken,
-    ) -> Result<(), AgentError> {
+    ) -> Result<(), ServerError> {
         let listener = self.listener.tap_io(|tcp| {
             if let Err(error) = tcp.set_nodelay(true) {
                 tracing::debug!(%error, "failed to set TCP_NODELAY");
@@ -434,8 +434,8 @@ impl HttpServer {
             ended = &mut server => {
                 state.close_sessions();
                 return match ended {
-                    Ok(result) => result.map_err(AgentError::Http),
-                    Err(join) => Err(AgentError::Http(std::io::Error::other(join))),
+                    Ok(result) => result.map_err(ServerError::Http),
+                    Err(join) => Err(ServerError::Http(std::io::Error::other(join))),
                 };
             }
         }
@@ -449,8 +449,8 @@ impl HttpServer {
         }
         state.close_sessions();
         match tokio::time::timeout(Duration::from_secs(5), &mut server).await {
-            Ok(Ok(result)) => result.map_err(AgentError::Http),
-            Ok(Err(join)) => Err(AgentError::Http(std::io::Error::other(join))),
+            Ok(Ok(result)) => result.map_err(ServerError::Http),
+            Ok(Err(join)) => Err(ServerError::Http(std::io::Error::other(join))),
             Err(_) => {
                 tracing::warn!("HTTP connections still open 5 s after shutdown; dropping them");
                 server.abort();
@@ -469,6 +469,6 @@ pub async fn serve_http(
     addr: SocketAddr,
     state: GatewayState,
     shutdown: CancellationToken,
-) -> Result<(), AgentError> {
+) -> Result<(), ServerError> {
     HttpServer::bind(addr).await?.serve(state, shutdown).await
 }

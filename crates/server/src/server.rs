@@ -36,7 +36,7 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 use toolmesh_core::{CallContext, CallError, JsonObject};
 use toolmesh_registry::{MeshEvent, Registry, Routed};
 
-use crate::AgentError;
+use crate::ServerError;
 
 use peers::Peers;
 use relay::{ClientState, Downstream};
@@ -246,19 +246,19 @@ impl CatalogServer {
     ///
     /// # Errors
     ///
-    /// [`AgentError::InvalidArguments`] naming the first argument that does not fit, by
+    /// [`ServerError::InvalidArguments`] naming the first argument that does not fit, by
     /// JSON pointer, with the schema's complaint.
     pub fn check_arguments(
         &self,
         name: &str,
         arguments: Option<&JsonObject>,
-    ) -> Result<(), AgentError> {
+    ) -> Result<(), ServerError> {
         let value = Value::Object(arguments.cloned().unwrap_or_default());
         self.check_value(name, &value)
     }
 
     /// [`check_arguments`](Self::check_arguments) of arguments already a JSON value.
-    fn check_value(&self, name: &str, arguments: &Value) -> Result<(), AgentError> {
+    fn check_value(&self, name: &str, arguments: &Value) -> Result<(), ServerError> {
         let catalog = self.shared.registry.catalog();
         let Some(entry) = catalog.resolve(name) else {
             return Ok(());
@@ -266,7 +266,7 @@ impl CatalogServer {
         self.shared
             .schemas
             .check(&catalog, entry, arguments)
-            .map_err(|invalid| AgentError::InvalidArguments {
+            .map_err(|invalid| ServerError::InvalidArguments {
                 tool: entry.rendered.clone(),
                 field: invalid.field,
                 pointer: invalid.pointer,
@@ -279,14 +279,14 @@ impl CatalogServer {
     ///
     /// # Errors
     ///
-    /// [`AgentError::InvalidArguments`] before any upstream call, or
-    /// [`AgentError::Call`] with the router's error.
+    /// [`ServerError::InvalidArguments`] before any upstream call, or
+    /// [`ServerError::Call`] with the router's error.
     pub async fn call_routed(
         &self,
         name: &str,
         arguments: Option<JsonObject>,
         ctx: &CallContext,
-    ) -> Result<Routed, AgentError> {
+    ) -> Result<Routed, ServerError> {
         self.shared.in_flight.fetch_add(1, Ordering::AcqRel);
         let _guard = InFlight(&self.shared);
         // Validated as a JSON value without copying the arguments; none are `{}`.
@@ -322,7 +322,7 @@ impl CatalogServer {
     ) -> Result<CallToolResult, ErrorData> {
         match self.call_routed(name, arguments, ctx).await {
             Ok(routed) => Ok(routing::with_routing(routed)),
-            Err(AgentError::InvalidArguments {
+            Err(ServerError::InvalidArguments {
                 tool,
                 field,
                 pointer,
@@ -331,13 +331,13 @@ impl CatalogServer {
                 message,
                 Some(serde_json::json!({ "tool": tool, "field": field, "pointer": pointer })),
             )),
-            Err(AgentError::Call(e @ CallError::ToolNotFound { .. })) => Err(
+            Err(ServerError::Call(e @ CallError::ToolNotFound { .. })) => Err(
                 ErrorData::invalid_params(e.to_string(), Some(serde_json::json!({ "tool": name }))),
             ),
             Err(e) => {
                 tracing::debug!(tool = name, "call failed: {e}");
                 Ok(CallToolResult::error(vec![ContentBlock::text(match e {
-                    AgentError::Call(call) => call.to_string(),
+                    ServerError::Call(call) => call.to_string(),
                     other => other.to_string(),
                 })]))
             }

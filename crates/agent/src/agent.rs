@@ -1,0 +1,392 @@
+//! [`Agent`]: a loop over the router. Ask the model with the selected tools, run the
+//! calls it asks for through [`Registry::call`] (concurrently when it asks for several),
+//! feed every outcome back, stop at an answer or a limit.
+
+mod call;
+mod limits;
+
+use std::{sync::Arc, time::Duration};
+
+use async_openai::types::chat::{
+    ChatCompletionMessageToolCall, ChatCompletionMessageToolCalls,
+    ChatCompletionRequestAssistantMessage, ChatCompletionRequestMessage,
+    ChatCompletionRequestSystemMessage, ChatCompletionRequestToolMessage,
+    ChatCompletionRequestUserMessage, CreateChatCompletionRequest,
+};
+use futures::StreamExt;
+use tokio::time::Instant;
+use toolmesh_core::{CallContext, JsonObject};
+use toolmesh_registry::{Registry, Routed};
+use tracing::Instrument;
+
+pub use limits::Limits;
+
+use crate::{
+    DynHooks, Hooks,
+    hooks::NoHooks,
+    AgentError, Llm, LlmError, RunResult, ToolSelection, Transcript,
+    tools::Toolset,
+};
+
+struct Inner {
+    hooks: Arc<dyn DynHooks>,
+    name: String,
+    llm: Llm,
+    model: String,
+    registry: Registry,
+    instructions: Option<String>,
+    selection: ToolSelection,
+    limits: Limits,
+}
+
+/// An LLM agent whose tool calls ride the mesh's call path. Cheap to clone.
+#[derive(Clone)]
+pub struct Agent {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Agent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Agent")
+            .field("name", &self.inner.name)
+            .field("model", &self.inner.model)
+            .field("limits", &self.inner.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds an [`Agent`].
+#[derive(Debug)]
+pub struct AgentBuilder {
+    hooks: Arc<dyn DynHooks>,
+    llm: Llm,
+    name: String,
+    registry: Option<Registry>,
+    instructions: Option<String>,
+    selection: ToolSelection,
+    limits: Limits,
+}
+
+impl AgentBuilder {
+    /// Names the agent (the principal of its tool calls is `agent:NAME`).
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// The mesh whose tools the agent uses; without one it has no tools.
+    pub fn registry(mut self, registry: Registry) -> Self {
+        self.registry = Some(registry);
+        self
+    }
+
+    /// The system message.
+    pub fn instructions(mut self, instructions: impl Into<String>) -> Self {
+        self.instructions = Some(instructions.into());
+        self
+    }
+
+    /// Which catalog tools the model may call (default: all).
+    pub fn tools(mut self, selection: ToolSelection) -> Self {
+        self.selection = selection;
+        self
+    }
+
+    /// Model calls per run (default 10).
+    pub fn max_steps(mut self, steps: u32) -> Self {
+        self.limits.max_steps = steps;
+        self
+    }
+
+    /// Tools offered per model call before narrowing by relevance (default 64).
+    pub fn max_tools(mut self, tools: usize) -> Self {
+        self.limits.max_tools = tools;
+        self
+    }
+
+    /// Callbacks before tool calls, after results and after model responses.
+    pub fn hooks(mut self, hooks: impl Hooks) -> Self {
+        self.hooks = Arc::new(hooks);
+        self
+    }
+
+    /// Every limit at once.
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// The agent.
+    ///
+    /// # Errors
+    ///
+    /// [`AgentError::NoModel`] when the LLM has no model; [`AgentError::Config`] for a
+    /// zero limit.
+    pub fn build(self) -> Result<Agent, AgentError> {
+        let model = self.llm.model().ok_or(AgentError::NoModel)?.to_owned();
+        self.limits.validate()?;
+        let registry = match self.registry {
+            Some(registry) => registry,
+            None => Registry::new(Default::default()),
+        };
+        Ok(Agent {
+            inner: Arc::new(Inner {
+                hooks: self.hooks,
+                name: self.name,
+                llm: self.llm,
+                model,
+                registry,
+                instructions: self.instructions,
+                selection: self.selection,
+                limits: self.limits,
+            }),
+        })
+    }
+}
+
+impl Agent {
+    /// Starts building an agent over `llm`.
+    pub fn builder(llm: Llm) -> AgentBuilder {
+        AgentBuilder {
+            hooks: Arc::new(NoHooks),
+            llm,
+            name: "agent".into(),
+            registry: None,
+            instructions: None,
+            selection: ToolSelection::all(),
+            limits: Limits::default(),
+        }
+    }
+
+    /// The agent's name.
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// Runs `task` to an answer.
+    ///
+    /// # Errors
+    ///
+    /// [`AgentError::Llm`] when the model cannot be asked; [`AgentError::Limit`] (with
+    /// the transcript so far) when a limit ends the run.
+    pub async fn run(&self, task: &str) -> Result<RunResult, AgentError> {
+        let mut history = Vec::new();
+        self.chat(&mut history, task).await
+    }
+
+    /// One turn of a conversation: `message` is added to `history`, and so are the
+    /// model's answers and tool results, so the next turn continues from them.
+    ///
+    /// # Errors
+    ///
+    /// As [`run`](Self::run); `history` keeps what happened until the error.
+    pub async fn chat(
+        &self,
+        history: &mut Vec<ChatCompletionRequestMessage>,
+        message: &str,
+    ) -> Result<RunResult, AgentError> {
+        if history.is_empty()
+            && let Some(instructions) = &self.inner.instructions
+        {
+            history.push(ChatCompletionRequestMessage::System(
+                ChatCompletionRequestSystemMessage::from(instructions.as_str()),
+            ));
+        }
+        history.push(ChatCompletionRequestMessage::User(
+            ChatCompletionRequestUserMessage::from(message),
+        ));
+        let mut transcript = Transcript {
+            messages: std::mem::take(history),
+            ..Transcript::default()
+        };
+        let span = tracing::info_span!("agent_run", agent = %self.inner.name, gen_ai.request.model = %self.inner.model);
+        let outcome = self.drive(&mut transcript).instrument(span).await;
+        *history = transcript.messages.clone();
+        metrics::counter!("toolmesh_agent_runs_total", "agent" => self.inner.name.clone(), "outcome" => if outcome.is_ok() { "answered" } else { "failed" }).increment(1);
+        let answer = outcome.map_err(|e| match e {
+            AgentError::Limit { limit, value, .. } => AgentError::Limit {
+                limit,
+                value,
+                transcript: Box::new(transcript.clone()),
+            },
+            other => other,
+        })?;
+        Ok(RunResult {
+            answer,
+            steps: transcript.steps,
+            usage: transcript.usage,
+            model_calls: transcript.model_calls,
+        })
+    }
+
+    /// Calls a catalog tool through the same path the model's calls take (explicit
+    /// invocation), within the agent's per-call budget.
+    ///
+    /// # Errors
+    ///
+    /// The router's [`CallError`](toolmesh_core::CallError).
+    pub async fn call_tool(
+        &self,
+        name: &str,
+        arguments: Option<JsonObject>,
+    ) -> Result<Routed, toolmesh_core::CallError> {
+        let ctx = CallContext::with_timeout(self.inner.limits.tool_timeout)
+            .principal(format!("agent:{}", self.inner.name));
+        self.inner.registry.call(name, arguments, &ctx).await
+    }
+
+    /// The loop; returns the answer. Limit errors carry an empty transcript that the
+    /// caller fills in.
+    async fn drive(&self, transcript: &mut Transcript) -> Result<String, AgentError> {
+        let inner = &*self.inner;
+        let limits = &inner.limits;
+        let deadline = Instant::now() + limits.run_timeout;
+        let mut toolset = Toolset::build(inner.registry.catalog(), &inner.selection);
+        let mut invalid_calls = 0u64;
+        loop {
+            if transcript.model_calls >= limits.max_steps {
+                return Err(limit("max_steps", limits.max_steps.into()));
+            }
+            // The catalog may have changed (list_changed, hot reload) since the last step.
+            let catalog = inner.registry.catalog();
+            if !Arc::ptr_eq(&catalog, &toolset.catalog) {
+                toolset = Toolset::build(catalog, &inner.selection);
+            }
+            let used: Vec<&str> = transcript.steps.iter().map(|s| s.tool.as_str()).collect();
+            let offered = toolset.offered(&conversation_text(&transcript.messages), limits.max_tools, &used);
+            let request = CreateChatCompletionRequest {
+                model: inner.model.clone(),
+                messages: transcript.messages.clone(),
+                tools: (!offered.is_empty()).then_some(offered),
+                ..Default::default()
+            };
+            transcript.model_calls += 1;
+            let step = transcript.model_calls;
+            let completion = inner.llm.complete(&request, deadline).await?;
+            transcript.usage.add(completion.response.usage.as_ref());
+            metrics::counter!("toolmesh_agent_steps_total", "agent" => inner.name.clone()).increment(1);
+            metrics::counter!("toolmesh_agent_tokens_total", "agent" => inner.name.clone()).increment(completion.response.usage.as_ref().map_or(0, |u| u64::from(u.total_tokens)));
+            let Some(choice) = completion.response.choices.into_iter().next() else {
+                return Err(LlmError::Malformed {
+                    url: completion.endpoint,
+                    reason: "the answer has no choices".into(),
+                }
+                .into());
+            };
+            let message = choice.message;
+            inner.hooks.after_model_response_dyn(step, &message).await;
+            let calls: Vec<ChatCompletionMessageToolCall> = message
+                .tool_calls
+                .clone()
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|c| match c {
+                    ChatCompletionMessageToolCalls::Function(f) => Some(f),
+                    ChatCompletionMessageToolCalls::Custom(_) => None,
+                })
+                .collect();
+            transcript
+                .messages
+                .push(ChatCompletionRequestMessage::Assistant(
+                    ChatCompletionRequestAssistantMessage {
+                        content: message.content.clone().map(Into::into),
+                        tool_calls: message.tool_calls.clone().filter(|c| !c.is_empty()),
+                        ..Default::default()
+                    },
+                ));
+            if let Some(budget) = limits.token_budget
+                && transcript.usage.total_tokens > budget
+            {
+                return Err(limit("token_budget", budget));
+            }
+            if calls.is_empty() {
+                return Ok(message.content.unwrap_or_default());
+            }
+            let made = transcript.steps.len() as u64;
+            if made + calls.len() as u64 > u64::from(limits.max_tool_calls) {
+                return Err(limit("max_tool_calls", limits.max_tool_calls.into()));
+            }
+            let outcomes = self.run_calls(&toolset, &calls, step, deadline).await;
+            for (call, outcome) in calls.iter().zip(outcomes) {
+                invalid_calls += u64::from(outcome.invalid);
+                metrics::counter!("toolmesh_agent_tool_calls_total", "agent" => inner.name.clone(), "outcome" => if outcome.invalid { "invalid" } else if outcome.step.is_error { "error" } else { "ok" }).increment(1);
+                transcript.messages.push(ChatCompletionRequestMessage::Tool(
+                    ChatCompletionRequestToolMessage {
+                        content: outcome.step.output.clone().into(),
+                        tool_call_id: call.id.clone(),
+                    },
+                ));
+                transcript.steps.push(outcome.step);
+            }
+            if invalid_calls > u64::from(limits.max_invalid_calls) {
+                return Err(limit("max_invalid_calls", limits.max_invalid_calls.into()));
+            }
+        }
+    }
+
+    /// Runs one model message's calls concurrently (bounded); outcomes in call order.
+    async fn run_calls(
+        &self,
+        toolset: &Toolset,
+        calls: &[ChatCompletionMessageToolCall],
+        step: u32,
+        deadline: Instant,
+    ) -> Vec<call::Outcome> {
+        let inner = &*self.inner;
+        // Built before streaming: a closure inside the stream would make the future's
+        // lifetimes too general to be `Send`.
+        let pending: Vec<_> = calls
+            .iter()
+            .map(|c| {
+                let ctx = CallContext::with_deadline(deadline)
+                    .capped(inner.limits.tool_timeout)
+                    .principal(format!("agent:{}", inner.name));
+                let span = tracing::info_span!("tool_call", gen_ai.tool.name = %c.function.name, gen_ai.tool.call.id = %c.id);
+                call::run(
+                    &inner.registry,
+                    toolset,
+                    &*inner.hooks,
+                    call::Request {
+                        step,
+                        id: &c.id,
+                        name: &c.function.name,
+                        arguments: &c.function.arguments,
+                    },
+                    ctx,
+                )
+                .instrument(span)
+            })
+            .collect();
+        futures::stream::iter(pending)
+            .buffered(inner.limits.parallel_tool_calls.max(1))
+            .collect()
+            .await
+    }
+}
+
+/// What narrowing ranks tools against: the user's messages, latest last.
+fn conversation_text(messages: &[ChatCompletionRequestMessage]) -> String {
+    use async_openai::types::chat::ChatCompletionRequestUserMessageContent as Content;
+    messages
+        .iter()
+        .filter_map(|m| match m {
+            ChatCompletionRequestMessage::User(u) => match &u.content {
+                Content::Text(text) => Some(text.as_str()),
+                Content::Array(_) => None,
+            },
+            _ => None,
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn limit(limit: &'static str, value: u64) -> AgentError {
+    AgentError::Limit {
+        limit,
+        value,
+        transcript: Box::default(),
+    }
+}
+
+/// The default per-call and per-run budgets.
+pub(crate) const DEFAULT_TOOL_TIMEOUT: Duration = Duration::from_secs(60);

@@ -1,0 +1,118 @@
+//! `toolmesh agent run` and `toolmesh agent chat`: an LLM agent over the mesh's tools.
+
+use std::{io::BufRead, process::ExitCode};
+
+use anyhow::Context;
+use toolmesh::{Agent, Config, Mesh, Registry, RunResult, ServerId, layers::registry::RegistryOptions};
+
+use crate::{
+    cli::{AgentArgs, AgentRunArgs},
+    native,
+    output::emit,
+    target::{loader, spinner},
+};
+
+/// The agent and what it runs on; [`close`](Self::close) stops the servers.
+struct Session {
+    agent: Agent,
+    mesh: Option<Mesh>,
+    registry: Registry,
+}
+
+impl Session {
+    async fn open(args: &AgentArgs) -> anyhow::Result<Self> {
+        let mut config = if args.config.is_empty() {
+            Config::default()
+        } else {
+            loader(&args.config).load()?
+        };
+        let (mesh, registry) = if config.servers.is_empty() {
+            (None, Registry::new(RegistryOptions::default()))
+        } else {
+            let spinner = spinner(format!("starting {} MCP server(s)", config.servers.len()));
+            let mesh = Mesh::start(&config).await;
+            spinner.finish_and_clear();
+            let mesh = mesh?;
+            let registry = mesh.registry().clone();
+            (Some(mesh), registry)
+        };
+        // The native tools are every agent's, under their own names.
+        if !registry.services().contains(&ServerId::new(native::NATIVE)) {
+            registry.add_service(native::agent_native_service()?).await?;
+        }
+        if config.agents.is_empty() {
+            config
+                .agents
+                .insert("agent".into(), toolmesh::config::AgentConfig::default());
+        }
+        for agent in config.agents.values_mut() {
+            if let Some(model) = &args.model {
+                agent.model = Some(model.clone());
+            }
+            if let Some(steps) = args.max_steps {
+                agent.max_steps = Some(steps);
+            }
+        }
+        let agent = config.agent(args.agent.as_deref(), registry.clone());
+        Ok(Self {
+            agent: agent?,
+            mesh,
+            registry,
+        })
+    }
+
+    async fn close(self) {
+        match self.mesh {
+            Some(mesh) => mesh.shutdown().await,
+            None => self.registry.shutdown().await,
+        }
+    }
+}
+
+/// Runs one task and prints the answer (or the run as JSON).
+pub(crate) async fn run(args: AgentRunArgs) -> anyhow::Result<ExitCode> {
+    let session = Session::open(&args.agent).await?;
+    let spinner = spinner(format!("agent `{}` working", session.agent.name()));
+    let outcome = session.agent.run(&args.task).await;
+    spinner.finish_and_clear();
+    session.close().await;
+    print(&outcome?, args.agent.json)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Reads messages from stdin, one per line, and answers each with the history kept.
+pub(crate) async fn chat(args: AgentArgs) -> anyhow::Result<ExitCode> {
+    let session = Session::open(&args).await?;
+    let mut history = Vec::new();
+    let mut lines = std::io::stdin().lock().lines();
+    let mut outcome = Ok(ExitCode::SUCCESS);
+    while let Some(line) = lines.next() {
+        let line = line.context("cannot read stdin")?;
+        let message = line.trim();
+        if message.is_empty() {
+            continue;
+        }
+        if matches!(message, "/exit" | "/quit") {
+            break;
+        }
+        match session.agent.chat(&mut history, message).await {
+            Ok(run) => print(&run, args.json)?,
+            Err(e) => {
+                // A failed turn is reported; the conversation goes on.
+                eprintln!("toolmesh: {e}");
+                outcome = Ok(ExitCode::FAILURE);
+            }
+        }
+    }
+    session.close().await;
+    outcome
+}
+
+fn print(run: &RunResult, json: bool) -> anyhow::Result<()> {
+    if json {
+        emit(&serde_json::to_string_pretty(run)?)?;
+    } else {
+        emit(&run.answer)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,153 @@
+//! `toolmesh agent run` against the testkit's scripted OpenAI-compatible server, with
+//! the native tools and fixture MCP servers.
+
+#[path = "support/gateway.rs"]
+mod support;
+
+use serde_json::{Value, json};
+use support::FixtureConfig;
+use toolmesh_testkit::{Reply, ScriptedCall, ScriptedLlm};
+
+/// Runs `toolmesh agent args…` against `llm` (no key, no model unless given).
+async fn agent(llm: &str, args: &[&str]) -> anyhow::Result<(i32, String, String)> {
+    let mut all = vec!["agent"];
+    all.extend_from_slice(args);
+    support::run(
+        &all,
+        &[
+            ("OPENAI_BASE_URL", llm),
+            ("OPENAI_API_KEY", ""),
+            ("TOOLMESH_MODEL", ""),
+        ],
+    )
+    .await
+}
+
+#[tokio::test]
+async fn run_uses_the_native_tools_under_their_own_names() -> anyhow::Result<()> {
+    let llm = ScriptedLlm::start([
+        Reply::ToolCalls(vec![ScriptedCall::new("calculator", json!({"expression": "17 * 23"}))]),
+        Reply::Text("391".into()),
+    ])
+    .await?;
+    let (code, stdout, stderr) = agent(
+        &llm.base_url(),
+        &["run", "--model", "scripted", "--json", "What is 17 * 23?"],
+    )
+    .await?;
+    assert_eq!(code, 0, "{stderr}");
+    let run: Value = serde_json::from_str(&stdout)?;
+    assert_eq!(run["answer"], "391");
+    let step = &run["steps"][0];
+    assert_eq!(step["tool"], "calculator");
+    assert_eq!(step["instance"], "native");
+    assert_eq!(step["is_error"], false, "{step}");
+    assert!(step["latency_ms"].is_number() && step["attempts"] == 1, "{step}");
+    assert!(run["usage"]["total_tokens"].as_u64() > Some(0));
+    // The model was asked with the calculator offered, and got its result back.
+    let requests = llm.requests();
+    assert_eq!(requests[0]["model"], "scripted");
+    assert!(
+        requests[0]["tools"]
+            .as_array()
+            .is_some_and(|t| t.iter().any(|t| t["function"]["name"] == "calculator"))
+    );
+    let fed = &requests[1]["messages"].as_array().cloned().unwrap_or_default();
+    assert!(
+        fed.iter().any(|m| m["role"] == "tool" && m["content"] == "391"),
+        "{fed:?}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn run_routes_configured_agents_tools_through_the_mesh() -> anyhow::Result<()> {
+    let served = FixtureConfig::start("solo").await?;
+    let llm = ScriptedLlm::start([
+        Reply::ToolCalls(vec![ScriptedCall::new("fixture__echo", json!({"message": "via mesh"}))]),
+        Reply::Text("echoed".into()),
+    ])
+    .await?;
+    let dir = tempfile::tempdir()?;
+    let agents = dir.path().join("agents.yaml");
+    std::fs::write(
+        &agents,
+        "llm: { model: scripted }\nagents:\n  helper:\n    instructions: Use the echo tool.\n    tools: [\"fixture__*\"]\n    max_steps: 4\n",
+    )?;
+    let config = served.arg();
+    let agents = agents.display().to_string();
+    let (code, stdout, stderr) = agent(
+        &llm.base_url(),
+        &["run", "--config", &config, "--config", &agents, "echo it"],
+    )
+    .await?;
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(stdout.trim(), "echoed");
+    let first = &llm.requests()[0];
+    assert_eq!(first["messages"][0]["role"], "system");
+    let offered: Vec<&str> = first["tools"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t["function"]["name"].as_str())
+        .collect();
+    assert!(offered.contains(&"fixture__echo"), "{offered:?}");
+    assert!(!offered.contains(&"calculator"), "the selection holds: {offered:?}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn failures_exit_non_zero_with_one_line_reasons() -> anyhow::Result<()> {
+    let llm = ScriptedLlm::start([Reply::Repeat(Box::new(Reply::ToolCalls(vec![
+        ScriptedCall::new("time_now", json!({})),
+    ])))])
+    .await?;
+    let (code, _, stderr) = agent(&llm.base_url(), &["run", "hi"]).await?;
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("no model set"), "{stderr}");
+
+    let (code, _, stderr) = agent(
+        &llm.base_url(),
+        &["run", "--model", "m", "--max-steps", "2", "loop"],
+    )
+    .await?;
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("max_steps limit reached (2)"), "{stderr}");
+
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let url = format!("http://{}/v1", closed.local_addr()?);
+    drop(closed);
+    let (code, _, stderr) = agent(&url, &["run", "--model", "m", "hi"]).await?;
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains(&format!("LLM unreachable at {url}")), "{stderr}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn config_check_validates_llm_and_agents() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join("agents.yaml");
+    std::fs::write(
+        &file,
+        "servers:\n  search: { url: \"http://127.0.0.1:9/mcp\" }\nllm: { base_url: \"http://127.0.0.1:9/v1\", model: m }\nagents:\n  researcher:\n    tools: [calculater, \"search__*\", time_now]\n",
+    )?;
+    let path = file.display().to_string();
+    let (code, _, stderr) = support::run(&["config", "check", &path], &[]).await?;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("agents.researcher.tools: `calculater` matches no known tool; did you mean calculator"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("`search__*`") && !stderr.contains("`time_now`"), "{stderr}");
+    assert!(stderr.contains("1 agent"), "{stderr}");
+
+    std::fs::write(&file, "llm: { base_url: \"localhost:11434\" }\nagents: { a: { tools: [\"[\"] } }\n")?;
+    let (code, _, stderr) = support::run(&["config", "check", &path], &[]).await?;
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("must start with http:// or https://"), "{stderr}");
+    std::fs::write(&file, "agents: { a: { tools: [\"[\"] } }\n")?;
+    let (code, _, stderr) = support::run(&["config", "check", &path], &[]).await?;
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("agents.a.tools"), "{stderr}");
+    Ok(())
+}

@@ -1,0 +1,13 @@
+#![doc = include_str!("../README.md")]
+
+mod error;
+mod http;
+mod server;
+mod stdio;
+
+pub use error::ServerError;
+pub use http::{
+    GatewayState, HttpOptions, HttpServer, ReloadSnapshot, ReloadSource, router, serve_http,
+};
+pub use server::{CatalogServer, ROUTING_META_KEY, ServerOptions};
+pub use stdio::{serve_io, serve_stdio};

@@ -1,0 +1,240 @@
+//! `llm:` (the model endpoints) and `agents:` (named agents over the mesh's tools).
+
+use std::{collections::BTreeMap, time::Duration};
+
+use serde::{Deserialize, Serialize};
+use toolmesh_agent::{Agent, AgentError, Limits, Llm, LlmEndpoint, LlmError, ToolSelection};
+use toolmesh_registry::Registry;
+
+/// The model: one endpoint (`base_url`, `api_key`) or several (`endpoints`), each with its
+/// own breaker; unset keys come from `OPENAI_BASE_URL`, `OPENAI_API_KEY` and
+/// `TOOLMESH_MODEL`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LlmConfig {
+    /// Base URL of an OpenAI-compatible API (`https://api.openai.com/v1`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_url: Option<String>,
+    /// Its bearer key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key: Option<String>,
+    /// Several endpoints, tried in order; a failing one is skipped by its breaker.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub endpoints: Vec<LlmEndpointConfig>,
+    /// The model every agent uses unless it names its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// Requests per model call across endpoints (default 4).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_attempts: Option<u32>,
+}
+
+/// One entry of `llm.endpoints`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LlmEndpointConfig {
+    /// Base URL of the OpenAI-compatible API.
+    pub base_url: String,
+    /// Its bearer key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key: Option<String>,
+}
+
+/// A named agent.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentConfig {
+    /// The system message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instructions: Option<String>,
+    /// Globs over catalog names or bare tool names (`calculator`, `everything__*`);
+    /// empty or absent: every tool.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tools: Vec<String>,
+    /// The model, overriding `llm.model`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// Model calls per run (default 10).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_steps: Option<u32>,
+    /// Tool calls per run (default 50).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tool_calls: Option<u32>,
+    /// Total tokens per run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_budget: Option<u64>,
+    /// Deadline of each tool call (default 60s).
+    #[serde(
+        default,
+        with = "toolmesh_core::duration::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub tool_timeout: Option<Duration>,
+    /// Deadline of a whole run (default 10m).
+    #[serde(
+        default,
+        with = "toolmesh_core::duration::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub run_timeout: Option<Duration>,
+}
+
+impl LlmConfig {
+    /// Whether nothing is set (the environment decides everything).
+    pub fn is_unset(&self) -> bool {
+        self == &Self::default()
+    }
+
+    /// The model service this configures, environment filling the gaps.
+    ///
+    /// # Errors
+    ///
+    /// [`LlmError::Invalid`] for a base URL that is not http(s).
+    pub fn build(&self) -> Result<Llm, LlmError> {
+        let from_env = LlmEndpoint::from_env();
+        let endpoints: Vec<LlmEndpoint> = if self.endpoints.is_empty() {
+            vec![LlmEndpoint::new(
+                self.base_url.clone().unwrap_or(from_env.base_url),
+                self.api_key.clone().or(from_env.api_key),
+            )]
+        } else {
+            self.endpoints
+                .iter()
+                .map(|e| LlmEndpoint::new(e.base_url.clone(), e.api_key.clone()))
+                .collect()
+        };
+        let mut llm = Llm::new(endpoints)?;
+        let model = self
+            .model
+            .clone()
+            .or_else(|| std::env::var("TOOLMESH_MODEL").ok().filter(|m| !m.trim().is_empty()));
+        if let Some(model) = model {
+            llm = llm.with_model(model);
+        }
+        if let Some(attempts) = self.max_attempts {
+            llm = llm.with_retry(toolmesh_agent::LlmRetry {
+                max_attempts: attempts.max(1),
+                ..Default::default()
+            });
+        }
+        Ok(llm)
+    }
+}
+
+impl AgentConfig {
+    /// The agent named `name` over `registry`'s tools, asking `llm`.
+    ///
+    /// # Errors
+    ///
+    /// [`AgentError::NoModel`] when neither the agent nor `llm` names a model;
+    /// [`AgentError::Config`] for a bad glob or limit.
+    pub fn build(&self, name: &str, llm: Llm, registry: Registry) -> Result<Agent, AgentError> {
+        let llm = match &self.model {
+            Some(model) => llm.with_model(model.clone()),
+            None => llm,
+        };
+        let defaults = Limits::default();
+        let limits = Limits {
+            max_steps: self.max_steps.unwrap_or(defaults.max_steps),
+            max_tool_calls: self.max_tool_calls.unwrap_or(defaults.max_tool_calls),
+            token_budget: self.token_budget.or(defaults.token_budget),
+            tool_timeout: self.tool_timeout.unwrap_or(defaults.tool_timeout),
+            run_timeout: self.run_timeout.unwrap_or(defaults.run_timeout),
+            ..defaults
+        };
+        let mut builder = Agent::builder(llm)
+            .name(name)
+            .registry(registry)
+            .tools(ToolSelection::globs(&self.tools)?)
+            .limits(limits);
+        if let Some(instructions) = &self.instructions {
+            builder = builder.instructions(instructions.clone());
+        }
+        builder.build()
+    }
+}
+
+/// `agents:` by name.
+pub type Agents = BTreeMap<String, AgentConfig>;
+
+impl super::Config {
+    /// The agent `name` over `registry`: a configured one, the only one configured when
+    /// `name` is `None`, or a default agent over every tool when none is configured.
+    ///
+    /// # Errors
+    ///
+    /// [`AgentError::Config`] for an unknown name (listing the configured ones), or any
+    /// error of [`LlmConfig::build`] and [`AgentConfig::build`].
+    pub fn agent(&self, name: Option<&str>, registry: Registry) -> Result<Agent, AgentError> {
+        let default = AgentConfig::default();
+        let (name, config) = match name {
+            Some(name) => match self.agents.get(name) {
+                Some(config) => (name, config),
+                None if self.agents.is_empty() && name == "agent" => (name, &default),
+                None => {
+                    return Err(AgentError::Config(format!(
+                        "no agent named `{name}`; configured: {}",
+                        if self.agents.is_empty() {
+                            "none (add one under `agents:`)".to_owned()
+                        } else {
+                            self.agents.keys().cloned().collect::<Vec<_>>().join(", ")
+                        }
+                    )));
+                }
+            },
+            None => match self.agents.iter().next() {
+                Some((name, config)) if self.agents.len() == 1 => (name.as_str(), config),
+                Some(_) => {
+                    return Err(AgentError::Config(format!(
+                        "several agents are configured ({}): choose one with --agent NAME",
+                        self.agents.keys().cloned().collect::<Vec<_>>().join(", ")
+                    )));
+                }
+                None => ("agent", &default),
+            },
+        };
+        config.build(name, self.llm.build()?, registry)
+    }
+}
+
+impl super::Config {
+    /// Checks `agents:` without starting anything: a tool glob that does not parse is an
+    /// error; one that can match no tool known here (the native tools, `server__*` of a
+    /// configured server, tools named in a server's `tools:`) is a warning naming the
+    /// closest names. Servers' other tools are only known once they run.
+    ///
+    /// # Errors
+    ///
+    /// [`AgentError::Config`] for a glob that does not parse.
+    pub fn agent_warnings(&self, native_tools: &[&str]) -> Result<Vec<String>, AgentError> {
+        let mut known: Vec<String> = native_tools.iter().map(|t| (*t).to_owned()).collect();
+        for (name, server) in &self.servers {
+            let namespace = server.namespace.clone().unwrap_or_else(|| name.clone());
+            known.push(format!("{namespace}__"));
+            known.extend(server.tools.keys().map(|t| format!("{namespace}__{t}")));
+            known.extend(server.tools.keys().cloned());
+        }
+        let mut warnings = Vec::new();
+        for (agent, config) in &self.agents {
+            let selection = ToolSelection::globs(&config.tools)
+                .map_err(|e| AgentError::Config(format!("agents.{agent}.tools: {e}")))?;
+            let names: Vec<&str> = known.iter().map(String::as_str).collect();
+            for glob in selection.unmatched(&names) {
+                // `server__*` matches the `server__` stem of a configured server.
+                if names.iter().any(|n| n.ends_with("__") && glob.starts_with(n)) {
+                    continue;
+                }
+                let close = toolmesh_agent::closest(glob, names.iter().copied());
+                warnings.push(format!(
+                    "agents.{agent}.tools: `{glob}` matches no known tool{}",
+                    if close.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; did you mean {}?", close.join(", "))
+                    }
+                ));
+            }
+        }
+        Ok(warnings)
+    }
+}

@@ -151,3 +151,18 @@ async fn config_check_validates_llm_and_agents() -> anyhow::Result<()> {
     assert!(stderr.contains("agents.a.tools"), "{stderr}");
     Ok(())
 }
+
+#[tokio::test]
+async fn stream_prints_the_text_as_it_arrives() -> anyhow::Result<()> {
+    let llm = ScriptedLlm::start([
+        Reply::ToolCalls(vec![ScriptedCall::new("calculator", json!({"expression": "2 + 2"}))]),
+        Reply::Text("Two and two make four.".into()),
+    ])
+    .await?;
+    let (code, stdout, stderr) =
+        agent(&llm.base_url(), &["run", "--model", "m", "--stream", "2 + 2?"]).await?;
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(stdout, "Two and two make four.\n");
+    assert!(llm.requests().iter().all(|r| r["stream"] == true));
+    Ok(())
+}

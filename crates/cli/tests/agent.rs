@@ -166,3 +166,30 @@ async fn stream_prints_the_text_as_it_arrives() -> anyhow::Result<()> {
     assert!(llm.requests().iter().all(|r| r["stream"] == true));
     Ok(())
 }
+
+#[tokio::test]
+async fn chat_keeps_the_conversation_across_lines() -> anyhow::Result<()> {
+    use tokio::io::AsyncWriteExt;
+    let llm = ScriptedLlm::start([Reply::Repeat(Box::new(Reply::Echo))]).await?;
+    let mut child = tokio::process::Command::new(support::bin())
+        .args(["agent", "chat", "--model", "m"])
+        .env("OPENAI_BASE_URL", llm.base_url())
+        .env("OPENAI_API_KEY", "")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()?;
+    let mut stdin = child.stdin.take().ok_or_else(|| anyhow::anyhow!("no stdin"))?;
+    stdin.write_all(b"first line\n\nsecond line\n").await?;
+    drop(stdin);
+    let output = tokio::time::timeout(std::time::Duration::from_secs(60), child.wait_with_output()).await??;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(stdout, "first line\nsecond line\n");
+    // The second turn carried the first one.
+    let second = &llm.requests()[1]["messages"];
+    assert_eq!(second.as_array().map(Vec::len), Some(3), "{second}");
+    assert_eq!(second[0]["content"], "first line");
+    Ok(())
+}

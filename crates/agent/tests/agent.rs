@@ -121,6 +121,7 @@ async fn bad_calls_are_told_to_the_model_which_corrects_them() -> anyhow::Result
         Reply::ToolCalls(vec![
             ScriptedCall::raw("fx__add", r#"{"a": 1, "b": "#),
             ScriptedCall::new("fx__ad", json!({"a": 1, "b": 2})),
+            ScriptedCall::new("fx__sleep", json!({"ms": -5})),
         ]),
         Reply::ToolCalls(vec![ScriptedCall::new("fx__add", json!({"a": 1, "b": 2}))]),
         Reply::Text("3".into()),
@@ -131,7 +132,10 @@ async fn bad_calls_are_told_to_the_model_which_corrects_them() -> anyhow::Result
     assert_eq!(run.answer, "3");
     assert!(run.steps[0].is_error && run.steps[0].output.contains("not valid JSON"), "{:?}", run.steps[0]);
     assert!(run.steps[1].is_error && run.steps[1].output.contains("did you mean fx__add"), "{:?}", run.steps[1]);
-    assert!(!run.steps[2].is_error);
+    let schema = &run.steps[2];
+    assert!(schema.is_error && schema.output.contains("at `/ms`"), "{schema:?}");
+    assert_eq!(schema.attempts, 0, "refused before any instance was called");
+    assert!(!run.steps[3].is_error);
     let fed = tool_messages(&scripted.requests()[1]);
     assert!(fed[0].1.contains("not valid JSON"));
     registry.shutdown().await;

@@ -3,6 +3,7 @@
 //! feed every outcome back, stop at an answer or a limit.
 
 mod call;
+mod events;
 mod limits;
 
 use std::{sync::Arc, time::Duration};
@@ -19,7 +20,9 @@ use toolmesh_core::{CallContext, JsonObject};
 use toolmesh_registry::{Registry, Routed};
 use tracing::Instrument;
 
+pub use events::AgentEvent;
 pub use limits::Limits;
+use events::Events;
 
 use crate::{
     DynHooks, Hooks,
@@ -185,6 +188,28 @@ impl Agent {
         history: &mut Vec<ChatCompletionRequestMessage>,
         message: &str,
     ) -> Result<RunResult, AgentError> {
+        self.turn(history, message, &Events::none()).await
+    }
+
+    /// Runs `task` streamed: text as the model writes it, each tool call as it starts and
+    /// ends, each step; the last event is [`AgentEvent::Done`]. The run goes on in a task
+    /// of its own; dropping the stream does not stop it.
+    pub fn stream(&self, task: &str) -> impl futures::Stream<Item = AgentEvent> + Send + 'static {
+        let (events, rx) = Events::channel();
+        let (agent, task) = (self.clone(), task.to_owned());
+        tokio::spawn(async move {
+            let outcome = agent.turn(&mut Vec::new(), &task, &events).await;
+            events.send(AgentEvent::Done(outcome));
+        });
+        futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|e| (e, rx)) })
+    }
+
+    async fn turn(
+        &self,
+        history: &mut Vec<ChatCompletionRequestMessage>,
+        message: &str,
+        events: &Events,
+    ) -> Result<RunResult, AgentError> {
         if history.is_empty()
             && let Some(instructions) = &self.inner.instructions
         {
@@ -200,7 +225,7 @@ impl Agent {
             ..Transcript::default()
         };
         let span = tracing::info_span!("agent_run", agent = %self.inner.name, gen_ai.request.model = %self.inner.model);
-        let outcome = self.drive(&mut transcript).instrument(span).await;
+        let outcome = self.drive(&mut transcript, events).instrument(span).await;
         *history = transcript.messages.clone();
         metrics::counter!("toolmesh_agent_runs_total", "agent" => self.inner.name.clone(), "outcome" => if outcome.is_ok() { "answered" } else { "failed" }).increment(1);
         let answer = outcome.map_err(|e| match e {
@@ -237,7 +262,7 @@ impl Agent {
 
     /// The loop; returns the answer. Limit errors carry an empty transcript that the
     /// caller fills in.
-    async fn drive(&self, transcript: &mut Transcript) -> Result<String, AgentError> {
+    async fn drive(&self, transcript: &mut Transcript, events: &Events) -> Result<String, AgentError> {
         let inner = &*self.inner;
         let limits = &inner.limits;
         let deadline = Instant::now() + limits.run_timeout;
@@ -262,7 +287,10 @@ impl Agent {
             };
             transcript.model_calls += 1;
             let step = transcript.model_calls;
-            let completion = inner.llm.complete(&request, deadline).await?;
+            let completion = match events.text_sink() {
+                Some(mut sink) => inner.llm.complete_streaming(&request, deadline, &mut sink).await?,
+                None => inner.llm.complete(&request, deadline).await?,
+            };
             transcript.usage.add(completion.response.usage.as_ref());
             metrics::counter!("toolmesh_agent_steps_total", "agent" => inner.name.clone()).increment(1);
             metrics::counter!("toolmesh_agent_tokens_total", "agent" => inner.name.clone()).increment(completion.response.usage.as_ref().map_or(0, |u| u64::from(u.total_tokens)));
@@ -306,6 +334,13 @@ impl Agent {
             if made + calls.len() as u64 > u64::from(limits.max_tool_calls) {
                 return Err(limit("max_tool_calls", limits.max_tool_calls.into()));
             }
+            for c in &calls {
+                events.send(AgentEvent::ToolCall {
+                    step,
+                    call_id: c.id.clone(),
+                    tool: c.function.name.clone(),
+                });
+            }
             let outcomes = self.run_calls(&toolset, &calls, step, deadline).await;
             for (call, outcome) in calls.iter().zip(outcomes) {
                 invalid_calls += u64::from(outcome.invalid);
@@ -316,8 +351,13 @@ impl Agent {
                         tool_call_id: call.id.clone(),
                     },
                 ));
+                events.send(AgentEvent::ToolResult(outcome.step.clone()));
                 transcript.steps.push(outcome.step);
             }
+            events.send(AgentEvent::Step {
+                step,
+                usage: transcript.usage,
+            });
             if invalid_calls > u64::from(limits.max_invalid_calls) {
                 return Err(limit("max_invalid_calls", limits.max_invalid_calls.into()));
             }

@@ -8,7 +8,7 @@ mod narrow;
 mod tools;
 mod transcript;
 
-pub use agent::{Agent, AgentBuilder, Limits};
+pub use agent::{Agent, AgentBuilder, AgentEvent, Limits};
 pub use error::{AgentError, LlmError};
 pub use hooks::{DynHooks, Hooks, PendingCall, Verdict};
 pub use llm::{Completion, Llm, LlmEndpoint, LlmRetry};

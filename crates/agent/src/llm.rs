@@ -4,6 +4,7 @@
 //! 400/401/403/404 and `insufficient_quota` fail at once with the server's message.
 
 mod http;
+mod stream;
 
 use std::{sync::Arc, time::Duration};
 
@@ -213,6 +214,31 @@ impl Llm {
         request: &CreateChatCompletionRequest,
         deadline: Instant,
     ) -> Result<Completion, LlmError> {
+        self.ask(request, deadline, None).await
+    }
+
+    /// Asks the model with `stream: true`, handing each piece of text to `on_text` as it
+    /// arrives; the completion is the same one [`complete`](Self::complete) would give.
+    /// A stream that breaks after text was shown is not retried (the text would repeat).
+    ///
+    /// # Errors
+    ///
+    /// As [`complete`](Self::complete).
+    pub async fn complete_streaming(
+        &self,
+        request: &CreateChatCompletionRequest,
+        deadline: Instant,
+        on_text: &mut (dyn FnMut(&str) + Send),
+    ) -> Result<Completion, LlmError> {
+        self.ask(request, deadline, Some(on_text)).await
+    }
+
+    async fn ask(
+        &self,
+        request: &CreateChatCompletionRequest,
+        deadline: Instant,
+        mut on_text: Option<&mut (dyn FnMut(&str) + Send)>,
+    ) -> Result<Completion, LlmError> {
         let mut delays = backon::ExponentialBuilder::default()
             .with_min_delay(self.retry.min_delay)
             .with_max_delay(self.retry.max_delay)
@@ -235,7 +261,14 @@ impl Llm {
             };
             let endpoint = &self.endpoints[at];
             let chat = endpoint.client.chat();
-            let outcome = match tokio::time::timeout_at(deadline, chat.create(request.clone())).await {
+            let mut shown = false;
+            let sent = async {
+                match on_text.as_deref_mut() {
+                    None => chat.create(request.clone()).await,
+                    Some(sink) => streamed(&chat, request, sink, &mut shown).await,
+                }
+            };
+            let outcome = match tokio::time::timeout_at(deadline, sent).await {
                 Err(_) => {
                     admission.failure();
                     return Err(LlmError::Timeout(started.elapsed()));
@@ -262,6 +295,14 @@ impl Llm {
                             count(&endpoint.url, "rejected");
                             return Err(e);
                         }
+                        Failure::Retry { reason, .. } if shown => {
+                            admission.failure();
+                            count(&endpoint.url, "broken_stream");
+                            return Err(LlmError::Exhausted {
+                                attempts: attempt,
+                                last: format!("{}: the stream broke after its text was shown: {reason}", endpoint.url),
+                            });
+                        }
                         Failure::Retry { reason, wait } => {
                             admission.failure();
                             count(&endpoint.url, "retried");
@@ -284,6 +325,31 @@ impl Llm {
         }
         Err(exhausted(tried))
     }
+}
+
+/// One streamed request, added up; `shown` turns true once text reached `sink`.
+async fn streamed(
+    chat: &async_openai::Chat<'_, OpenAIConfig>,
+    request: &CreateChatCompletionRequest,
+    sink: &mut (dyn FnMut(&str) + Send),
+    shown: &mut bool,
+) -> Result<CreateChatCompletionResponse, OpenAIError> {
+    use futures::StreamExt;
+    let mut request = request.clone();
+    request.stream = Some(true);
+    request.stream_options = Some(async_openai::types::chat::ChatCompletionStreamOptions {
+        include_usage: Some(true),
+        ..Default::default()
+    });
+    let mut chunks = chat.create_stream_byot::<_, stream::Chunk>(request).await?;
+    let mut sum = stream::Accumulator::default();
+    while let Some(chunk) = chunks.next().await {
+        if let Some(text) = sum.add(chunk?) {
+            *shown = true;
+            sink(&text);
+        }
+    }
+    Ok(sum.finish())
 }
 
 fn exhausted(tried: Vec<String>) -> LlmError {

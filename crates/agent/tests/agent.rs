@@ -121,6 +121,7 @@ async fn bad_calls_are_told_to_the_model_which_corrects_them() -> anyhow::Result
         Reply::ToolCalls(vec![
             ScriptedCall::raw("fx__add", r#"{"a": 1, "b": "#),
             ScriptedCall::new("fx__ad", json!({"a": 1, "b": 2})),
+            ScriptedCall::new("fx__sleep", json!({"ms": -5})),
         ]),
         Reply::ToolCalls(vec![ScriptedCall::new("fx__add", json!({"a": 1, "b": 2}))]),
         Reply::Text("3".into()),
@@ -131,7 +132,10 @@ async fn bad_calls_are_told_to_the_model_which_corrects_them() -> anyhow::Result
     assert_eq!(run.answer, "3");
     assert!(run.steps[0].is_error && run.steps[0].output.contains("not valid JSON"), "{:?}", run.steps[0]);
     assert!(run.steps[1].is_error && run.steps[1].output.contains("did you mean fx__add"), "{:?}", run.steps[1]);
-    assert!(!run.steps[2].is_error);
+    let schema = &run.steps[2];
+    assert!(schema.is_error && schema.output.contains("at `/ms`"), "{schema:?}");
+    assert_eq!(schema.attempts, 0, "refused before any instance was called");
+    assert!(!run.steps[3].is_error);
     let fed = tool_messages(&scripted.requests()[1]);
     assert!(fed[0].1.contains("not valid JSON"));
     registry.shutdown().await;
@@ -413,6 +417,64 @@ async fn hooks_deny_rewrite_and_observe_tool_calls() -> anyhow::Result<()> {
     // The denied counter never ran: its first count is still 1.
     let count = registry.call("fx__counter", None, &toolmesh_core::CallContext::default()).await?;
     assert_eq!(count.result.structured_content.unwrap_or_default()["count"], 1);
+    registry.shutdown().await;
+    Ok(())
+}
+
+fn script() -> Vec<Reply> {
+    vec![
+        Reply::ToolCalls(vec![
+            ScriptedCall::new("fx__add", json!({"a": 1, "b": 2})).with_id("call_a"),
+            ScriptedCall::new("fx__echo", json!({"message": "both"})).with_id("call_b"),
+        ]),
+        Reply::ToolCalls(vec![ScriptedCall::new("fx__echo", json!({"message": "alone"})).with_id("call_c")]),
+        Reply::Text("The answer, streamed in several pieces.".into()),
+    ]
+}
+
+/// What a run did, without timings and instances.
+fn shape(steps: &[toolmesh_agent::ToolStep]) -> Vec<(u32, String, String, serde_json::Value, String)> {
+    steps
+        .iter()
+        .map(|s| (s.step, s.call_id.clone(), s.tool.clone(), s.arguments.clone(), s.output.clone()))
+        .collect()
+}
+
+#[tokio::test]
+async fn streaming_and_plain_runs_give_the_same_transcript() -> anyhow::Result<()> {
+    use futures::StreamExt;
+    let servers = vec![FixtureServer::start(FixtureOptions::new()).await?];
+    let registry = mesh(&servers).await?;
+    let plain = ScriptedLlm::start(script()).await?;
+    let agent = Agent::builder(llm(&plain)?).registry(registry.clone()).build()?;
+    let expected = agent.run("go").await?;
+
+    // Some servers omit the index of a single call's chunks: tolerated.
+    let streamed = ScriptedLlm::builder().omit_stream_index(true).start(script()).await?;
+    let agent = Agent::builder(llm(&streamed)?).registry(registry.clone()).build()?;
+    let mut events = std::pin::pin!(agent.stream("go"));
+    let (mut text, mut started, mut results, mut steps) = (String::new(), Vec::new(), 0, 0);
+    let mut done = None;
+    while let Some(event) = events.next().await {
+        match event {
+            toolmesh_agent::AgentEvent::Text(t) => text.push_str(&t),
+            toolmesh_agent::AgentEvent::ToolCall { tool, .. } => started.push(tool),
+            toolmesh_agent::AgentEvent::ToolResult(_) => results += 1,
+            toolmesh_agent::AgentEvent::Step { .. } => steps += 1,
+            toolmesh_agent::AgentEvent::Done(outcome) => done = Some(outcome?),
+            _ => {}
+        }
+    }
+    let run = done.ok_or_else(|| anyhow::anyhow!("no Done event"))?;
+    assert_eq!(run.answer, expected.answer);
+    assert_eq!(text, expected.answer, "the text arrived as deltas that add up to the answer");
+    assert_eq!(shape(&run.steps), shape(&expected.steps));
+    assert_eq!(started, ["fx__add", "fx__echo", "fx__echo"]);
+    assert_eq!((results, steps), (3, 2));
+    assert!(streamed.requests().iter().all(|r| r["stream"] == true));
+    assert!(plain.requests().iter().all(|r| r.get("stream").is_none_or(|s| s != true)));
+    // The messages fed back to the model are the same on both paths.
+    assert_eq!(streamed.requests()[2]["messages"], plain.requests()[2]["messages"]);
     registry.shutdown().await;
     Ok(())
 }

@@ -117,6 +117,10 @@ pub(crate) struct AgentRunArgs {
     #[command(flatten)]
     pub(crate) agent: AgentArgs,
 
+    /// Print the answer's text as the model writes it.
+    #[arg(long, conflicts_with = "json")]
+    pub(crate) stream: bool,
+
     /// What to do.
     #[arg(value_name = "TASK")]
     pub(crate) task: String,

@@ -151,3 +151,45 @@ async fn config_check_validates_llm_and_agents() -> anyhow::Result<()> {
     assert!(stderr.contains("agents.a.tools"), "{stderr}");
     Ok(())
 }
+
+#[tokio::test]
+async fn stream_prints_the_text_as_it_arrives() -> anyhow::Result<()> {
+    let llm = ScriptedLlm::start([
+        Reply::ToolCalls(vec![ScriptedCall::new("calculator", json!({"expression": "2 + 2"}))]),
+        Reply::Text("Two and two make four.".into()),
+    ])
+    .await?;
+    let (code, stdout, stderr) =
+        agent(&llm.base_url(), &["run", "--model", "m", "--stream", "2 + 2?"]).await?;
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(stdout, "Two and two make four.\n");
+    assert!(llm.requests().iter().all(|r| r["stream"] == true));
+    Ok(())
+}
+
+#[tokio::test]
+async fn chat_keeps_the_conversation_across_lines() -> anyhow::Result<()> {
+    use tokio::io::AsyncWriteExt;
+    let llm = ScriptedLlm::start([Reply::Repeat(Box::new(Reply::Echo))]).await?;
+    let mut child = tokio::process::Command::new(support::bin())
+        .args(["agent", "chat", "--model", "m"])
+        .env("OPENAI_BASE_URL", llm.base_url())
+        .env("OPENAI_API_KEY", "")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()?;
+    let mut stdin = child.stdin.take().ok_or_else(|| anyhow::anyhow!("no stdin"))?;
+    stdin.write_all(b"first line\n\nsecond line\n").await?;
+    drop(stdin);
+    let output = tokio::time::timeout(std::time::Duration::from_secs(60), child.wait_with_output()).await??;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(stdout, "first line\nsecond line\n");
+    // The second turn carried the first one.
+    let second = &llm.requests()[1]["messages"];
+    assert_eq!(second.as_array().map(Vec::len), Some(3), "{second}");
+    assert_eq!(second[0]["content"], "first line");
+    Ok(())
+}

@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+mod arguments;
 mod catalog;
 mod discovery;
 mod error;
@@ -10,6 +11,7 @@ mod router;
 mod spec;
 mod strategy;
 
+pub use arguments::InvalidArguments;
 pub use catalog::{Catalog, CatalogEntry, CatalogProblem, PromptEntry, ResourceEntry};
 pub use discovery::ServiceMatch;
 pub use error::RegistryError;

@@ -62,6 +62,8 @@ pub(crate) struct Inner {
     pub(crate) budget: RetryBudget,
     pub(crate) per_tool: Option<RateLimiter>,
     pub(crate) per_principal: Option<RateLimiter>,
+    /// Input schemas, compiled once per catalog.
+    pub(crate) schemas: crate::arguments::Schemas,
 }
 
 /// The services toolmesh routes to. Cheap to clone; all clones share state.
@@ -133,6 +135,7 @@ impl Registry {
                 budget: RetryBudget::new(options.retry_budget),
                 per_tool: options.rate_limit_per_tool.map(RateLimiter::new),
                 per_principal: options.rate_limit_per_principal.map(RateLimiter::new),
+                schemas: Default::default(),
             }),
         }
     }

@@ -7,7 +7,6 @@ mod peers;
 mod reads;
 mod relay;
 mod routing;
-mod validate;
 
 use std::{
     sync::{
@@ -85,7 +84,6 @@ struct Shared {
     registry: Registry,
     options: ServerOptions,
     peers: Arc<Peers>,
-    schemas: validate::Schemas,
     in_flight: AtomicUsize,
     idle: Notify,
     /// Stops the catalog follower when the last clone goes.
@@ -158,14 +156,13 @@ impl CatalogServer {
             Arc::downgrade(&peers),
             closing.clone(),
         ));
-        let schemas = validate::Schemas::default();
-        schemas.warm(registry.catalog());
+        // Compiled now, so that no call waits for it.
+        registry.warm_argument_checks();
         Self {
             shared: Arc::new(Shared {
                 registry,
                 options,
                 peers,
-                schemas,
                 in_flight: AtomicUsize::new(0),
                 idle: Notify::new(),
                 _follower: closing.drop_guard(),
@@ -259,15 +256,11 @@ impl CatalogServer {
 
     /// [`check_arguments`](Self::check_arguments) of arguments already a JSON value.
     fn check_value(&self, name: &str, arguments: &Value) -> Result<(), ServerError> {
-        let catalog = self.shared.registry.catalog();
-        let Some(entry) = catalog.resolve(name) else {
-            return Ok(());
-        };
         self.shared
-            .schemas
-            .check(&catalog, entry, arguments)
+            .registry
+            .check_argument_value(name, arguments)
             .map_err(|invalid| ServerError::InvalidArguments {
-                tool: entry.rendered.clone(),
+                tool: invalid.tool,
                 field: invalid.field,
                 pointer: invalid.pointer,
                 message: invalid.message,

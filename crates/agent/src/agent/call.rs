@@ -94,6 +94,15 @@ async fn attempt(
             arguments = Some(rewritten);
         }
     }
+    if let Err(e) = registry.check_arguments(tool, arguments.as_ref()) {
+        return invalid(
+            step,
+            format!(
+                "error: {} (at `{}`); call `{tool}` again with arguments that fit its input schema",
+                e.message, e.pointer
+            ),
+        );
+    }
     let started = tokio::time::Instant::now();
     match registry.call(tool, arguments, &ctx).await {
         Ok(routed) => {

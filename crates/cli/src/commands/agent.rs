@@ -3,12 +3,16 @@
 use std::{io::BufRead, process::ExitCode};
 
 use anyhow::Context;
-use toolmesh::{Agent, Config, Mesh, Registry, RunResult, ServerId, layers::registry::RegistryOptions};
+use futures::StreamExt;
+use toolmesh::{
+    Agent, Config, Mesh, Registry, RunResult, ServerId, agent::AgentEvent,
+    layers::registry::RegistryOptions,
+};
 
 use crate::{
     cli::{AgentArgs, AgentRunArgs},
     native,
-    output::emit,
+    output::{emit, emit_raw},
     target::{loader, spinner},
 };
 
@@ -69,14 +73,34 @@ impl Session {
     }
 }
 
-/// Runs one task and prints the answer (or the run as JSON).
+/// Runs one task and prints the answer (or the run as JSON); a spinner on stderr shows
+/// the step and the tool being called.
 pub(crate) async fn run(args: AgentRunArgs) -> anyhow::Result<ExitCode> {
     let session = Session::open(&args.agent).await?;
-    let spinner = spinner(format!("agent `{}` working", session.agent.name()));
-    let outcome = session.agent.run(&args.task).await;
+    let spinner = spinner(format!("agent `{}`: step 1, asking the model", session.agent.name()));
+    let mut events = std::pin::pin!(session.agent.stream(&args.task));
+    let mut outcome = None;
+    while let Some(event) = events.next().await {
+        match event {
+            AgentEvent::Text(text) if args.stream => spinner.suspend(|| emit_raw(&text))?,
+            AgentEvent::ToolCall { step, tool, .. } => {
+                spinner.set_message(format!("step {step}: calling {tool}"));
+            }
+            AgentEvent::Step { step, .. } => {
+                spinner.set_message(format!("step {}: asking the model", step + 1));
+            }
+            AgentEvent::Done(done) => outcome = Some(done),
+            _ => {}
+        }
+    }
     spinner.finish_and_clear();
     session.close().await;
-    print(&outcome?, args.agent.json)?;
+    let run = outcome.context("the agent's run ended without an outcome")??;
+    if args.stream {
+        emit("")?;
+    } else {
+        print(&run, args.agent.json)?;
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -1,5 +1,6 @@
 //! Checking call arguments against a tool's input schema before any upstream call,
-//! with a full JSON Schema validator (`jsonschema`).
+//! with a full JSON Schema validator (`jsonschema`): one check for every caller (the
+//! gateway's `tools/call`, an agent's tool calls).
 //!
 //! Schemas compile once per catalog: the first check after the catalog changed compiles
 //! every tool's schema, later checks only look the tool up. A schema that does not
@@ -12,17 +13,61 @@ use arc_swap::ArcSwapOption;
 use jsonschema::{ValidationError, Validator, error::ValidationErrorKind};
 use serde_json::Value;
 use toolmesh_core::JsonObject;
-use toolmesh_registry::{Catalog, CatalogEntry};
+use crate::{Catalog, CatalogEntry, Registry};
 
 /// Why arguments do not fit a tool's input schema.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Invalid {
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct InvalidArguments {
+    /// The tool's catalog name.
+    pub tool: String,
     /// The top-level argument concerned (`config` for `/config/name`).
-    pub(crate) field: String,
+    pub field: String,
     /// JSON pointer to the value at fault (`/count`, `/config/name`).
-    pub(crate) pointer: String,
+    pub pointer: String,
     /// What is wrong, naming the argument and the tool.
-    pub(crate) message: String,
+    pub message: String,
+}
+
+impl Registry {
+    /// Checks `arguments` of catalog tool `tool` against its input schema (compiled once
+    /// per catalog). An unknown tool, or one whose schema does not compile, passes: the
+    /// call itself reports the first, the server checks the second.
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidArguments`] naming the argument and its JSON pointer.
+    pub fn check_arguments(
+        &self,
+        tool: &str,
+        arguments: Option<&JsonObject>,
+    ) -> Result<(), InvalidArguments> {
+        let catalog = self.catalog();
+        let Some(entry) = catalog.resolve(tool) else {
+            return Ok(());
+        };
+        let value = Value::Object(arguments.cloned().unwrap_or_default());
+        self.inner.schemas.check(&catalog, entry, &value)
+    }
+
+    /// Compiles the current catalog's input schemas now, so that no call waits for it.
+    pub fn warm_argument_checks(&self) {
+        self.inner.schemas.warm(self.catalog());
+    }
+
+    /// [`check_arguments`](Self::check_arguments) of arguments that may not be an
+    /// object (a client's raw JSON).
+    ///
+    /// # Errors
+    ///
+    /// As [`check_arguments`](Self::check_arguments).
+    pub fn check_argument_value(&self, tool: &str, arguments: &Value) -> Result<(), InvalidArguments> {
+        let catalog = self.catalog();
+        let Some(entry) = catalog.resolve(tool) else {
+            return Ok(());
+        };
+        self.inner.schemas.check(&catalog, entry, arguments)
+    }
 }
 
 /// The compiled input schemas of one catalog.
@@ -93,7 +138,7 @@ impl Schemas {
         catalog: &Arc<Catalog>,
         entry: &CatalogEntry,
         arguments: &Value,
-    ) -> Result<(), Invalid> {
+    ) -> Result<(), InvalidArguments> {
         let compiled = self.for_catalog(catalog);
         let Some(validator) = compiled.tools.get(&entry.rendered) else {
             return Ok(());
@@ -105,8 +150,8 @@ impl Schemas {
     }
 }
 
-/// The first validation error as an [`Invalid`] naming the argument by JSON pointer.
-fn invalid(tool: &str, schema: &JsonObject, error: &ValidationError<'_>) -> Invalid {
+/// The first validation error as an [`InvalidArguments`] naming the argument by JSON pointer.
+fn invalid(tool: &str, schema: &JsonObject, error: &ValidationError<'_>) -> InvalidArguments {
     let at = error.instance_path().as_str();
     if let ValidationErrorKind::Required { property } = error.kind() {
         let name = property
@@ -122,7 +167,8 @@ fn invalid(tool: &str, schema: &JsonObject, error: &ValidationError<'_>) -> Inva
         } else {
             format!("missing required argument `{pointer}` of tool `{tool}`")
         };
-        return Invalid {
+        return InvalidArguments {
+            tool: tool.to_owned(),
             field: top_level(&pointer),
             pointer,
             message,
@@ -134,7 +180,8 @@ fn invalid(tool: &str, schema: &JsonObject, error: &ValidationError<'_>) -> Inva
     } else {
         format!("argument `{field}` of tool `{tool}` does not fit its schema at `{at}`: {error}")
     };
-    Invalid {
+    InvalidArguments {
+        tool: tool.to_owned(),
         field,
         pointer: at.to_owned(),
         message,
@@ -193,7 +240,7 @@ mod tests {
         .unwrap()
     }
 
-    fn check(arguments: Value) -> Result<(), Invalid> {
+    fn check(arguments: Value) -> Result<(), InvalidArguments> {
         let validator = compile("fx__echo", &schema()).unwrap();
         match validator.validate(&arguments) {
             Ok(()) => Ok(()),

@@ -117,7 +117,9 @@ mod tests {
     fn terms_split_names_and_sentences() {
         assert_eq!(
             terms("search__arxivSearch: Find papers-by_author"),
-            ["search", "arxiv", "search", "find", "papers", "by", "author"]
+            [
+                "search", "arxiv", "search", "find", "papers", "by", "author"
+            ]
         );
     }
 

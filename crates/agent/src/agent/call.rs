@@ -68,11 +68,21 @@ async fn attempt(
         } else {
             format!("did you mean {}?", close.join(", "))
         };
-        return invalid(step, format!("error: there is no tool named `{}`; {hint}", request.name));
+        return invalid(
+            step,
+            format!("error: there is no tool named `{}`; {hint}", request.name),
+        );
     };
     let mut arguments = match parse_arguments(request.arguments) {
         Ok(arguments) => arguments,
-        Err(reason) => return invalid(step, format!("error: {reason}; call `{tool}` again with a JSON object matching its input schema")),
+        Err(reason) => {
+            return invalid(
+                step,
+                format!(
+                    "error: {reason}; call `{tool}` again with a JSON object matching its input schema"
+                ),
+            );
+        }
     };
     let pending = PendingCall {
         step: request.step,
@@ -117,7 +127,10 @@ async fn attempt(
             step.latency = started.elapsed();
             let safe = toolset.catalog.resolve(tool).is_some_and(|e| e.idempotent);
             step.output = failure_text(&e, safe);
-            let invalid = matches!(e, CallError::ToolNotFound { .. } | CallError::InvalidRequest { .. });
+            let invalid = matches!(
+                e,
+                CallError::ToolNotFound { .. } | CallError::InvalidRequest { .. }
+            );
             return Outcome { step, invalid };
         }
     }
@@ -166,11 +179,14 @@ pub(crate) fn result_text(result: &CallToolResult) -> String {
         .content
         .iter()
         .map(|block| match serde_json::to_value(block) {
-            Ok(serde_json::Value::Object(map)) if map.get("type").and_then(|t| t.as_str()) == Some("text") => map
-                .get("text")
-                .and_then(serde_json::Value::as_str)
-                .unwrap_or_default()
-                .to_owned(),
+            Ok(serde_json::Value::Object(map))
+                if map.get("type").and_then(|t| t.as_str()) == Some("text") =>
+            {
+                map.get("text")
+                    .and_then(serde_json::Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned()
+            }
             Ok(other) => other.to_string(),
             Err(e) => format!("<unprintable content: {e}>"),
         })
@@ -193,6 +209,10 @@ mod tests {
         assert_eq!(parse_arguments("null").unwrap(), None);
         assert!(parse_arguments(r#"{"a":1}"#).unwrap().is_some());
         assert!(parse_arguments("[1]").unwrap_err().contains("an array"));
-        assert!(parse_arguments("{\"a\":").unwrap_err().contains("not valid JSON"));
+        assert!(
+            parse_arguments("{\"a\":")
+                .unwrap_err()
+                .contains("not valid JSON")
+        );
     }
 }

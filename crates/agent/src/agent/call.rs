@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use toolmesh_core::{CallContext, CallError, CallToolResult, JsonObject, Phase};
+use toolmesh_core::{CallContext, CallError, JsonObject, Phase, result_text};
 use toolmesh_registry::Registry;
 
 use crate::{DynHooks, PendingCall, ToolStep, Verdict, tools::Toolset};
@@ -170,33 +170,6 @@ fn failure_text(e: &CallError, idempotent: bool) -> String {
     } else {
         format!("error: {e}")
     }
-}
-
-/// Text blocks as they are, anything else as JSON; the structured content when there
-/// is no text.
-pub(crate) fn result_text(result: &CallToolResult) -> String {
-    let mut parts: Vec<String> = result
-        .content
-        .iter()
-        .map(|block| match serde_json::to_value(block) {
-            Ok(serde_json::Value::Object(map))
-                if map.get("type").and_then(|t| t.as_str()) == Some("text") =>
-            {
-                map.get("text")
-                    .and_then(serde_json::Value::as_str)
-                    .unwrap_or_default()
-                    .to_owned()
-            }
-            Ok(other) => other.to_string(),
-            Err(e) => format!("<unprintable content: {e}>"),
-        })
-        .collect();
-    if parts.is_empty()
-        && let Some(structured) = &result.structured_content
-    {
-        parts.push(structured.to_string());
-    }
-    parts.join("\n")
 }
 
 #[cfg(test)]

@@ -19,7 +19,12 @@ async fn main() -> anyhow::Result<()> {
         first.http_url(),
         second.http_url()
     );
-    let mesh = Mesh::start(&ConfigLoader::new().text("agent.yaml", Format::Yaml, yaml).load()?).await?;
+    let mesh = Mesh::start(
+        &ConfigLoader::new()
+            .text("agent.yaml", Format::Yaml, yaml)
+            .load()?,
+    )
+    .await?;
 
     // A scripted model unless a real one is configured.
     let scripted;
@@ -45,7 +50,12 @@ async fn main() -> anyhow::Result<()> {
         async move { agent.run("Wait half a second, then say so.").await }
     });
     // Kill the preferred replica while the model's call runs on it.
-    while !mesh.registry().instance_reports().iter().any(|r| r.instance.as_str() == "echo-1" && r.load.outstanding > 0) {
+    while !mesh
+        .registry()
+        .instance_reports()
+        .iter()
+        .any(|r| r.instance.as_str() == "echo-1" && r.load.outstanding > 0)
+    {
         if run.is_finished() {
             break;
         }

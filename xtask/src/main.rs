@@ -129,6 +129,7 @@ fn bench(root: &Path, name: &str) -> anyhow::Result<()> {
         }
         "router" => bench("toolmesh-registry", "router"),
         "native" => bench("toolmesh", "native"),
+        "agent" => bench("toolmesh-agent", "agent"),
         "gateway" => {
             // The benchmark spawns the release `toolmesh` binary.
             run(cargo().current_dir(root).args([
@@ -142,7 +143,7 @@ fn bench(root: &Path, name: &str) -> anyhow::Result<()> {
             bench("toolmesh-cli", "gateway")
         }
         other => bail!(
-            "unknown benchmark `{other}`; available: transport, pool, router, native, gateway"
+            "unknown benchmark `{other}`; available: transport, pool, router, native, gateway, agent"
         ),
     }
 }

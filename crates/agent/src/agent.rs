@@ -21,14 +21,12 @@ use toolmesh_registry::{Registry, Routed};
 use tracing::Instrument;
 
 pub use events::AgentEvent;
-pub use limits::Limits;
 use events::Events;
+pub use limits::Limits;
 
 use crate::{
-    DynHooks, Hooks,
-    hooks::NoHooks,
-    AgentError, Llm, LlmError, RunResult, ToolSelection, Transcript,
-    tools::Toolset,
+    AgentError, DynHooks, Hooks, Llm, LlmError, RunResult, ToolSelection, Transcript,
+    hooks::NoHooks, tools::Toolset,
 };
 
 struct Inner {
@@ -262,7 +260,11 @@ impl Agent {
 
     /// The loop; returns the answer. Limit errors carry an empty transcript that the
     /// caller fills in.
-    async fn drive(&self, transcript: &mut Transcript, events: &Events) -> Result<String, AgentError> {
+    async fn drive(
+        &self,
+        transcript: &mut Transcript,
+        events: &Events,
+    ) -> Result<String, AgentError> {
         let inner = &*self.inner;
         let limits = &inner.limits;
         let deadline = Instant::now() + limits.run_timeout;
@@ -278,7 +280,11 @@ impl Agent {
                 toolset = Toolset::build(catalog, &inner.selection);
             }
             let used: Vec<&str> = transcript.steps.iter().map(|s| s.tool.as_str()).collect();
-            let offered = toolset.offered(&conversation_text(&transcript.messages), limits.max_tools, &used);
+            let offered = toolset.offered(
+                &conversation_text(&transcript.messages),
+                limits.max_tools,
+                &used,
+            );
             let request = CreateChatCompletionRequest {
                 model: inner.model.clone(),
                 messages: transcript.messages.clone(),
@@ -288,12 +294,25 @@ impl Agent {
             transcript.model_calls += 1;
             let step = transcript.model_calls;
             let completion = match events.text_sink() {
-                Some(mut sink) => inner.llm.complete_streaming(&request, deadline, &mut sink).await?,
+                Some(mut sink) => {
+                    inner
+                        .llm
+                        .complete_streaming(&request, deadline, &mut sink)
+                        .await?
+                }
                 None => inner.llm.complete(&request, deadline).await?,
             };
             transcript.usage.add(completion.response.usage.as_ref());
-            metrics::counter!("toolmesh_agent_steps_total", "agent" => inner.name.clone()).increment(1);
-            metrics::counter!("toolmesh_agent_tokens_total", "agent" => inner.name.clone()).increment(completion.response.usage.as_ref().map_or(0, |u| u64::from(u.total_tokens)));
+            metrics::counter!("toolmesh_agent_steps_total", "agent" => inner.name.clone())
+                .increment(1);
+            metrics::counter!("toolmesh_agent_tokens_total", "agent" => inner.name.clone())
+                .increment(
+                    completion
+                        .response
+                        .usage
+                        .as_ref()
+                        .map_or(0, |u| u64::from(u.total_tokens)),
+                );
             let Some(choice) = completion.response.choices.into_iter().next() else {
                 return Err(LlmError::Malformed {
                     url: completion.endpoint,

@@ -4,7 +4,7 @@ mod agent;
 mod error;
 mod hooks;
 mod llm;
-mod narrow;
+pub mod narrow;
 mod tools;
 mod transcript;
 

@@ -300,7 +300,10 @@ impl Llm {
                             count(&endpoint.url, "broken_stream");
                             return Err(LlmError::Exhausted {
                                 attempts: attempt,
-                                last: format!("{}: the stream broke after its text was shown: {reason}", endpoint.url),
+                                last: format!(
+                                    "{}: the stream broke after its text was shown: {reason}",
+                                    endpoint.url
+                                ),
                             });
                         }
                         Failure::Retry { reason, wait } => {
@@ -310,7 +313,7 @@ impl Llm {
                             tried.push(format!("{}: {reason}", endpoint.url));
                             next = (at + 1) % n;
                             // Another endpoint is tried at once; a full round backs off.
-                            if attempt as usize % n == 0 || wait.is_some() {
+                            if (attempt as usize).is_multiple_of(n) || wait.is_some() {
                                 let backoff = delays.next().unwrap_or(self.retry.max_delay);
                                 let pause = wait.map_or(backoff, |w| w.max(backoff));
                                 if Instant::now() + pause >= deadline {

@@ -8,7 +8,8 @@ const K1: f64 = 1.2;
 const B: f64 = 0.75;
 
 /// A BM25 index over tool documents, built once per catalog snapshot.
-pub(crate) struct Index {
+#[derive(Debug)]
+pub struct Index {
     /// Per tool: term → count.
     docs: Vec<HashMap<String, u32>>,
     lengths: Vec<f64>,
@@ -18,7 +19,7 @@ pub(crate) struct Index {
 }
 
 /// Lowercase words of `text`; `snake_case`, `kebab-case` and `camelCase` split apart.
-pub(crate) fn terms(text: &str) -> Vec<String> {
+pub fn terms(text: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut word = String::new();
     let mut prev_lower = false;
@@ -44,8 +45,8 @@ pub(crate) fn terms(text: &str) -> Vec<String> {
 }
 
 impl Index {
-    /// Indexes one document per tool.
-    pub(crate) fn new<'a>(documents: impl IntoIterator<Item = &'a str>) -> Self {
+    /// Indexes one document per tool (its name, description and argument names).
+    pub fn new<'a>(documents: impl IntoIterator<Item = &'a str>) -> Self {
         let mut docs = Vec::new();
         let mut frequency: HashMap<String, u32> = HashMap::new();
         for text in documents {
@@ -76,7 +77,7 @@ impl Index {
     }
 
     /// The `k` best documents for `query`, best first (ties keep catalog order).
-    pub(crate) fn top(&self, query: &str, k: usize) -> Vec<usize> {
+    pub fn top(&self, query: &str, k: usize) -> Vec<usize> {
         let n = self.docs.len() as f64;
         let mut query_terms = terms(query);
         query_terms.sort();
@@ -117,7 +118,9 @@ mod tests {
     fn terms_split_names_and_sentences() {
         assert_eq!(
             terms("search__arxivSearch: Find papers-by_author"),
-            ["search", "arxiv", "search", "find", "papers", "by", "author"]
+            [
+                "search", "arxiv", "search", "find", "papers", "by", "author"
+            ]
         );
     }
 

@@ -5,7 +5,6 @@ use std::{collections::HashMap, sync::Arc};
 use async_openai::types::chat::{ChatCompletionTool, ChatCompletionTools, FunctionObject};
 use toolmesh_registry::{Catalog, CatalogEntry};
 
-
 use crate::AgentError;
 
 /// A selection over the catalog by globs (`calculator`, `everything__*`); empty selects
@@ -110,7 +109,12 @@ impl Toolset {
 
     /// The definitions to offer: all of them up to `max`, else the `max` most relevant to
     /// `query` plus every tool named in `keep` (tools the run has used), in catalog order.
-    pub(crate) fn offered(&self, query: &str, max: usize, keep: &[&str]) -> Vec<ChatCompletionTools> {
+    pub(crate) fn offered(
+        &self,
+        query: &str,
+        max: usize,
+        keep: &[&str],
+    ) -> Vec<ChatCompletionTools> {
         if self.definitions.len() <= max {
             return self.definitions.clone();
         }
@@ -128,7 +132,8 @@ impl Toolset {
         self.definitions
             .iter()
             .zip(chosen)
-            .filter_map(|(d, yes)| yes.then(|| d.clone()))
+            .filter(|(_, yes)| *yes)
+            .map(|(d, _)| d.clone())
             .collect()
     }
 

@@ -1,12 +1,17 @@
 //! The agent against the testkit's scripted OpenAI-compatible server over real HTTP, with
 //! tools from real fixture MCP servers: every tool call rides the router.
+#![allow(clippy::unwrap_used)]
 
 use std::time::{Duration, Instant};
 
 use serde_json::json;
+use toolmesh_agent::{
+    Agent, AgentError, Limits, Llm, LlmEndpoint, LlmError, LlmRetry, ToolSelection,
+};
 use toolmesh_core::{InstanceId, ServerId};
-use toolmesh_registry::{InstanceSpec, Registry, RegistryOptions, ServiceSpec, Strategy, ToolPolicy};
-use toolmesh_agent::{Agent, AgentError, Limits, Llm, LlmEndpoint, LlmError, LlmRetry, ToolSelection};
+use toolmesh_registry::{
+    InstanceSpec, Registry, RegistryOptions, ServiceSpec, Strategy, ToolPolicy,
+};
 use toolmesh_testkit::{FixtureOptions, FixtureServer, Reply, ScriptedCall, ScriptedLlm};
 use toolmesh_transport::Endpoint;
 
@@ -17,7 +22,10 @@ fn service(servers: &[FixtureServer]) -> ServiceSpec {
         .iter()
         .enumerate()
         .map(|(i, s)| {
-            let mut instance = InstanceSpec::new(InstanceId::new(format!("fx-{}", i + 1)), Endpoint::url(s.http_url()));
+            let mut instance = InstanceSpec::new(
+                InstanceId::new(format!("fx-{}", i + 1)),
+                Endpoint::url(s.http_url()),
+            );
             instance.priority = i as u32 + 1;
             instance
         })
@@ -32,9 +40,12 @@ async fn mesh(servers: &[FixtureServer]) -> anyhow::Result<Registry> {
 }
 
 fn llm(scripted: &ScriptedLlm) -> anyhow::Result<Llm> {
-    Ok(Llm::new([LlmEndpoint::new(scripted.base_url(), Some("sk-test".into()))])?
-        .with_model("scripted")
-        .with_retry(fast_retry()))
+    Ok(Llm::new([LlmEndpoint::new(
+        scripted.base_url(),
+        Some("sk-test".into()),
+    )])?
+    .with_model("scripted")
+    .with_retry(fast_retry()))
 }
 
 fn fast_retry() -> LlmRetry {
@@ -70,7 +81,9 @@ async fn a_tool_call_is_routed_and_its_result_fed_back() -> anyhow::Result<()> {
         Reply::Text("The sum is 42.".into()),
     ])
     .await?;
-    let agent = Agent::builder(llm(&scripted)?).registry(registry.clone()).build()?;
+    let agent = Agent::builder(llm(&scripted)?)
+        .registry(registry.clone())
+        .build()?;
     let run = agent.run("What is 2 + 40?").await?;
     assert_eq!(run.answer, "The sum is 42.");
     assert_eq!(run.steps.len(), 1);
@@ -85,7 +98,11 @@ async fn a_tool_call_is_routed_and_its_result_fed_back() -> anyhow::Result<()> {
     let fed = tool_messages(&requests[1]);
     assert_eq!(fed.len(), 1);
     assert_eq!(fed[0].1, "42");
-    assert!(requests[0]["tools"].as_array().is_some_and(|t| t.iter().any(|t| t["function"]["name"] == "fx__add")));
+    assert!(
+        requests[0]["tools"]
+            .as_array()
+            .is_some_and(|t| t.iter().any(|t| t["function"]["name"] == "fx__add"))
+    );
     registry.shutdown().await;
     Ok(())
 }
@@ -102,11 +119,16 @@ async fn parallel_calls_run_together_and_are_answered_in_call_order() -> anyhow:
         Reply::Text("done".into()),
     ])
     .await?;
-    let agent = Agent::builder(llm(&scripted)?).registry(registry.clone()).build()?;
+    let agent = Agent::builder(llm(&scripted)?)
+        .registry(registry.clone())
+        .build()?;
     let run = agent.run("go").await?;
     assert_eq!(run.steps.len(), 2);
     let fed = tool_messages(&scripted.requests()[1]);
-    assert_eq!(fed.iter().map(|(_, c)| c.as_str()).collect::<Vec<_>>(), ["slept 300ms", "second"]);
+    assert_eq!(
+        fed.iter().map(|(_, c)| c.as_str()).collect::<Vec<_>>(),
+        ["slept 300ms", "second"]
+    );
     assert_eq!(fed[0].0, run.steps[0].call_id);
     assert_eq!(fed[1].0, run.steps[1].call_id);
     registry.shutdown().await;
@@ -127,13 +149,26 @@ async fn bad_calls_are_told_to_the_model_which_corrects_them() -> anyhow::Result
         Reply::Text("3".into()),
     ])
     .await?;
-    let agent = Agent::builder(llm(&scripted)?).registry(registry.clone()).build()?;
+    let agent = Agent::builder(llm(&scripted)?)
+        .registry(registry.clone())
+        .build()?;
     let run = agent.run("1 + 2?").await?;
     assert_eq!(run.answer, "3");
-    assert!(run.steps[0].is_error && run.steps[0].output.contains("not valid JSON"), "{:?}", run.steps[0]);
-    assert!(run.steps[1].is_error && run.steps[1].output.contains("did you mean fx__add"), "{:?}", run.steps[1]);
+    assert!(
+        run.steps[0].is_error && run.steps[0].output.contains("not valid JSON"),
+        "{:?}",
+        run.steps[0]
+    );
+    assert!(
+        run.steps[1].is_error && run.steps[1].output.contains("did you mean fx__add"),
+        "{:?}",
+        run.steps[1]
+    );
     let schema = &run.steps[2];
-    assert!(schema.is_error && schema.output.contains("at `/ms`"), "{schema:?}");
+    assert!(
+        schema.is_error && schema.output.contains("at `/ms`"),
+        "{schema:?}"
+    );
     assert_eq!(schema.attempts, 0, "refused before any instance was called");
     assert!(!run.steps[3].is_error);
     let fed = tool_messages(&scripted.requests()[1]);
@@ -145,8 +180,18 @@ async fn bad_calls_are_told_to_the_model_which_corrects_them() -> anyhow::Result
 #[tokio::test]
 async fn a_rate_limit_is_waited_out_and_the_run_answers() -> anyhow::Result<()> {
     let scripted = ScriptedLlm::start([
-        Reply::Status { code: 429, retry_after_secs: Some(1), message: "slow down".into(), error_type: Some("rate_limit_exceeded".into()) },
-        Reply::Status { code: 503, retry_after_secs: None, message: "overloaded".into(), error_type: None },
+        Reply::Status {
+            code: 429,
+            retry_after_secs: Some(1),
+            message: "slow down".into(),
+            error_type: Some("rate_limit_exceeded".into()),
+        },
+        Reply::Status {
+            code: 503,
+            retry_after_secs: None,
+            message: "overloaded".into(),
+            error_type: None,
+        },
         Reply::Text("hello".into()),
     ])
     .await?;
@@ -155,24 +200,43 @@ async fn a_rate_limit_is_waited_out_and_the_run_answers() -> anyhow::Result<()> 
     let run = agent.run("hi").await?;
     assert_eq!(run.answer, "hello");
     assert_eq!(scripted.request_count(), 3);
-    assert!(started.elapsed() >= Duration::from_secs(1), "Retry-After was honoured");
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "Retry-After was honoured"
+    );
     Ok(())
 }
 
 #[tokio::test]
 async fn refusals_fail_at_once_with_the_servers_message() -> anyhow::Result<()> {
     let scripted = ScriptedLlm::start([
-        Reply::Status { code: 401, retry_after_secs: None, message: "Incorrect API key provided".into(), error_type: Some("invalid_api_key".into()) },
-        Reply::Status { code: 429, retry_after_secs: None, message: "You exceeded your current quota".into(), error_type: Some("insufficient_quota".into()) },
+        Reply::Status {
+            code: 401,
+            retry_after_secs: None,
+            message: "Incorrect API key provided".into(),
+            error_type: Some("invalid_api_key".into()),
+        },
+        Reply::Status {
+            code: 429,
+            retry_after_secs: None,
+            message: "You exceeded your current quota".into(),
+            error_type: Some("insufficient_quota".into()),
+        },
         Reply::Text("never".into()),
     ])
     .await?;
     let agent = Agent::builder(llm(&scripted)?).build()?;
     let err = agent.run("hi").await.unwrap_err();
-    assert!(matches!(err, AgentError::Llm(LlmError::Unauthorized { .. })), "{err}");
+    assert!(
+        matches!(err, AgentError::Llm(LlmError::Unauthorized { .. })),
+        "{err}"
+    );
     assert!(err.to_string().contains("OPENAI_API_KEY"), "{err}");
     let err = agent.run("hi").await.unwrap_err();
-    assert!(err.to_string().contains("exceeded your current quota"), "{err}");
+    assert!(
+        err.to_string().contains("exceeded your current quota"),
+        "{err}"
+    );
     assert_eq!(scripted.request_count(), 2, "neither was retried");
     Ok(())
 }
@@ -182,7 +246,10 @@ async fn a_dead_endpoint_is_skipped_and_the_next_answers() -> anyhow::Result<()>
     let dead = std::net::TcpListener::bind("127.0.0.1:0")?;
     let dead_url = format!("http://{}/v1", dead.local_addr()?);
     drop(dead);
-    let scripted = ScriptedLlm::start([Reply::Repeat(Box::new(Reply::Text("from the second".into())))]).await?;
+    let scripted = ScriptedLlm::start([Reply::Repeat(Box::new(Reply::Text(
+        "from the second".into(),
+    )))])
+    .await?;
     let llm = Llm::new([
         LlmEndpoint::new(dead_url.clone(), None),
         LlmEndpoint::new(scripted.base_url(), None),
@@ -202,9 +269,14 @@ async fn an_unreachable_llm_names_its_url() -> anyhow::Result<()> {
     let dead = std::net::TcpListener::bind("127.0.0.1:0")?;
     let url = format!("http://{}/v1", dead.local_addr()?);
     drop(dead);
-    let llm = Llm::new([LlmEndpoint::new(url.clone(), None)])?.with_model("m").with_retry(fast_retry());
+    let llm = Llm::new([LlmEndpoint::new(url.clone(), None)])?
+        .with_model("m")
+        .with_retry(fast_retry());
     let err = Agent::builder(llm).build()?.run("hi").await.unwrap_err();
-    assert!(matches!(err, AgentError::Llm(LlmError::Unreachable { .. })), "{err}");
+    assert!(
+        matches!(err, AgentError::Llm(LlmError::Unreachable { .. })),
+        "{err}"
+    );
     assert!(err.to_string().contains(&url), "{err}");
     Ok(())
 }
@@ -221,11 +293,17 @@ async fn a_replica_killed_during_the_call_fails_over_and_the_step_shows_it() -> 
         Reply::Text("survived".into()),
     ])
     .await?;
-    let agent = Agent::builder(llm(&scripted)?).registry(registry.clone()).build()?;
+    let agent = Agent::builder(llm(&scripted)?)
+        .registry(registry.clone())
+        .build()?;
     let run = tokio::spawn(async move { agent.run("sleep").await });
     // Kill the preferred replica while the model's call is running on it.
     let deadline = Instant::now() + Duration::from_secs(15);
-    while !registry.instance_reports().iter().any(|r| r.instance.as_str() == "fx-1" && r.load.outstanding == 1) {
+    while !registry
+        .instance_reports()
+        .iter()
+        .any(|r| r.instance.as_str() == "fx-1" && r.load.outstanding == 1)
+    {
         assert!(Instant::now() < deadline, "the call never reached fx-1");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
@@ -247,14 +325,22 @@ async fn a_side_effecting_call_cut_after_send_is_not_repeated() -> anyhow::Resul
         FixtureServer::start(FixtureOptions::new()).await?,
     ];
     let mut spec = service(&servers);
-    spec.tools.insert("counter".into(), ToolPolicy { timeout: Some(Duration::from_millis(300)), ..ToolPolicy::default() });
+    spec.tools.insert(
+        "counter".into(),
+        ToolPolicy {
+            timeout: Some(Duration::from_millis(300)),
+            ..ToolPolicy::default()
+        },
+    );
     let registry = Registry::from_specs(vec![spec], RegistryOptions::default()).await?;
     let scripted = ScriptedLlm::start([
         Reply::ToolCalls(vec![ScriptedCall::new("fx__counter", json!({}))]),
         Reply::Text("not sure it ran".into()),
     ])
     .await?;
-    let agent = Agent::builder(llm(&scripted)?).registry(registry.clone()).build()?;
+    let agent = Agent::builder(llm(&scripted)?)
+        .registry(registry.clone())
+        .build()?;
     let run = agent.run("count").await?;
     let step = &run.steps[0];
     assert!(step.is_error, "{step:?}");
@@ -270,8 +356,17 @@ async fn a_side_effecting_call_cut_after_send_is_not_repeated() -> anyhow::Resul
         RegistryOptions::default(),
     )
     .await?;
-    let count = direct.call("second__counter", None, &toolmesh_core::CallContext::default()).await?;
-    assert_eq!(count.result.structured_content.unwrap_or_default()["count"], 1);
+    let count = direct
+        .call(
+            "second__counter",
+            None,
+            &toolmesh_core::CallContext::default(),
+        )
+        .await?;
+    assert_eq!(
+        count.result.structured_content.unwrap_or_default()["count"],
+        1
+    );
     direct.shutdown().await;
     registry.shutdown().await;
     Ok(())
@@ -291,7 +386,12 @@ async fn the_step_limit_stops_a_model_that_never_stops() -> anyhow::Result<()> {
         .max_steps(3)
         .build()?;
     let err = agent.run("loop").await.unwrap_err();
-    let AgentError::Limit { limit, value, transcript } = &err else {
+    let AgentError::Limit {
+        limit,
+        value,
+        transcript,
+    } = &err
+    else {
         panic!("expected a limit, got {err}");
     };
     assert_eq!((*limit, *value), ("max_steps", 3));
@@ -300,14 +400,31 @@ async fn the_step_limit_stops_a_model_that_never_stops() -> anyhow::Result<()> {
     assert!(err.to_string().contains("max_steps"), "{err}");
     assert_eq!(scripted.request_count(), 3);
     // Only the selected tool was offered.
-    let offered: Vec<_> = scripted.requests()[0]["tools"].as_array().into_iter().flatten().map(|t| t["function"]["name"].clone()).collect();
+    let offered: Vec<_> = scripted.requests()[0]["tools"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|t| t["function"]["name"].clone())
+        .collect();
     assert_eq!(offered, [json!("fx__echo")]);
     let tight = Agent::builder(llm(&scripted)?)
         .registry(registry.clone())
-        .limits(Limits { max_tool_calls: 2, ..Limits::default() })
+        .limits(Limits {
+            max_tool_calls: 2,
+            ..Limits::default()
+        })
         .build()?;
     let err = tight.run("loop").await.unwrap_err();
-    assert!(matches!(err, AgentError::Limit { limit: "max_tool_calls", .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            AgentError::Limit {
+                limit: "max_tool_calls",
+                ..
+            }
+        ),
+        "{err}"
+    );
     registry.shutdown().await;
     Ok(())
 }
@@ -315,7 +432,9 @@ async fn the_step_limit_stops_a_model_that_never_stops() -> anyhow::Result<()> {
 #[tokio::test]
 async fn chat_keeps_the_history_across_turns() -> anyhow::Result<()> {
     let scripted = ScriptedLlm::start([Reply::Repeat(Box::new(Reply::Echo))]).await?;
-    let agent = Agent::builder(llm(&scripted)?).instructions("Be brief.").build()?;
+    let agent = Agent::builder(llm(&scripted)?)
+        .instructions("Be brief.")
+        .build()?;
     let mut history = Vec::new();
     assert_eq!(agent.chat(&mut history, "first").await?.answer, "first");
     assert_eq!(agent.chat(&mut history, "second").await?.answer, "second");
@@ -328,7 +447,8 @@ async fn chat_keeps_the_history_across_turns() -> anyhow::Result<()> {
 }
 
 #[tokio::test]
-async fn a_large_selection_is_narrowed_to_the_relevant_tools_and_used_ones_stay() -> anyhow::Result<()> {
+async fn a_large_selection_is_narrowed_to_the_relevant_tools_and_used_ones_stay()
+-> anyhow::Result<()> {
     let servers = vec![FixtureServer::start(FixtureOptions::new()).await?];
     let registry = mesh(&servers).await?;
     let scripted = ScriptedLlm::start([
@@ -348,7 +468,9 @@ async fn a_large_selection_is_narrowed_to_the_relevant_tools_and_used_ones_stay(
             .filter_map(|t| t["function"]["name"].as_str().map(str::to_owned))
             .collect()
     };
-    agent.run("Return my message unchanged: echo it back").await?;
+    agent
+        .run("Return my message unchanged: echo it back")
+        .await?;
     let first = offered(0);
     assert_eq!(first.len(), 2, "{first:?}");
     assert!(first.contains(&"fx__echo".to_owned()), "{first:?}");
@@ -369,22 +491,36 @@ struct Gate {
 }
 
 impl toolmesh_agent::Hooks for Gate {
-    async fn before_tool_call(&self, call: toolmesh_agent::PendingCall<'_>) -> toolmesh_agent::Verdict {
+    async fn before_tool_call(
+        &self,
+        call: toolmesh_agent::PendingCall<'_>,
+    ) -> toolmesh_agent::Verdict {
         match call.tool {
             "fx__counter" => toolmesh_agent::Verdict::Deny("a human declined it".into()),
             "fx__echo" => toolmesh_agent::Verdict::Rewrite(
-                json!({"message": "rewritten"}).as_object().cloned().unwrap_or_default(),
+                json!({"message": "rewritten"})
+                    .as_object()
+                    .cloned()
+                    .unwrap_or_default(),
             ),
             _ => toolmesh_agent::Verdict::Allow,
         }
     }
 
     async fn after_tool_result(&self, step: &toolmesh_agent::ToolStep) {
-        self.results.lock().unwrap().push(format!("{}={}", step.tool, step.output));
+        self.results
+            .lock()
+            .unwrap()
+            .push(format!("{}={}", step.tool, step.output));
     }
 
-    async fn after_model_response(&self, _step: u32, _message: &toolmesh_agent::openai::ChatCompletionResponseMessage) {
-        self.responses.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    async fn after_model_response(
+        &self,
+        _step: u32,
+        _message: &toolmesh_agent::openai::ChatCompletionResponseMessage,
+    ) {
+        self.responses
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     }
 }
 
@@ -406,17 +542,29 @@ async fn hooks_deny_rewrite_and_observe_tool_calls() -> anyhow::Result<()> {
         .hooks(gate.clone())
         .build()?;
     let run = agent.run("count and echo").await?;
-    assert!(run.steps[0].is_error && run.steps[0].output.contains("a human declined it"), "{:?}", run.steps[0]);
+    assert!(
+        run.steps[0].is_error && run.steps[0].output.contains("a human declined it"),
+        "{:?}",
+        run.steps[0]
+    );
     assert_eq!(run.steps[1].output, "rewritten");
     assert_eq!(run.steps[1].arguments, json!({"message": "rewritten"}));
     assert_eq!(
         *gate.results.lock().unwrap(),
-        ["fx__counter=error: the call was not run: a human declined it", "fx__echo=rewritten"]
+        [
+            "fx__counter=error: the call was not run: a human declined it",
+            "fx__echo=rewritten"
+        ]
     );
     assert_eq!(gate.responses.load(std::sync::atomic::Ordering::SeqCst), 2);
     // The denied counter never ran: its first count is still 1.
-    let count = registry.call("fx__counter", None, &toolmesh_core::CallContext::default()).await?;
-    assert_eq!(count.result.structured_content.unwrap_or_default()["count"], 1);
+    let count = registry
+        .call("fx__counter", None, &toolmesh_core::CallContext::default())
+        .await?;
+    assert_eq!(
+        count.result.structured_content.unwrap_or_default()["count"],
+        1
+    );
     registry.shutdown().await;
     Ok(())
 }
@@ -427,16 +575,28 @@ fn script() -> Vec<Reply> {
             ScriptedCall::new("fx__add", json!({"a": 1, "b": 2})).with_id("call_a"),
             ScriptedCall::new("fx__echo", json!({"message": "both"})).with_id("call_b"),
         ]),
-        Reply::ToolCalls(vec![ScriptedCall::new("fx__echo", json!({"message": "alone"})).with_id("call_c")]),
+        Reply::ToolCalls(vec![
+            ScriptedCall::new("fx__echo", json!({"message": "alone"})).with_id("call_c"),
+        ]),
         Reply::Text("The answer, streamed in several pieces.".into()),
     ]
 }
 
 /// What a run did, without timings and instances.
-fn shape(steps: &[toolmesh_agent::ToolStep]) -> Vec<(u32, String, String, serde_json::Value, String)> {
+fn shape(
+    steps: &[toolmesh_agent::ToolStep],
+) -> Vec<(u32, String, String, serde_json::Value, String)> {
     steps
         .iter()
-        .map(|s| (s.step, s.call_id.clone(), s.tool.clone(), s.arguments.clone(), s.output.clone()))
+        .map(|s| {
+            (
+                s.step,
+                s.call_id.clone(),
+                s.tool.clone(),
+                s.arguments.clone(),
+                s.output.clone(),
+            )
+        })
         .collect()
 }
 
@@ -446,12 +606,19 @@ async fn streaming_and_plain_runs_give_the_same_transcript() -> anyhow::Result<(
     let servers = vec![FixtureServer::start(FixtureOptions::new()).await?];
     let registry = mesh(&servers).await?;
     let plain = ScriptedLlm::start(script()).await?;
-    let agent = Agent::builder(llm(&plain)?).registry(registry.clone()).build()?;
+    let agent = Agent::builder(llm(&plain)?)
+        .registry(registry.clone())
+        .build()?;
     let expected = agent.run("go").await?;
 
     // Some servers omit the index of a single call's chunks: tolerated.
-    let streamed = ScriptedLlm::builder().omit_stream_index(true).start(script()).await?;
-    let agent = Agent::builder(llm(&streamed)?).registry(registry.clone()).build()?;
+    let streamed = ScriptedLlm::builder()
+        .omit_stream_index(true)
+        .start(script())
+        .await?;
+    let agent = Agent::builder(llm(&streamed)?)
+        .registry(registry.clone())
+        .build()?;
     let mut events = std::pin::pin!(agent.stream("go"));
     let (mut text, mut started, mut results, mut steps) = (String::new(), Vec::new(), 0, 0);
     let mut done = None;
@@ -467,14 +634,25 @@ async fn streaming_and_plain_runs_give_the_same_transcript() -> anyhow::Result<(
     }
     let run = done.ok_or_else(|| anyhow::anyhow!("no Done event"))?;
     assert_eq!(run.answer, expected.answer);
-    assert_eq!(text, expected.answer, "the text arrived as deltas that add up to the answer");
+    assert_eq!(
+        text, expected.answer,
+        "the text arrived as deltas that add up to the answer"
+    );
     assert_eq!(shape(&run.steps), shape(&expected.steps));
     assert_eq!(started, ["fx__add", "fx__echo", "fx__echo"]);
     assert_eq!((results, steps), (3, 2));
     assert!(streamed.requests().iter().all(|r| r["stream"] == true));
-    assert!(plain.requests().iter().all(|r| r.get("stream").is_none_or(|s| s != true)));
+    assert!(
+        plain
+            .requests()
+            .iter()
+            .all(|r| r.get("stream").is_none_or(|s| s != true))
+    );
     // The messages fed back to the model are the same on both paths.
-    assert_eq!(streamed.requests()[2]["messages"], plain.requests()[2]["messages"]);
+    assert_eq!(
+        streamed.requests()[2]["messages"],
+        plain.requests()[2]["messages"]
+    );
     registry.shutdown().await;
     Ok(())
 }

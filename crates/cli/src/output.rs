@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 use serde_json::Value;
-use toolmesh::layers::core::{CallToolResult, ToolAnnotations};
+use toolmesh::layers::core::ToolAnnotations;
 
 /// Writes `text` and a newline to stdout. A closed pipe (`toolmesh tools | head`) is
 /// not an error: nobody reads any more.
@@ -110,29 +110,7 @@ pub(crate) fn annotations(hints: Option<&ToolAnnotations>) -> String {
     words.join(", ")
 }
 
-/// The text of a result: text blocks as they are, anything else as JSON; the structured
-/// content when there is no text.
-pub(crate) fn result_text(result: &CallToolResult) -> String {
-    let mut parts: Vec<String> = result
-        .content
-        .iter()
-        .map(|block| match serde_json::to_value(block) {
-            Ok(Value::Object(map)) if map.get("type") == Some(&Value::from("text")) => map
-                .get("text")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned(),
-            Ok(other) => other.to_string(),
-            Err(e) => format!("<unprintable content: {e}>"),
-        })
-        .collect();
-    if parts.is_empty()
-        && let Some(structured) = &result.structured_content
-    {
-        parts.push(structured.to_string());
-    }
-    parts.join("\n")
-}
+pub(crate) use toolmesh::layers::core::result_text;
 
 /// `1.2ms`, `340µs`, `2.5s`.
 pub(crate) fn millis(duration: Duration) -> String {

@@ -26,7 +26,10 @@ async fn agent(llm: &str, args: &[&str]) -> anyhow::Result<(i32, String, String)
 #[tokio::test]
 async fn run_uses_the_native_tools_under_their_own_names() -> anyhow::Result<()> {
     let llm = ScriptedLlm::start([
-        Reply::ToolCalls(vec![ScriptedCall::new("calculator", json!({"expression": "17 * 23"}))]),
+        Reply::ToolCalls(vec![ScriptedCall::new(
+            "calculator",
+            json!({"expression": "17 * 23"}),
+        )]),
         Reply::Text("391".into()),
     ])
     .await?;
@@ -42,7 +45,10 @@ async fn run_uses_the_native_tools_under_their_own_names() -> anyhow::Result<()>
     assert_eq!(step["tool"], "calculator");
     assert_eq!(step["instance"], "native");
     assert_eq!(step["is_error"], false, "{step}");
-    assert!(step["latency_ms"].is_number() && step["attempts"] == 1, "{step}");
+    assert!(
+        step["latency_ms"].is_number() && step["attempts"] == 1,
+        "{step}"
+    );
     assert!(run["usage"]["total_tokens"].as_u64() > Some(0));
     // The model was asked with the calculator offered, and got its result back.
     let requests = llm.requests();
@@ -52,9 +58,13 @@ async fn run_uses_the_native_tools_under_their_own_names() -> anyhow::Result<()>
             .as_array()
             .is_some_and(|t| t.iter().any(|t| t["function"]["name"] == "calculator"))
     );
-    let fed = &requests[1]["messages"].as_array().cloned().unwrap_or_default();
+    let fed = &requests[1]["messages"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     assert!(
-        fed.iter().any(|m| m["role"] == "tool" && m["content"] == "391"),
+        fed.iter()
+            .any(|m| m["role"] == "tool" && m["content"] == "391"),
         "{fed:?}"
     );
     Ok(())
@@ -64,7 +74,10 @@ async fn run_uses_the_native_tools_under_their_own_names() -> anyhow::Result<()>
 async fn run_routes_configured_agents_tools_through_the_mesh() -> anyhow::Result<()> {
     let served = FixtureConfig::start("solo").await?;
     let llm = ScriptedLlm::start([
-        Reply::ToolCalls(vec![ScriptedCall::new("fixture__echo", json!({"message": "via mesh"}))]),
+        Reply::ToolCalls(vec![ScriptedCall::new(
+            "fixture__echo",
+            json!({"message": "via mesh"}),
+        )]),
         Reply::Text("echoed".into()),
     ])
     .await?;
@@ -92,7 +105,10 @@ async fn run_routes_configured_agents_tools_through_the_mesh() -> anyhow::Result
         .filter_map(|t| t["function"]["name"].as_str())
         .collect();
     assert!(offered.contains(&"fixture__echo"), "{offered:?}");
-    assert!(!offered.contains(&"calculator"), "the selection holds: {offered:?}");
+    assert!(
+        !offered.contains(&"calculator"),
+        "the selection holds: {offered:?}"
+    );
     Ok(())
 }
 
@@ -119,7 +135,10 @@ async fn failures_exit_non_zero_with_one_line_reasons() -> anyhow::Result<()> {
     drop(closed);
     let (code, _, stderr) = agent(&url, &["run", "--model", "m", "hi"]).await?;
     assert_eq!(code, 1, "{stderr}");
-    assert!(stderr.contains(&format!("LLM unreachable at {url}")), "{stderr}");
+    assert!(
+        stderr.contains(&format!("LLM unreachable at {url}")),
+        "{stderr}"
+    );
     Ok(())
 }
 
@@ -135,16 +154,27 @@ async fn config_check_validates_llm_and_agents() -> anyhow::Result<()> {
     let (code, _, stderr) = support::run(&["config", "check", &path], &[]).await?;
     assert_eq!(code, 0, "{stderr}");
     assert!(
-        stderr.contains("agents.researcher.tools: `calculater` matches no known tool; did you mean calculator"),
+        stderr.contains(
+            "agents.researcher.tools: `calculater` matches no known tool; did you mean calculator"
+        ),
         "{stderr}"
     );
-    assert!(!stderr.contains("`search__*`") && !stderr.contains("`time_now`"), "{stderr}");
+    assert!(
+        !stderr.contains("`search__*`") && !stderr.contains("`time_now`"),
+        "{stderr}"
+    );
     assert!(stderr.contains("1 agent"), "{stderr}");
 
-    std::fs::write(&file, "llm: { base_url: \"localhost:11434\" }\nagents: { a: { tools: [\"[\"] } }\n")?;
+    std::fs::write(
+        &file,
+        "llm: { base_url: \"localhost:11434\" }\nagents: { a: { tools: [\"[\"] } }\n",
+    )?;
     let (code, _, stderr) = support::run(&["config", "check", &path], &[]).await?;
     assert_eq!(code, 2, "{stderr}");
-    assert!(stderr.contains("must start with http:// or https://"), "{stderr}");
+    assert!(
+        stderr.contains("must start with http:// or https://"),
+        "{stderr}"
+    );
     std::fs::write(&file, "agents: { a: { tools: [\"[\"] } }\n")?;
     let (code, _, stderr) = support::run(&["config", "check", &path], &[]).await?;
     assert_eq!(code, 2, "{stderr}");
@@ -155,12 +185,18 @@ async fn config_check_validates_llm_and_agents() -> anyhow::Result<()> {
 #[tokio::test]
 async fn stream_prints_the_text_as_it_arrives() -> anyhow::Result<()> {
     let llm = ScriptedLlm::start([
-        Reply::ToolCalls(vec![ScriptedCall::new("calculator", json!({"expression": "2 + 2"}))]),
+        Reply::ToolCalls(vec![ScriptedCall::new(
+            "calculator",
+            json!({"expression": "2 + 2"}),
+        )]),
         Reply::Text("Two and two make four.".into()),
     ])
     .await?;
-    let (code, stdout, stderr) =
-        agent(&llm.base_url(), &["run", "--model", "m", "--stream", "2 + 2?"]).await?;
+    let (code, stdout, stderr) = agent(
+        &llm.base_url(),
+        &["run", "--model", "m", "--stream", "2 + 2?"],
+    )
+    .await?;
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(stdout, "Two and two make four.\n");
     assert!(llm.requests().iter().all(|r| r["stream"] == true));
@@ -180,12 +216,21 @@ async fn chat_keeps_the_conversation_across_lines() -> anyhow::Result<()> {
         .stderr(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()?;
-    let mut stdin = child.stdin.take().ok_or_else(|| anyhow::anyhow!("no stdin"))?;
+    let mut stdin = child
+        .stdin
+        .take()
+        .ok_or_else(|| anyhow::anyhow!("no stdin"))?;
     stdin.write_all(b"first line\n\nsecond line\n").await?;
     drop(stdin);
-    let output = tokio::time::timeout(std::time::Duration::from_secs(60), child.wait_with_output()).await??;
+    let output = tokio::time::timeout(std::time::Duration::from_secs(60), child.wait_with_output())
+        .await??;
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     assert_eq!(stdout, "first line\nsecond line\n");
     // The second turn carried the first one.
     let second = &llm.requests()[1]["messages"];

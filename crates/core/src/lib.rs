@@ -7,6 +7,7 @@ mod id;
 mod invoker;
 mod name;
 mod relay;
+mod result;
 
 pub use call::{CallContext, ToolCall};
 pub use error::{CallError, ErrorKind, Phase};
@@ -14,6 +15,7 @@ pub use id::{InstanceId, ServerId};
 pub use invoker::{BoxFuture, DynInvoker, Invoker};
 pub use name::{NameError, NameTable, ToolName, ToolNaming};
 pub use relay::Relay;
+pub use result::result_text;
 
 /// rmcp model types that appear in toolmesh's public API.
 pub use rmcp::model::{CallToolResult, JsonObject, Tool, ToolAnnotations};

@@ -9,11 +9,11 @@
 
 use std::{collections::HashMap, sync::Arc};
 
+use crate::{Catalog, CatalogEntry, Registry};
 use arc_swap::ArcSwapOption;
 use jsonschema::{ValidationError, Validator, error::ValidationErrorKind};
 use serde_json::Value;
 use toolmesh_core::JsonObject;
-use crate::{Catalog, CatalogEntry, Registry};
 
 /// Why arguments do not fit a tool's input schema.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -61,7 +61,11 @@ impl Registry {
     /// # Errors
     ///
     /// As [`check_arguments`](Self::check_arguments).
-    pub fn check_argument_value(&self, tool: &str, arguments: &Value) -> Result<(), InvalidArguments> {
+    pub fn check_argument_value(
+        &self,
+        tool: &str,
+        arguments: &Value,
+    ) -> Result<(), InvalidArguments> {
         let catalog = self.catalog();
         let Some(entry) = catalog.resolve(tool) else {
             return Ok(());

@@ -38,7 +38,7 @@ use tokio::{
 use tokio_util::sync::CancellationToken;
 use tower_http::limit::RequestBodyLimitLayer;
 
-use crate::{ServerError, CatalogServer};
+use crate::{CatalogServer, ServerError};
 
 /// The outcome of the latest configuration reload, as `/status` shows it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]

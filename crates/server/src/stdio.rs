@@ -4,7 +4,7 @@
 use rmcp::ServiceExt;
 use tokio_util::sync::CancellationToken;
 
-use crate::{ServerError, CatalogServer};
+use crate::{CatalogServer, ServerError};
 
 /// Serves `server` over this process's stdin and stdout until the client closes stdin
 /// or `shutdown` is cancelled. Nothing else may write to stdout meanwhile (log to

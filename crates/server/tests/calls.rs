@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
-use toolmesh_server::{CatalogServer, GatewayState, HttpOptions, HttpServer, ROUTING_META_KEY};
 use toolmesh_core::{CallContext, ServerId};
 use toolmesh_registry::{Registry, RegistryOptions, ServiceSpec};
+use toolmesh_server::{CatalogServer, GatewayState, HttpOptions, HttpServer, ROUTING_META_KEY};
 use toolmesh_testkit::{FixtureOptions, FixtureServer};
 use toolmesh_transport::{Endpoint, Session};
 

@@ -22,9 +22,9 @@ use rmcp::{
 };
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
-use toolmesh_server::{CatalogServer, GatewayState, HttpOptions, HttpServer};
 use toolmesh_core::{BoxFuture, CallContext, JsonObject, Relay, ServerId};
 use toolmesh_registry::{Registry, RegistryOptions, ServiceSpec};
+use toolmesh_server::{CatalogServer, GatewayState, HttpOptions, HttpServer};
 use toolmesh_testkit::{FixtureOptions, FixtureServer, stdio_command};
 use toolmesh_transport::{Endpoint, Session};
 

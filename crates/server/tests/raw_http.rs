@@ -8,9 +8,9 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
-use toolmesh_server::{CatalogServer, GatewayState, HttpOptions, HttpServer};
 use toolmesh_core::ServerId;
 use toolmesh_registry::{Registry, RegistryOptions, ServiceSpec};
+use toolmesh_server::{CatalogServer, GatewayState, HttpOptions, HttpServer};
 use toolmesh_testkit::{FixtureOptions, FixtureServer, stdio_command};
 use toolmesh_transport::Endpoint;
 

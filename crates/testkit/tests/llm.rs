@@ -523,6 +523,8 @@ mod async_openai_parses {
         args.model("gpt-test")
             .messages([ChatCompletionRequestUserMessage::from("hello").into()]);
         if stream_usage {
+            // With async-openai's `byot` feature (the agent enables it) the caller sets it.
+            args.stream(true);
             args.stream_options(ChatCompletionStreamOptions {
                 include_usage: Some(true),
                 ..Default::default()

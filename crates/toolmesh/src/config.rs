@@ -94,8 +94,14 @@ impl From<ConfigFile> for Config {
 /// The keys a configuration file may have at its top level. Environment variables
 /// whose first segment is none of these are not configuration overrides (so
 /// `TOOLMESH_LOG` and friends do not break loading).
-pub(crate) const TOP_LEVEL_KEYS: &[&str] =
-    &["defaults", "servers", "global_settings", "native_tools", "llm", "agents"];
+pub(crate) const TOP_LEVEL_KEYS: &[&str] = &[
+    "defaults",
+    "servers",
+    "global_settings",
+    "native_tools",
+    "llm",
+    "agents",
+];
 
 impl Config {
     /// Loads one file (format by extension), with `TOOLMESH_*` environment overrides.

@@ -9,8 +9,8 @@ pub use config::{Config, ConfigError, ConfigLoader, ConfigWatcher, Format};
 pub mod agent {
     pub use toolmesh_agent::*;
 }
-pub use toolmesh_agent::{Agent, AgentError, Llm, LlmEndpoint, RunResult, ToolSelection};
 pub use mesh::{Error, Mesh, ReloadStatus};
+pub use toolmesh_agent::{Agent, AgentError, Llm, LlmEndpoint, RunResult, ToolSelection};
 pub use toolmesh_core::{
     CallContext, CallError, DynInvoker, ErrorKind, InstanceId, Invoker, NameTable, Phase, ServerId,
     ToolCall, ToolName, ToolNaming,

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use toolmesh_core::{CallContext, CallError, CallToolResult, JsonObject, Phase};
+use toolmesh_core::{CallContext, CallError, JsonObject, Phase, result_text};
 use toolmesh_registry::Registry;
 
 use crate::{DynHooks, PendingCall, ToolStep, Verdict, tools::Toolset};
@@ -68,11 +68,21 @@ async fn attempt(
         } else {
             format!("did you mean {}?", close.join(", "))
         };
-        return invalid(step, format!("error: there is no tool named `{}`; {hint}", request.name));
+        return invalid(
+            step,
+            format!("error: there is no tool named `{}`; {hint}", request.name),
+        );
     };
     let mut arguments = match parse_arguments(request.arguments) {
         Ok(arguments) => arguments,
-        Err(reason) => return invalid(step, format!("error: {reason}; call `{tool}` again with a JSON object matching its input schema")),
+        Err(reason) => {
+            return invalid(
+                step,
+                format!(
+                    "error: {reason}; call `{tool}` again with a JSON object matching its input schema"
+                ),
+            );
+        }
     };
     let pending = PendingCall {
         step: request.step,
@@ -117,7 +127,10 @@ async fn attempt(
             step.latency = started.elapsed();
             let safe = toolset.catalog.resolve(tool).is_some_and(|e| e.idempotent);
             step.output = failure_text(&e, safe);
-            let invalid = matches!(e, CallError::ToolNotFound { .. } | CallError::InvalidRequest { .. });
+            let invalid = matches!(
+                e,
+                CallError::ToolNotFound { .. } | CallError::InvalidRequest { .. }
+            );
             return Outcome { step, invalid };
         }
     }
@@ -159,30 +172,6 @@ fn failure_text(e: &CallError, idempotent: bool) -> String {
     }
 }
 
-/// Text blocks as they are, anything else as JSON; the structured content when there
-/// is no text.
-pub(crate) fn result_text(result: &CallToolResult) -> String {
-    let mut parts: Vec<String> = result
-        .content
-        .iter()
-        .map(|block| match serde_json::to_value(block) {
-            Ok(serde_json::Value::Object(map)) if map.get("type").and_then(|t| t.as_str()) == Some("text") => map
-                .get("text")
-                .and_then(serde_json::Value::as_str)
-                .unwrap_or_default()
-                .to_owned(),
-            Ok(other) => other.to_string(),
-            Err(e) => format!("<unprintable content: {e}>"),
-        })
-        .collect();
-    if parts.is_empty()
-        && let Some(structured) = &result.structured_content
-    {
-        parts.push(structured.to_string());
-    }
-    parts.join("\n")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -193,6 +182,10 @@ mod tests {
         assert_eq!(parse_arguments("null").unwrap(), None);
         assert!(parse_arguments(r#"{"a":1}"#).unwrap().is_some());
         assert!(parse_arguments("[1]").unwrap_err().contains("an array"));
-        assert!(parse_arguments("{\"a\":").unwrap_err().contains("not valid JSON"));
+        assert!(
+            parse_arguments("{\"a\":")
+                .unwrap_err()
+                .contains("not valid JSON")
+        );
     }
 }

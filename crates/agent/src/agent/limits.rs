@@ -61,7 +61,10 @@ impl Limits {
         if self.max_tools == 0 {
             return Err(zero("max_tools"));
         }
-        for (name, d) in [("tool_timeout", self.tool_timeout), ("run_timeout", self.run_timeout)] {
+        for (name, d) in [
+            ("tool_timeout", self.tool_timeout),
+            ("run_timeout", self.run_timeout),
+        ] {
             if d.is_zero() || d > DAY {
                 return Err(AgentError::Config(format!(
                     "{name} must be between 1ms and 24h, got {d:?}"

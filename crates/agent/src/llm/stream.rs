@@ -163,7 +163,6 @@ impl Accumulator {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -187,7 +186,9 @@ mod tests {
         let args: Vec<String> = calls
             .into_iter()
             .map(|c| match c {
-                ChatCompletionMessageToolCalls::Function(f) => format!("{}:{}:{}", f.id, f.function.name, f.function.arguments),
+                ChatCompletionMessageToolCalls::Function(f) => {
+                    format!("{}:{}:{}", f.id, f.function.name, f.function.arguments)
+                }
                 ChatCompletionMessageToolCalls::Custom(_) => String::new(),
             })
             .collect();
@@ -199,10 +200,19 @@ mod tests {
         let text = acc.add(chunk(serde_json::json!({"choices": [{"delta": {"content": "hi"}}], "usage": {"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3}})));
         assert_eq!(text.as_deref(), Some("hi"));
         let response = acc.finish();
-        let Some(ChatCompletionMessageToolCalls::Function(f)) = response.choices[0].message.tool_calls.clone().unwrap().pop() else {
+        let Some(ChatCompletionMessageToolCalls::Function(f)) = response.choices[0]
+            .message
+            .tool_calls
+            .clone()
+            .unwrap()
+            .pop()
+        else {
             panic!("one call");
         };
-        assert_eq!((f.id.as_str(), f.function.arguments.as_str()), ("call_9", "{\"a\":1}"));
+        assert_eq!(
+            (f.id.as_str(), f.function.arguments.as_str()),
+            ("call_9", "{\"a\":1}")
+        );
         assert_eq!(response.usage.map(|u| u.total_tokens), Some(3));
     }
 }

@@ -42,7 +42,9 @@ impl Session {
         };
         // The native tools are every agent's, under their own names.
         if !registry.services().contains(&ServerId::new(native::NATIVE)) {
-            registry.add_service(native::agent_native_service()?).await?;
+            registry
+                .add_service(native::agent_native_service()?)
+                .await?;
         }
         if config.agents.is_empty() {
             config
@@ -77,7 +79,10 @@ impl Session {
 /// the step and the tool being called.
 pub(crate) async fn run(args: AgentRunArgs) -> anyhow::Result<ExitCode> {
     let session = Session::open(&args.agent).await?;
-    let spinner = spinner(format!("agent `{}`: step 1, asking the model", session.agent.name()));
+    let spinner = spinner(format!(
+        "agent `{}`: step 1, asking the model",
+        session.agent.name()
+    ));
     let mut events = std::pin::pin!(session.agent.stream(&args.task));
     let mut outcome = None;
     while let Some(event) = events.next().await {
@@ -108,9 +113,8 @@ pub(crate) async fn run(args: AgentRunArgs) -> anyhow::Result<ExitCode> {
 pub(crate) async fn chat(args: AgentArgs) -> anyhow::Result<ExitCode> {
     let session = Session::open(&args).await?;
     let mut history = Vec::new();
-    let mut lines = std::io::stdin().lock().lines();
     let mut outcome = Ok(ExitCode::SUCCESS);
-    while let Some(line) = lines.next() {
+    for line in std::io::stdin().lock().lines() {
         let line = line.context("cannot read stdin")?;
         let message = line.trim();
         if message.is_empty() {

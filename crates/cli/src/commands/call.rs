@@ -7,7 +7,7 @@ use toolmesh::{
     CallContext, CallError,
     layers::core::{CallToolResult, JsonObject},
 };
-use toolmesh_server::{ServerError, CatalogServer, ServerOptions};
+use toolmesh_server::{CatalogServer, ServerError, ServerOptions};
 
 use crate::{
     cli::CallArgs,

@@ -7,7 +7,8 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tokio_util::sync::CancellationToken;
 use toolmesh::{ConfigLoader, Mesh, Registry};
 use toolmesh_server::{
-    ServerError, CatalogServer, GatewayState, HttpOptions, HttpServer, ReloadSnapshot, ServerOptions,
+    CatalogServer, GatewayState, HttpOptions, HttpServer, ReloadSnapshot, ServerError,
+    ServerOptions,
 };
 
 use super::stop_signal;

@@ -104,10 +104,11 @@ impl LlmConfig {
                 .collect()
         };
         let mut llm = Llm::new(endpoints)?;
-        let model = self
-            .model
-            .clone()
-            .or_else(|| std::env::var("TOOLMESH_MODEL").ok().filter(|m| !m.trim().is_empty()));
+        let model = self.model.clone().or_else(|| {
+            std::env::var("TOOLMESH_MODEL")
+                .ok()
+                .filter(|m| !m.trim().is_empty())
+        });
         if let Some(model) = model {
             llm = llm.with_model(model);
         }
@@ -221,7 +222,10 @@ impl super::Config {
             let names: Vec<&str> = known.iter().map(String::as_str).collect();
             for glob in selection.unmatched(&names) {
                 // `server__*` matches the `server__` stem of a configured server.
-                if names.iter().any(|n| n.ends_with("__") && glob.starts_with(n)) {
+                if names
+                    .iter()
+                    .any(|n| n.ends_with("__") && glob.starts_with(n))
+                {
                     continue;
                 }
                 let close = toolmesh_agent::closest(glob, names.iter().copied());

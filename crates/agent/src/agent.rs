@@ -293,15 +293,34 @@ impl Agent {
             };
             transcript.model_calls += 1;
             let step = transcript.model_calls;
-            let completion = match events.text_sink() {
-                Some(mut sink) => {
-                    inner
-                        .llm
-                        .complete_streaming(&request, deadline, &mut sink)
-                        .await?
+            // One span per model call (GenAI conventions); tool calls get their own.
+            let span = tracing::info_span!(
+                "chat",
+                gen_ai.operation.name = "chat",
+                gen_ai.request.model = %inner.model,
+                step,
+                gen_ai.usage.input_tokens = tracing::field::Empty,
+                gen_ai.usage.output_tokens = tracing::field::Empty,
+                server.address = tracing::field::Empty,
+            );
+            let completion = async {
+                match events.text_sink() {
+                    Some(mut sink) => {
+                        inner
+                            .llm
+                            .complete_streaming(&request, deadline, &mut sink)
+                            .await
+                    }
+                    None => inner.llm.complete(&request, deadline).await,
                 }
-                None => inner.llm.complete(&request, deadline).await?,
-            };
+            }
+            .instrument(span.clone())
+            .await?;
+            span.record("server.address", completion.endpoint.as_str());
+            if let Some(usage) = &completion.response.usage {
+                span.record("gen_ai.usage.input_tokens", usage.prompt_tokens);
+                span.record("gen_ai.usage.output_tokens", usage.completion_tokens);
+            }
             transcript.usage.add(completion.response.usage.as_ref());
             metrics::counter!("toolmesh_agent_steps_total", "agent" => inner.name.clone())
                 .increment(1);

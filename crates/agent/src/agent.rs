@@ -239,6 +239,7 @@ impl Agent {
             steps: transcript.steps,
             usage: transcript.usage,
             model_calls: transcript.model_calls,
+            llm: transcript.llm,
         })
     }
 
@@ -322,6 +323,12 @@ impl Agent {
                 span.record("gen_ai.usage.output_tokens", usage.completion_tokens);
             }
             transcript.usage.add(completion.response.usage.as_ref());
+            transcript.llm.push(crate::ModelCall {
+                step,
+                endpoint: completion.endpoint.clone(),
+                attempts: completion.attempts,
+                tried: completion.tried.clone(),
+            });
             metrics::counter!("toolmesh_agent_steps_total", "agent" => inner.name.clone())
                 .increment(1);
             metrics::counter!("toolmesh_agent_tokens_total", "agent" => inner.name.clone())

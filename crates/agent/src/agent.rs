@@ -30,6 +30,8 @@ use crate::{
 };
 
 struct Inner {
+    /// The last catalog's selected tools (see [`Agent::toolset`]).
+    toolset: std::sync::Mutex<Option<Arc<Toolset>>>,
     hooks: Arc<dyn DynHooks>,
     name: String,
     llm: Llm,
@@ -132,6 +134,7 @@ impl AgentBuilder {
         };
         Ok(Agent {
             inner: Arc::new(Inner {
+                toolset: std::sync::Mutex::new(None),
                 hooks: self.hooks,
                 name: self.name,
                 llm: self.llm,
@@ -226,20 +229,21 @@ impl Agent {
         let outcome = self.drive(&mut transcript, events).instrument(span).await;
         *history = transcript.messages.clone();
         metrics::counter!("toolmesh_agent_runs_total", "agent" => self.inner.name.clone(), "outcome" => if outcome.is_ok() { "answered" } else { "failed" }).increment(1);
-        let answer = outcome.map_err(|e| match e {
-            AgentError::Limit { limit, value, .. } => AgentError::Limit {
+        match outcome {
+            Ok(answer) => Ok(RunResult {
+                answer,
+                steps: transcript.steps,
+                usage: transcript.usage,
+                model_calls: transcript.model_calls,
+                llm: transcript.llm,
+            }),
+            Err(AgentError::Limit { limit, value, .. }) => Err(AgentError::Limit {
                 limit,
                 value,
-                transcript: Box::new(transcript.clone()),
-            },
-            other => other,
-        })?;
-        Ok(RunResult {
-            answer,
-            steps: transcript.steps,
-            usage: transcript.usage,
-            model_calls: transcript.model_calls,
-        })
+                transcript: Box::new(transcript),
+            }),
+            Err(other) => Err(other),
+        }
     }
 
     /// Calls a catalog tool through the same path the model's calls take (explicit
@@ -268,16 +272,15 @@ impl Agent {
         let inner = &*self.inner;
         let limits = &inner.limits;
         let deadline = Instant::now() + limits.run_timeout;
-        let mut toolset = Toolset::build(inner.registry.catalog(), &inner.selection);
+        let mut toolset = self.toolset();
         let mut invalid_calls = 0u64;
         loop {
             if transcript.model_calls >= limits.max_steps {
                 return Err(limit("max_steps", limits.max_steps.into()));
             }
             // The catalog may have changed (list_changed, hot reload) since the last step.
-            let catalog = inner.registry.catalog();
-            if !Arc::ptr_eq(&catalog, &toolset.catalog) {
-                toolset = Toolset::build(catalog, &inner.selection);
+            if !Arc::ptr_eq(&inner.registry.catalog(), &toolset.catalog) {
+                toolset = self.toolset();
             }
             let used: Vec<&str> = transcript.steps.iter().map(|s| s.tool.as_str()).collect();
             let offered = toolset.offered(
@@ -322,6 +325,12 @@ impl Agent {
                 span.record("gen_ai.usage.output_tokens", usage.completion_tokens);
             }
             transcript.usage.add(completion.response.usage.as_ref());
+            transcript.llm.push(crate::ModelCall {
+                step,
+                endpoint: completion.endpoint.clone(),
+                attempts: completion.attempts,
+                tried: completion.tried.clone(),
+            });
             metrics::counter!("toolmesh_agent_steps_total", "agent" => inner.name.clone())
                 .increment(1);
             metrics::counter!("toolmesh_agent_tokens_total", "agent" => inner.name.clone())
@@ -398,6 +407,21 @@ impl Agent {
             });
             if invalid_calls > u64::from(limits.max_invalid_calls) {
                 return Err(limit("max_invalid_calls", limits.max_invalid_calls.into()));
+            }
+        }
+    }
+
+    /// The selected tools of the current catalog: built once per catalog snapshot and
+    /// shared by the runs that follow.
+    fn toolset(&self) -> Arc<Toolset> {
+        let catalog = self.inner.registry.catalog();
+        let mut cached = self.inner.toolset.lock().unwrap_or_else(|p| p.into_inner());
+        match &*cached {
+            Some(toolset) if Arc::ptr_eq(&toolset.catalog, &catalog) => toolset.clone(),
+            _ => {
+                let toolset = Arc::new(Toolset::build(catalog, &self.inner.selection));
+                *cached = Some(toolset.clone());
+                toolset
             }
         }
     }

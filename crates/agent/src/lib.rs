@@ -13,7 +13,7 @@ pub use error::{AgentError, LlmError};
 pub use hooks::{DynHooks, Hooks, PendingCall, Verdict};
 pub use llm::{Completion, Llm, LlmEndpoint, LlmRetry};
 pub use tools::{ToolSelection, closest};
-pub use transcript::{RunResult, ToolStep, Transcript, Usage};
+pub use transcript::{ModelCall, RunResult, ToolStep, Transcript, Usage};
 
 /// The OpenAI-compatible types the agent speaks (messages for [`Agent::chat`]).
 pub use async_openai::types::chat as openai;

@@ -7,15 +7,15 @@ use std::collections::HashMap;
 const K1: f64 = 1.2;
 const B: f64 = 0.75;
 
-/// A BM25 index over tool documents, built once per catalog snapshot.
+/// A BM25 index over tool documents, built once per catalog snapshot: postings per
+/// term, so a ranking touches only the tools that share a word with the query.
 #[derive(Debug)]
 pub struct Index {
-    /// Per tool: term → count.
-    docs: Vec<HashMap<String, u32>>,
+    /// Term → (tool, count of the term in it).
+    postings: HashMap<String, Vec<(u32, u32)>>,
+    /// Per tool: its number of terms.
     lengths: Vec<f64>,
     average: f64,
-    /// Term → number of tools containing it.
-    frequency: HashMap<String, u32>,
 }
 
 /// Lowercase words of `text`; `snake_case`, `kebab-case` and `camelCase` split apart.
@@ -47,66 +47,60 @@ pub fn terms(text: &str) -> Vec<String> {
 impl Index {
     /// Indexes one document per tool (its name, description and argument names).
     pub fn new<'a>(documents: impl IntoIterator<Item = &'a str>) -> Self {
-        let mut docs = Vec::new();
-        let mut frequency: HashMap<String, u32> = HashMap::new();
-        for text in documents {
+        let mut postings: HashMap<String, Vec<(u32, u32)>> = HashMap::new();
+        let mut lengths = Vec::new();
+        for (doc, text) in documents.into_iter().enumerate() {
+            let words = terms(text);
+            lengths.push(words.len() as f64);
             let mut counts: HashMap<String, u32> = HashMap::new();
-            for term in terms(text) {
-                *counts.entry(term).or_default() += 1;
+            for word in words {
+                *counts.entry(word).or_default() += 1;
             }
-            for term in counts.keys() {
-                *frequency.entry(term.clone()).or_default() += 1;
+            for (word, count) in counts {
+                postings.entry(word).or_default().push((doc as u32, count));
             }
-            docs.push(counts);
         }
-        let lengths: Vec<f64> = docs
-            .iter()
-            .map(|d| f64::from(d.values().sum::<u32>()))
-            .collect();
         let average = if lengths.is_empty() {
             1.0
         } else {
             (lengths.iter().sum::<f64>() / lengths.len() as f64).max(1.0)
         };
         Self {
-            docs,
+            postings,
             lengths,
             average,
-            frequency,
         }
     }
 
     /// The `k` best documents for `query`, best first (ties keep catalog order).
     pub fn top(&self, query: &str, k: usize) -> Vec<usize> {
-        let n = self.docs.len() as f64;
+        let n = self.lengths.len();
+        let mut scores = vec![0.0f64; n];
         let mut query_terms = terms(query);
         query_terms.sort();
         query_terms.dedup();
-        let weights: Vec<(&str, f64)> = query_terms
-            .iter()
-            .filter_map(|t| {
-                let df = f64::from(*self.frequency.get(t)?);
-                Some((t.as_str(), ((n - df + 0.5) / (df + 0.5) + 1.0).ln()))
-            })
-            .collect();
-        let mut scored: Vec<(f64, usize)> = self
-            .docs
-            .iter()
-            .enumerate()
-            .map(|(i, doc)| {
-                let norm = K1 * (1.0 - B + B * self.lengths[i] / self.average);
-                let score = weights
-                    .iter()
-                    .filter_map(|(t, idf)| {
-                        let tf = f64::from(*doc.get(*t)?);
-                        Some(idf * tf * (K1 + 1.0) / (tf + norm))
-                    })
-                    .sum::<f64>();
-                (score, i)
-            })
-            .collect();
-        scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-        scored.into_iter().take(k).map(|(_, i)| i).collect()
+        for term in &query_terms {
+            let Some(postings) = self.postings.get(term) else {
+                continue;
+            };
+            let df = postings.len() as f64;
+            let idf = ((n as f64 - df + 0.5) / (df + 0.5) + 1.0).ln();
+            for &(doc, tf) in postings {
+                let doc = doc as usize;
+                let tf = f64::from(tf);
+                let norm = K1 * (1.0 - B + B * self.lengths[doc] / self.average);
+                scores[doc] += idf * tf * (K1 + 1.0) / (tf + norm);
+            }
+        }
+        let mut order: Vec<usize> = (0..n).collect();
+        let better = |a: &usize, b: &usize| scores[*b].total_cmp(&scores[*a]).then(a.cmp(b));
+        let k = k.min(n);
+        if k < n {
+            order.select_nth_unstable_by(k, better);
+            order.truncate(k);
+        }
+        order.sort_by(better);
+        order
     }
 }
 

@@ -56,6 +56,19 @@ fn millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_f64(d.as_secs_f64() * 1000.0)
 }
 
+/// How one model call was served: the LLM side's routing metadata.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ModelCall {
+    /// The model call (1-based).
+    pub step: u32,
+    /// The endpoint that answered.
+    pub endpoint: String,
+    /// Requests made (retries and failovers included).
+    pub attempts: u32,
+    /// What failed before the answer.
+    pub tried: Vec<String>,
+}
+
 /// Everything a run did, in order.
 #[derive(Debug, Clone, Default)]
 pub struct Transcript {
@@ -67,6 +80,8 @@ pub struct Transcript {
     pub usage: Usage,
     /// Model calls made.
     pub model_calls: u32,
+    /// How each model call was served.
+    pub llm: Vec<ModelCall>,
 }
 
 /// A finished run.
@@ -80,4 +95,6 @@ pub struct RunResult {
     pub usage: Usage,
     /// Model calls made.
     pub model_calls: u32,
+    /// How each model call was served (endpoint, attempts, failures before the answer).
+    pub llm: Vec<ModelCall>,
 }

@@ -257,7 +257,17 @@ async fn a_dead_endpoint_is_skipped_and_the_next_answers() -> anyhow::Result<()>
     .with_model("scripted")
     .with_retry(fast_retry());
     let agent = Agent::builder(llm).build()?;
-    for _ in 0..5 {
+    let first = agent.run("hi").await?;
+    assert_eq!(first.answer, "from the second");
+    // The run says how the model was reached, as a tool step says how a tool was.
+    assert_eq!(first.llm[0].endpoint, scripted.base_url());
+    assert_eq!(first.llm[0].attempts, 2);
+    assert!(
+        first.llm[0].tried[0].starts_with(&dead_url),
+        "{:?}",
+        first.llm[0]
+    );
+    for _ in 0..4 {
         assert_eq!(agent.run("hi").await?.answer, "from the second");
     }
     assert_eq!(scripted.request_count(), 5);

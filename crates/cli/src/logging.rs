@@ -1,17 +1,38 @@
-//! Logs on stderr: `RUST_LOG` when set, else a level from -v/-q.
+//! Logs on stderr: `RUST_LOG` when set, else a level from -v/-q; traces to an OTLP/HTTP
+//! collector when `OTEL_EXPORTER_OTLP_ENDPOINT` is set (feature `otel`).
 
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::{EnvFilter, Layer, layer::SubscriberExt, util::SubscriberInitExt};
+
+#[cfg(feature = "otel")]
+mod otel;
+
+/// Flushes what is still to be exported when dropped: keep it until the process ends.
+pub(crate) struct Guard {
+    #[cfg(feature = "otel")]
+    _otel: Option<otel::Exporting>,
+}
 
 /// Installs the subscriber. `default` is toolmesh's level without -v/-q (`info` for the
 /// gateway, `warn` for one-shot commands).
-pub(crate) fn init(verbose: u8, quiet: bool, default: &str) {
+pub(crate) fn init(verbose: u8, quiet: bool, default: &str) -> Guard {
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new(directives(verbose, quiet, default)));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let logs = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .try_init();
+        .with_filter(filter);
+    let registry = tracing_subscriber::registry().with(logs);
+    #[cfg(feature = "otel")]
+    {
+        let (layer, exporting) = otel::layer();
+        let _ = registry.with(layer).try_init();
+        Guard { _otel: exporting }
+    }
+    #[cfg(not(feature = "otel"))]
+    {
+        let _ = registry.try_init();
+        Guard {}
+    }
 }
 
 /// The filter without RUST_LOG. Dependencies stay quieter than toolmesh itself: rmcp

@@ -25,7 +25,7 @@ fn main() -> ExitCode {
         cli::Command::Serve(_) => "info",
         _ => "warn",
     };
-    logging::init(cli.verbose, cli.quiet, default_level);
+    let _traces = logging::init(cli.verbose, cli.quiet, default_level);
     // On one CPU (a 1-CPU container, `taskset -c N`) a work-stealing scheduler only adds
     // cross-thread wake-ups: measured 5-10% faster as a current-thread runtime.
     let one_cpu = std::thread::available_parallelism().is_ok_and(|n| n.get() == 1);

@@ -238,3 +238,118 @@ async fn chat_keeps_the_conversation_across_lines() -> anyhow::Result<()> {
     assert_eq!(second[0]["content"], "first line");
     Ok(())
 }
+
+/// A loopback OTLP/HTTP collector: answers every POST with 200 and keeps the bodies.
+async fn collector() -> anyhow::Result<(
+    String,
+    tokio::sync::mpsc::UnboundedReceiver<(String, Vec<u8>)>,
+)> {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let mut stream = BufReader::new(stream);
+                loop {
+                    let mut request_line = String::new();
+                    if stream.read_line(&mut request_line).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let mut length = 0;
+                    loop {
+                        let mut header = String::new();
+                        if stream.read_line(&mut header).await.unwrap_or(0) == 0 {
+                            return;
+                        }
+                        if header.trim().is_empty() {
+                            break;
+                        }
+                        if let Some((name, value)) = header.split_once(':')
+                            && name.eq_ignore_ascii_case("content-length")
+                        {
+                            length = value.trim().parse().unwrap_or(0);
+                        }
+                    }
+                    let mut body = vec![0; length];
+                    if stream.read_exact(&mut body).await.is_err() {
+                        return;
+                    }
+                    let path = request_line
+                        .split_whitespace()
+                        .nth(1)
+                        .unwrap_or_default()
+                        .to_owned();
+                    let _ = tx.send((path, body));
+                    let ok = b"HTTP/1.1 200 OK\r\ncontent-type: application/x-protobuf\r\ncontent-length: 0\r\n\r\n";
+                    if stream.get_mut().write_all(ok).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    Ok((url, rx))
+}
+
+#[tokio::test]
+async fn traces_reach_an_otlp_collector_with_genai_attributes_and_the_routers_attempts()
+-> anyhow::Result<()> {
+    let served = FixtureConfig::start("solo").await?;
+    let llm = ScriptedLlm::start([
+        Reply::ToolCalls(vec![ScriptedCall::new(
+            "fixture__echo",
+            json!({"message": "traced"}),
+        )]),
+        Reply::Text("done".into()),
+    ])
+    .await?;
+    let (endpoint, mut bodies) = collector().await?;
+    let config = served.arg();
+    let (code, _, stderr) = support::run(
+        &[
+            "agent",
+            "run",
+            "--config",
+            &config,
+            "--model",
+            "traced-model",
+            "go",
+        ],
+        &[
+            ("OPENAI_BASE_URL", &llm.base_url()),
+            ("OPENAI_API_KEY", ""),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
+        ],
+    )
+    .await?;
+    assert_eq!(code, 0, "{stderr}");
+    // The process flushed its spans before exiting: they are all here.
+    let mut exported = Vec::new();
+    while let Ok((path, body)) = bodies.try_recv() {
+        assert_eq!(path, "/v1/traces");
+        exported.extend(body);
+    }
+    let text = String::from_utf8_lossy(&exported);
+    for expected in [
+        "agent_run",
+        "chat",
+        "tool_call",
+        "attempt",
+        "gen_ai.request.model",
+        "traced-model",
+        "gen_ai.tool.name",
+        "fixture__echo",
+        "gen_ai.usage.input_tokens",
+        "fixture-1",
+    ] {
+        assert!(
+            text.contains(expected),
+            "no `{expected}` in the exported spans"
+        );
+    }
+    Ok(())
+}

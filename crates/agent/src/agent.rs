@@ -30,6 +30,8 @@ use crate::{
 };
 
 struct Inner {
+    /// Capabilities every tool call asks the router for (`capability_match` services).
+    capabilities: Vec<String>,
     /// The last catalog's selected tools (see [`Agent::toolset`]).
     toolset: std::sync::Mutex<Option<Arc<Toolset>>>,
     hooks: Arc<dyn DynHooks>,
@@ -61,6 +63,7 @@ impl std::fmt::Debug for Agent {
 /// Builds an [`Agent`].
 #[derive(Debug)]
 pub struct AgentBuilder {
+    capabilities: Vec<String>,
     hooks: Arc<dyn DynHooks>,
     llm: Llm,
     name: String,
@@ -107,6 +110,16 @@ impl AgentBuilder {
         self
     }
 
+    /// Capabilities every tool call asks for: services routing by `capability_match` send
+    /// the agent's calls to the instances that declare them (`gpu`, `eu`).
+    pub fn capabilities<S: Into<String>>(
+        mut self,
+        capabilities: impl IntoIterator<Item = S>,
+    ) -> Self {
+        self.capabilities = capabilities.into_iter().map(Into::into).collect();
+        self
+    }
+
     /// Callbacks before tool calls, after results and after model responses.
     pub fn hooks(mut self, hooks: impl Hooks) -> Self {
         self.hooks = Arc::new(hooks);
@@ -134,6 +147,7 @@ impl AgentBuilder {
         };
         Ok(Agent {
             inner: Arc::new(Inner {
+                capabilities: self.capabilities,
                 toolset: std::sync::Mutex::new(None),
                 hooks: self.hooks,
                 name: self.name,
@@ -152,6 +166,7 @@ impl Agent {
     /// Starts building an agent over `llm`.
     pub fn builder(llm: Llm) -> AgentBuilder {
         AgentBuilder {
+            capabilities: Vec::new(),
             hooks: Arc::new(NoHooks),
             llm,
             name: "agent".into(),
@@ -257,8 +272,7 @@ impl Agent {
         name: &str,
         arguments: Option<JsonObject>,
     ) -> Result<Routed, toolmesh_core::CallError> {
-        let ctx = CallContext::with_timeout(self.inner.limits.tool_timeout)
-            .principal(format!("agent:{}", self.inner.name));
+        let ctx = self.context(CallContext::with_timeout(self.inner.limits.tool_timeout));
         self.inner.registry.call(name, arguments, &ctx).await
     }
 
@@ -411,6 +425,12 @@ impl Agent {
         }
     }
 
+    /// A tool call's context: the agent as principal, its capabilities asked for.
+    fn context(&self, ctx: CallContext) -> CallContext {
+        ctx.principal(format!("agent:{}", self.inner.name))
+            .capabilities(self.inner.capabilities.iter().cloned())
+    }
+
     /// The selected tools of the current catalog: built once per catalog snapshot and
     /// shared by the runs that follow.
     fn toolset(&self) -> Arc<Toolset> {
@@ -440,9 +460,9 @@ impl Agent {
         let pending: Vec<_> = calls
             .iter()
             .map(|c| {
-                let ctx = CallContext::with_deadline(deadline)
-                    .capped(inner.limits.tool_timeout)
-                    .principal(format!("agent:{}", inner.name));
+                let ctx = self.context(
+                    CallContext::with_deadline(deadline).capped(inner.limits.tool_timeout),
+                );
                 let span = tracing::info_span!("tool_call", gen_ai.tool.name = %c.function.name, gen_ai.tool.call.id = %c.id);
                 call::run(
                     &inner.registry,

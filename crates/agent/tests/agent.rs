@@ -666,3 +666,44 @@ async fn streaming_and_plain_runs_give_the_same_transcript() -> anyhow::Result<(
     registry.shutdown().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn an_agent_asking_for_a_capability_is_served_by_the_instance_declaring_it()
+-> anyhow::Result<()> {
+    let servers = vec![
+        FixtureServer::start(FixtureOptions::new().instance_id("fx-1")).await?,
+        FixtureServer::start(FixtureOptions::new().instance_id("fx-2")).await?,
+        FixtureServer::start(FixtureOptions::new().instance_id("fx-3")).await?,
+    ];
+    let mut spec = service(&servers);
+    spec.strategy = Strategy::CapabilityMatch;
+    for instance in &mut spec.instances {
+        instance.priority = 1;
+    }
+    spec.instances[1].capabilities = vec!["gpu".into()];
+    spec.instances[2].capabilities = vec!["gpu".into(), "eu".into()];
+    let registry = Registry::from_specs(vec![spec], RegistryOptions::default()).await?;
+    let call = Reply::ToolCalls(vec![ScriptedCall::new("fx__echo", json!({"message": "m"}))]);
+    let scripted = ScriptedLlm::start([
+        call.clone(),
+        Reply::Text("a".into()),
+        call.clone(),
+        Reply::Text("b".into()),
+        call,
+        Reply::Text("c".into()),
+    ])
+    .await?;
+    let served_by = async |capabilities: &[&str]| -> anyhow::Result<Option<String>> {
+        let agent = Agent::builder(llm(&scripted)?)
+            .registry(registry.clone())
+            .capabilities(capabilities.iter().copied())
+            .build()?;
+        Ok(agent.run("echo").await?.steps[0].instance.clone())
+    };
+    assert_eq!(served_by(&["gpu", "eu"]).await?.as_deref(), Some("fx-3"));
+    assert_eq!(served_by(&["eu"]).await?.as_deref(), Some("fx-3"));
+    let gpu = served_by(&["gpu"]).await?;
+    assert!(matches!(gpu.as_deref(), Some("fx-2" | "fx-3")), "{gpu:?}");
+    registry.shutdown().await;
+    Ok(())
+}

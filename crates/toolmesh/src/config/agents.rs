@@ -54,6 +54,9 @@ pub struct AgentConfig {
     /// The model, overriding `llm.model`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
+    /// Capabilities every tool call asks for (`capability_match` services route by them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub capabilities: Vec<String>,
     /// Model calls per run (default 10).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_steps: Option<u32>,
@@ -147,6 +150,7 @@ impl AgentConfig {
             .name(name)
             .registry(registry)
             .tools(ToolSelection::globs(&self.tools)?)
+            .capabilities(self.capabilities.iter().cloned())
             .limits(limits);
         if let Some(instructions) = &self.instructions {
             builder = builder.instructions(instructions.clone());

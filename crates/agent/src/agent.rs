@@ -12,7 +12,7 @@ use async_openai::types::chat::{
     ChatCompletionMessageToolCall, ChatCompletionMessageToolCalls,
     ChatCompletionRequestAssistantMessage, ChatCompletionRequestMessage,
     ChatCompletionRequestSystemMessage, ChatCompletionRequestToolMessage,
-    ChatCompletionRequestUserMessage, CreateChatCompletionRequest,
+    ChatCompletionRequestUserMessage,
 };
 use futures::StreamExt;
 use tokio::time::Instant;
@@ -242,7 +242,11 @@ impl Agent {
         };
         let span = tracing::info_span!("agent_run", agent = %self.inner.name, gen_ai.request.model = %self.inner.model);
         let outcome = self.drive(&mut transcript, events).instrument(span).await;
-        *history = transcript.messages.clone();
+        // The conversation goes back to the caller; a limit's error keeps a copy.
+        *history = match &outcome {
+            Err(AgentError::Limit { .. }) => transcript.messages.clone(),
+            _ => std::mem::take(&mut transcript.messages),
+        };
         metrics::counter!("toolmesh_agent_runs_total", "agent" => self.inner.name.clone(), "outcome" => if outcome.is_ok() { "answered" } else { "failed" }).increment(1);
         match outcome {
             Ok(answer) => Ok(RunResult {
@@ -302,11 +306,11 @@ impl Agent {
                 limits.max_tools,
                 &used,
             );
-            let request = CreateChatCompletionRequest {
-                model: inner.model.clone(),
-                messages: transcript.messages.clone(),
-                tools: (!offered.is_empty()).then_some(offered),
-                ..Default::default()
+            // Borrowed: the conversation and the tools are serialized, not copied.
+            let request = ChatRequest {
+                model: &inner.model,
+                messages: &transcript.messages,
+                tools: &offered,
             };
             transcript.model_calls += 1;
             let step = transcript.model_calls;
@@ -484,6 +488,15 @@ impl Agent {
             .collect()
             .await
     }
+}
+
+/// A chat request over the run's own messages and tools.
+#[derive(serde::Serialize)]
+struct ChatRequest<'a> {
+    model: &'a str,
+    messages: &'a [ChatCompletionRequestMessage],
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    tools: &'a [async_openai::types::chat::ChatCompletionTools],
 }
 
 /// What narrowing ranks tools against: the user's messages, latest last.

@@ -9,10 +9,7 @@ mod stream;
 use std::{sync::Arc, time::Duration};
 
 use async_openai::{
-    Client,
-    config::OpenAIConfig,
-    error::OpenAIError,
-    types::chat::{CreateChatCompletionRequest, CreateChatCompletionResponse},
+    Client, config::OpenAIConfig, error::OpenAIError, types::chat::CreateChatCompletionResponse,
 };
 use backon::BackoffBuilder;
 use tokio::time::Instant;
@@ -211,7 +208,7 @@ impl Llm {
     /// See [`LlmError`]: every variant says which endpoint and why.
     pub async fn complete(
         &self,
-        request: &CreateChatCompletionRequest,
+        request: &(impl serde::Serialize + Sync),
         deadline: Instant,
     ) -> Result<Completion, LlmError> {
         self.ask(request, deadline, None).await
@@ -226,7 +223,7 @@ impl Llm {
     /// As [`complete`](Self::complete).
     pub async fn complete_streaming(
         &self,
-        request: &CreateChatCompletionRequest,
+        request: &(impl serde::Serialize + Sync),
         deadline: Instant,
         on_text: &mut (dyn FnMut(&str) + Send),
     ) -> Result<Completion, LlmError> {
@@ -235,7 +232,7 @@ impl Llm {
 
     async fn ask(
         &self,
-        request: &CreateChatCompletionRequest,
+        request: &(impl serde::Serialize + Sync),
         deadline: Instant,
         mut on_text: Option<&mut (dyn FnMut(&str) + Send)>,
     ) -> Result<Completion, LlmError> {
@@ -264,7 +261,10 @@ impl Llm {
             let mut shown = false;
             let sent = async {
                 match on_text.as_deref_mut() {
-                    None => chat.create(request.clone()).await,
+                    None => {
+                        chat.create_byot::<_, CreateChatCompletionResponse>(request)
+                            .await
+                    }
                     Some(sink) => streamed(&chat, request, sink, &mut shown).await,
                 }
             };
@@ -333,18 +333,29 @@ impl Llm {
 /// One streamed request, added up; `shown` turns true once text reached `sink`.
 async fn streamed(
     chat: &async_openai::Chat<'_, OpenAIConfig>,
-    request: &CreateChatCompletionRequest,
+    request: &(impl serde::Serialize + Sync),
     sink: &mut (dyn FnMut(&str) + Send),
     shown: &mut bool,
 ) -> Result<CreateChatCompletionResponse, OpenAIError> {
     use futures::StreamExt;
-    let mut request = request.clone();
-    request.stream = Some(true);
-    request.stream_options = Some(async_openai::types::chat::ChatCompletionStreamOptions {
-        include_usage: Some(true),
-        ..Default::default()
-    });
-    let mut chunks = chat.create_stream_byot::<_, stream::Chunk>(request).await?;
+    #[derive(serde::Serialize)]
+    struct Streamed<'a, R> {
+        #[serde(flatten)]
+        request: &'a R,
+        stream: bool,
+        stream_options: async_openai::types::chat::ChatCompletionStreamOptions,
+    }
+    let request = Streamed {
+        request,
+        stream: true,
+        stream_options: async_openai::types::chat::ChatCompletionStreamOptions {
+            include_usage: Some(true),
+            ..Default::default()
+        },
+    };
+    let mut chunks = chat
+        .create_stream_byot::<_, stream::Chunk>(&request)
+        .await?;
     let mut sum = stream::Accumulator::default();
     while let Some(chunk) = chunks.next().await {
         if let Some(text) = sum.add(chunk?) {

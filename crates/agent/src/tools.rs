@@ -114,9 +114,9 @@ impl Toolset {
         query: &str,
         max: usize,
         keep: &[&str],
-    ) -> Vec<ChatCompletionTools> {
+    ) -> std::borrow::Cow<'_, [ChatCompletionTools]> {
         if self.definitions.len() <= max {
-            return self.definitions.clone();
+            return std::borrow::Cow::Borrowed(&self.definitions);
         }
         let mut chosen = vec![false; self.definitions.len()];
         for i in self.index.top(query, max) {
@@ -129,12 +129,14 @@ impl Toolset {
                 chosen[i] = true;
             }
         }
-        self.definitions
-            .iter()
-            .zip(chosen)
-            .filter(|(_, yes)| *yes)
-            .map(|(d, _)| d.clone())
-            .collect()
+        std::borrow::Cow::Owned(
+            self.definitions
+                .iter()
+                .zip(chosen)
+                .filter(|(_, yes)| *yes)
+                .map(|(d, _)| d.clone())
+                .collect(),
+        )
     }
 
     /// The catalog name of the tool the model called `name`.

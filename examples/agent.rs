@@ -6,9 +6,12 @@
 //!
 //! Run it with `cargo run --example agent`.
 
+#[path = "support/llm.rs"]
+mod llm_support;
+
 use serde_json::json;
-use toolmesh::{Agent, ConfigLoader, Format, Llm, LlmEndpoint, Mesh, ToolSelection};
-use toolmesh_testkit::{FixtureOptions, FixtureServer, Reply, ScriptedCall, ScriptedLlm};
+use toolmesh::{Agent, ConfigLoader, Format, Mesh, ToolSelection};
+use toolmesh_testkit::{FixtureOptions, FixtureServer, Reply, ScriptedCall};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -27,17 +30,11 @@ async fn main() -> anyhow::Result<()> {
     .await?;
 
     // A scripted model unless a real one is configured.
-    let scripted;
-    let llm = if std::env::var("OPENAI_BASE_URL").is_ok() {
-        Llm::from_env()?
-    } else {
-        scripted = ScriptedLlm::start([
-            Reply::ToolCalls(vec![ScriptedCall::new("echo__sleep", json!({"ms": 500}))]),
-            Reply::Text("The tool answered after a failover.".into()),
-        ])
-        .await?;
-        Llm::new([LlmEndpoint::new(scripted.base_url(), None)])?.with_model("scripted")
-    };
+    let (llm, _scripted) = llm_support::scripted_or_env([
+        Reply::ToolCalls(vec![ScriptedCall::new("echo__sleep", json!({"ms": 500}))]),
+        Reply::Text("The tool answered after a failover.".into()),
+    ])
+    .await?;
     let agent = Agent::builder(llm)
         .registry(mesh.registry().clone())
         .instructions("Use the echo tools; sleep 500 ms when asked to wait.")

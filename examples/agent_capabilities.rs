@@ -6,9 +6,12 @@
 //!
 //! Run it with `cargo run --example agent_capabilities`.
 
+#[path = "support/llm.rs"]
+mod llm_support;
+
 use serde_json::json;
-use toolmesh::{Agent, ConfigLoader, Format, Llm, LlmEndpoint, Mesh, ToolSelection};
-use toolmesh_testkit::{FixtureOptions, FixtureServer, Reply, ScriptedCall, ScriptedLlm};
+use toolmesh::{Agent, ConfigLoader, Format, Mesh, ToolSelection};
+use toolmesh_testkit::{FixtureOptions, FixtureServer, Reply, ScriptedCall};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -31,17 +34,13 @@ async fn main() -> anyhow::Result<()> {
     )
     .await?;
 
-    let scripted;
-    let llm = if std::env::var("OPENAI_BASE_URL").is_ok() {
-        Llm::from_env()?
-    } else {
-        let call = Reply::ToolCalls(vec![ScriptedCall::new(
-            "render__echo",
-            json!({"message": "frame 1"}),
-        )]);
-        scripted = ScriptedLlm::start([call, Reply::Text("Rendered in the EU.".into())]).await?;
-        Llm::new([LlmEndpoint::new(scripted.base_url(), None)])?.with_model("scripted")
-    };
+    let call = Reply::ToolCalls(vec![ScriptedCall::new(
+        "render__echo",
+        json!({"message": "frame 1"}),
+    )]);
+    // A scripted model unless a real one is configured.
+    let (llm, _scripted) =
+        llm_support::scripted_or_env([call, Reply::Text("Rendered in the EU.".into())]).await?;
     let agent = Agent::builder(llm)
         .registry(mesh.registry().clone())
         .tools(ToolSelection::globs(["render__*"])?)

@@ -7,10 +7,13 @@
 //!
 //! Run it with `cargo run --example agent_multi_server`.
 
+#[path = "support/llm.rs"]
+mod llm_support;
+
 use serde_json::json;
-use toolmesh::{Agent, ConfigLoader, Format, Llm, LlmEndpoint, Mesh, ToolSelection};
+use toolmesh::{Agent, ConfigLoader, Format, Mesh, ToolSelection};
 use toolmesh_testkit::{
-    Reply, ScriptedCall, ScriptedLlm,
+    Reply, ScriptedCall,
     peers::{server_everything, server_filesystem},
 };
 
@@ -39,24 +42,19 @@ async fn main() -> anyhow::Result<()> {
     .await?;
     println!("catalog: {} tools", mesh.registry().catalog().len());
 
-    let scripted;
-    let llm = if std::env::var("OPENAI_BASE_URL").is_ok() {
-        Llm::from_env()?
-    } else {
-        let notes = dir.path().join("notes.txt").to_string_lossy().into_owned();
-        scripted = ScriptedLlm::start([
-            Reply::ToolCalls(vec![
-                ScriptedCall::new("filesystem__read_text_file", json!({"path": notes})),
-                ScriptedCall::new(
-                    "everything__echo",
-                    json!({"message": "hello from the mesh"}),
-                ),
-            ]),
-            Reply::Text("The notes list two MCP servers, and the echo came back.".into()),
-        ])
-        .await?;
-        Llm::new([LlmEndpoint::new(scripted.base_url(), None)])?.with_model("scripted")
-    };
+    let notes = dir.path().join("notes.txt").to_string_lossy().into_owned();
+    // A scripted model unless a real one is configured.
+    let (llm, _scripted) = llm_support::scripted_or_env([
+        Reply::ToolCalls(vec![
+            ScriptedCall::new("filesystem__read_text_file", json!({"path": notes})),
+            ScriptedCall::new(
+                "everything__echo",
+                json!({"message": "hello from the mesh"}),
+            ),
+        ]),
+        Reply::Text("The notes list two MCP servers, and the echo came back.".into()),
+    ])
+    .await?;
     let agent = Agent::builder(llm)
         .registry(mesh.registry().clone())
         .instructions("Read files with the filesystem tools; echo with the everything tools.")

@@ -173,10 +173,17 @@ impl Llm {
     /// As [`new`](Self::new).
     pub fn from_env() -> Result<Self, LlmError> {
         let llm = Self::new([LlmEndpoint::from_env()])?;
-        Ok(match std::env::var("TOOLMESH_MODEL") {
-            Ok(model) if !model.trim().is_empty() => llm.with_model(model),
-            _ => llm,
+        Ok(match Self::model_from_env() {
+            Some(model) => llm.with_model(model),
+            None => llm,
         })
+    }
+
+    /// `TOOLMESH_MODEL`, when set and not blank.
+    pub fn model_from_env() -> Option<String> {
+        std::env::var("TOOLMESH_MODEL")
+            .ok()
+            .filter(|m| !m.trim().is_empty())
     }
 
     /// Sets the model asked.
@@ -315,7 +322,7 @@ impl Llm {
                             // Another endpoint is tried at once; a full round backs off.
                             if (attempt as usize).is_multiple_of(n) || wait.is_some() {
                                 let backoff = delays.next().unwrap_or(self.retry.max_delay);
-                                let pause = wait.map_or(backoff, |w| w.max(backoff));
+                                let pause = pause(wait, backoff);
                                 if Instant::now() + pause >= deadline {
                                     break;
                                 }
@@ -364,6 +371,12 @@ async fn streamed(
         }
     }
     Ok(sum.finish())
+}
+
+/// How long to wait before asking again: the server's `Retry-After` when it gave one
+/// longer than the backoff.
+fn pause(retry_after: Option<Duration>, backoff: Duration) -> Duration {
+    retry_after.map_or(backoff, |w| w.max(backoff))
 }
 
 fn exhausted(tried: Vec<String>) -> LlmError {
@@ -460,4 +473,20 @@ fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
         cause = next;
     }
     cause.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_wins_over_a_shorter_backoff() {
+        let ms = Duration::from_millis;
+        assert_eq!(
+            pause(Some(Duration::from_secs(1)), ms(20)),
+            Duration::from_secs(1)
+        );
+        assert_eq!(pause(Some(ms(5)), ms(20)), ms(20));
+        assert_eq!(pause(None, ms(20)), ms(20));
+    }
 }

@@ -1,6 +1,6 @@
 //! Which catalog tools an agent offers its model, and under which names.
 
-use std::{collections::HashMap, sync::Arc};
+use std::{collections::HashSet, sync::Arc};
 
 use async_openai::types::chat::{ChatCompletionTool, ChatCompletionTools, FunctionObject};
 use toolmesh_registry::{Catalog, CatalogEntry};
@@ -64,8 +64,8 @@ impl ToolSelection {
 pub(crate) struct Toolset {
     pub(crate) catalog: Arc<Catalog>,
     pub(crate) definitions: Vec<ChatCompletionTools>,
-    /// Model-facing name → catalog name.
-    names: HashMap<String, String>,
+    /// The selected tools' catalog names, which are also the names the model sees.
+    names: HashSet<String>,
     /// Over each definition's name, description and argument names, for narrowing.
     index: crate::narrow::Index,
 }
@@ -73,7 +73,7 @@ pub(crate) struct Toolset {
 impl Toolset {
     pub(crate) fn build(catalog: Arc<Catalog>, selection: &ToolSelection) -> Self {
         let mut definitions = Vec::new();
-        let mut names = HashMap::new();
+        let mut names = HashSet::new();
         let mut documents = Vec::new();
         for entry in catalog.entries().iter().filter(|e| selection.matches(e)) {
             let tool = &entry.tool;
@@ -97,7 +97,7 @@ impl Toolset {
                     strict: None,
                 },
             }));
-            names.insert(entry.rendered.clone(), entry.rendered.clone());
+            names.insert(entry.rendered.clone());
         }
         Self {
             catalog,
@@ -146,7 +146,7 @@ impl Toolset {
 
     /// Up to three offered names closest to `name`, for the model's next try.
     pub(crate) fn closest(&self, name: &str) -> Vec<&str> {
-        closest(name, self.names.keys().map(String::as_str))
+        closest(name, self.names.iter().map(String::as_str))
     }
 }
 

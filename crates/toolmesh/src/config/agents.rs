@@ -107,11 +107,7 @@ impl LlmConfig {
                 .collect()
         };
         let mut llm = Llm::new(endpoints)?;
-        let model = self.model.clone().or_else(|| {
-            std::env::var("TOOLMESH_MODEL")
-                .ok()
-                .filter(|m| !m.trim().is_empty())
-        });
+        let model = self.model.clone().or_else(Llm::model_from_env);
         if let Some(model) = model {
             llm = llm.with_model(model);
         }
@@ -175,7 +171,6 @@ impl super::Config {
         let (name, config) = match name {
             Some(name) => match self.agents.get(name) {
                 Some(config) => (name, config),
-                None if self.agents.is_empty() && name == "agent" => (name, &default),
                 None => {
                     return Err(AgentError::Config(format!(
                         "no agent named `{name}`; configured: {}",
@@ -200,9 +195,7 @@ impl super::Config {
         };
         config.build(name, self.llm.build()?, registry)
     }
-}
 
-impl super::Config {
     /// Checks `agents:` without starting anything: a tool glob that does not parse is an
     /// error; one that can match no tool known here (the native tools, `server__*` of a
     /// configured server, tools named in a server's `tools:`) is a warning naming the

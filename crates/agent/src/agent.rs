@@ -5,6 +5,7 @@
 mod call;
 mod events;
 mod limits;
+mod progress;
 
 use std::{sync::Arc, time::Duration};
 
@@ -15,14 +16,14 @@ use async_openai::types::chat::{
     ChatCompletionRequestUserMessage,
 };
 use futures::StreamExt;
-use tokio::time::Instant;
 use toolmesh_core::{CallContext, JsonObject};
 use toolmesh_registry::{Registry, Routed};
 use tracing::Instrument;
 
 pub use events::AgentEvent;
 use events::Events;
-pub use limits::Limits;
+pub use limits::{DEFAULT_MAX_DEPTH, Limits};
+use progress::Progress;
 
 use crate::{
     AgentError, DynHooks, Hooks, Llm, LlmError, RunResult, ToolSelection, Transcript,
@@ -182,6 +183,11 @@ impl Agent {
         &self.inner.name
     }
 
+    /// The bounds of its runs.
+    pub fn limits(&self) -> &Limits {
+        &self.inner.limits
+    }
+
     /// Runs `task` to an answer.
     ///
     /// # Errors
@@ -204,7 +210,32 @@ impl Agent {
         history: &mut Vec<ChatCompletionRequestMessage>,
         message: &str,
     ) -> Result<RunResult, AgentError> {
-        self.turn(history, message, &Events::none()).await
+        self.turn(history, message, &Events::none(), None).await
+    }
+
+    /// Runs `task` as part of the call `ctx` (an MCP client's call to an exposed agent, a
+    /// workflow step, another agent's tool call): the run ends by `ctx`'s deadline if that
+    /// comes before the agent's own `run_timeout`; cancelling `ctx` cancels the model
+    /// request and the tool calls in flight; `ctx`'s relay gets a progress notification
+    /// per step and a log line per tool call; the run's tool calls are one level deeper
+    /// than `ctx`.
+    ///
+    /// # Errors
+    ///
+    /// As [`run`](Self::run); [`AgentError::Cancelled`] when `ctx` is cancelled, and
+    /// [`AgentError::TooDeep`] (before any model call) when `ctx` is nested
+    /// `max_depth` levels deep already.
+    pub async fn run_within(&self, task: &str, ctx: &CallContext) -> Result<RunResult, AgentError> {
+        let max = self.inner.limits.max_depth;
+        if ctx.depth >= max {
+            metrics::counter!("toolmesh_agent_runs_total", "agent" => self.inner.name.clone(), "outcome" => "too_deep").increment(1);
+            return Err(AgentError::TooDeep {
+                depth: ctx.depth,
+                max,
+            });
+        }
+        self.turn(&mut Vec::new(), task, &Events::none(), Some(ctx))
+            .await
     }
 
     /// Runs `task` streamed: text as the model writes it, each tool call as it starts and
@@ -214,7 +245,7 @@ impl Agent {
         let (events, rx) = Events::channel();
         let (agent, task) = (self.clone(), task.to_owned());
         tokio::spawn(async move {
-            let outcome = agent.turn(&mut Vec::new(), &task, &events).await;
+            let outcome = agent.turn(&mut Vec::new(), &task, &events, None).await;
             events.send(AgentEvent::Done(outcome));
         });
         futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|e| (e, rx)) })
@@ -225,6 +256,7 @@ impl Agent {
         history: &mut Vec<ChatCompletionRequestMessage>,
         message: &str,
         events: &Events,
+        parent: Option<&CallContext>,
     ) -> Result<RunResult, AgentError> {
         if history.is_empty()
             && let Some(instructions) = &self.inner.instructions
@@ -241,7 +273,16 @@ impl Agent {
             ..Transcript::default()
         };
         let span = tracing::info_span!("agent_run", agent = %self.inner.name, gen_ai.request.model = %self.inner.model);
-        let outcome = self.drive(&mut transcript, events).instrument(span).await;
+        let drive = self.drive(&mut transcript, events, parent).instrument(span);
+        let outcome = match parent.and_then(|p| p.cancel.as_ref()) {
+            // Dropping the loop drops the model request and the tool calls in flight.
+            Some(cancel) => tokio::select! {
+                biased;
+                () = cancel.cancelled() => Err(AgentError::Cancelled),
+                outcome = drive => outcome,
+            },
+            None => drive.await,
+        };
         // The conversation goes back to the caller; a limit's error keeps a copy.
         *history = match &outcome {
             Err(AgentError::Limit { .. }) => transcript.messages.clone(),
@@ -286,10 +327,18 @@ impl Agent {
         &self,
         transcript: &mut Transcript,
         events: &Events,
+        parent: Option<&CallContext>,
     ) -> Result<String, AgentError> {
         let inner = &*self.inner;
         let limits = &inner.limits;
-        let deadline = Instant::now() + limits.run_timeout;
+        let own = toolmesh_core::duration::deadline_after(limits.run_timeout);
+        // The base of every tool call's context: one level below the caller's (a run
+        // of its own is a caller at depth 0).
+        let root = CallContext::with_deadline(own);
+        let mut scope = parent.unwrap_or(&root).nested();
+        scope.deadline = scope.deadline.min(own);
+        let deadline = scope.deadline;
+        let report = parent.and_then(|p| p.relay.clone()).map(Progress::new);
         let mut toolset = self.toolset();
         let mut invalid_calls = 0u64;
         loop {
@@ -406,7 +455,10 @@ impl Agent {
                     tool: c.function.name.clone(),
                 });
             }
-            let outcomes = self.run_calls(&toolset, &calls, step, deadline).await;
+            if let Some(report) = &report {
+                report.calling(step, &calls);
+            }
+            let outcomes = self.run_calls(&toolset, &calls, step, &scope).await;
             for (call, outcome) in calls.iter().zip(outcomes) {
                 invalid_calls += u64::from(outcome.invalid);
                 metrics::counter!("toolmesh_agent_tool_calls_total", "agent" => inner.name.clone(), "outcome" => if outcome.invalid { "invalid" } else if outcome.step.is_error { "error" } else { "ok" }).increment(1);
@@ -423,6 +475,9 @@ impl Agent {
                 step,
                 usage: transcript.usage,
             });
+            if let Some(report) = &report {
+                report.step(step, limits.max_steps, &transcript.steps);
+            }
             if invalid_calls > u64::from(limits.max_invalid_calls) {
                 return Err(limit("max_invalid_calls", limits.max_invalid_calls.into()));
             }
@@ -456,7 +511,7 @@ impl Agent {
         toolset: &Toolset,
         calls: &[ChatCompletionMessageToolCall],
         step: u32,
-        deadline: Instant,
+        scope: &CallContext,
     ) -> Vec<call::Outcome> {
         let inner = &*self.inner;
         // Built before streaming: a closure inside the stream would make the future's
@@ -464,9 +519,7 @@ impl Agent {
         let pending: Vec<_> = calls
             .iter()
             .map(|c| {
-                let ctx = self.context(
-                    CallContext::with_deadline(deadline).capped(inner.limits.tool_timeout),
-                );
+                let ctx = self.context(scope.capped(inner.limits.tool_timeout));
                 let span = tracing::info_span!("tool_call", gen_ai.tool.name = %c.function.name, gen_ai.tool.call.id = %c.id);
                 call::run(
                     &inner.registry,

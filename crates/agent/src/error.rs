@@ -79,6 +79,19 @@ pub enum AgentError {
         /// Everything the run did until then.
         transcript: Box<Transcript>,
     },
+    /// The caller cancelled the run (the client cancelled its request, say).
+    #[error("the run was cancelled by its caller")]
+    Cancelled,
+    /// The run would nest deeper than `max_depth` (agents calling each other).
+    #[error(
+        "refused: this run would be nested {depth} levels deep, beyond max_depth {max}; agents calling each other in a loop? Raise max_depth if the nesting is intended"
+    )]
+    TooDeep {
+        /// The depth of the call that asked for the run.
+        depth: u32,
+        /// The agent's limit.
+        max: u32,
+    },
     /// A setting of the agent is wrong.
     #[error("invalid agent setting: {0}")]
     Config(String),

@@ -2,14 +2,16 @@
 
 mod agent;
 mod error;
+mod expose;
 mod hooks;
 mod llm;
 pub mod narrow;
 mod tools;
 mod transcript;
 
-pub use agent::{Agent, AgentBuilder, AgentEvent, Limits};
+pub use agent::{Agent, AgentBuilder, AgentEvent, DEFAULT_MAX_DEPTH, Limits};
 pub use error::{AgentError, LlmError};
+pub use expose::{Capability, ExposeOptions};
 pub use hooks::{DynHooks, Hooks, PendingCall, Verdict};
 pub use llm::{Completion, Llm, LlmEndpoint, LlmRetry};
 pub use tools::{ToolSelection, closest};

@@ -77,7 +77,14 @@ pub struct CallContext {
     /// What the call needs of the instance serving it (`gpu`, `eu`); the
     /// `capability_match` strategy prefers instances declaring or offering most of them.
     pub capabilities: Option<Arc<[String]>>,
+    /// How many agent or workflow runs this call is nested in (0 for a client's call); it
+    /// travels to remote servers as `_meta["io.toolmesh/depth"]` so agents calling each
+    /// other cannot loop forever.
+    pub depth: u32,
 }
+
+/// The `_meta` key carrying [`CallContext::depth`] across MCP hops.
+pub const DEPTH_META_KEY: &str = "io.toolmesh/depth";
 
 impl CallContext {
     /// The default per-call budget when nothing else is configured.
@@ -97,6 +104,7 @@ impl CallContext {
             idempotent: None,
             relay: None,
             capabilities: None,
+            depth: 0,
         }
     }
 
@@ -137,6 +145,21 @@ impl CallContext {
     pub fn relay_to(mut self, relay: Arc<dyn Relay>) -> Self {
         self.relay = Some(relay);
         self
+    }
+
+    /// The context of a call made on behalf of this one, one level deeper: same deadline
+    /// and principal, a child cancellation token (cancelling this call cancels it), no
+    /// relay and no capabilities of its own.
+    pub fn nested(&self) -> Self {
+        let mut ctx = Self::with_deadline(self.deadline);
+        ctx.principal = self.principal.clone();
+        ctx.cancel = Some(
+            self.cancel
+                .as_ref()
+                .map_or_else(CancellationToken::new, CancellationToken::child_token),
+        );
+        ctx.depth = self.depth.saturating_add(1);
+        ctx
     }
 
     /// Resolves when the call is cancelled; never, without a token.
@@ -180,6 +203,22 @@ mod tests {
         let call = ToolCall::new(name).with_arguments(serde_json::json!({"a": 1}))?;
         assert_eq!(call.arguments.map(|a| a.len()), Some(1));
         Ok(())
+    }
+
+    #[test]
+    fn nested_calls_are_one_level_deeper_and_cancelled_with_their_parent() {
+        let parent = CallContext::default().cancel_with(CancellationToken::new());
+        let child = parent.nested();
+        assert_eq!((child.depth, child.nested().depth), (1, 2));
+        assert_eq!(child.deadline, parent.deadline);
+        assert!(child.relay.is_none());
+        parent.cancel.as_ref().map(CancellationToken::cancel);
+        assert!(
+            child
+                .cancel
+                .as_ref()
+                .is_some_and(CancellationToken::is_cancelled)
+        );
     }
 
     #[tokio::test(start_paused = true)]

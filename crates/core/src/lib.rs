@@ -9,7 +9,7 @@ mod name;
 mod relay;
 mod result;
 
-pub use call::{CallContext, ToolCall};
+pub use call::{CallContext, DEPTH_META_KEY, ToolCall};
 pub use error::{CallError, ErrorKind, Phase};
 pub use id::{InstanceId, ServerId};
 pub use invoker::{BoxFuture, DynInvoker, Invoker};

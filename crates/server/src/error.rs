@@ -38,6 +38,12 @@ pub enum ServerError {
     /// The call failed in the router.
     #[error(transparent)]
     Call(#[from] toolmesh_core::CallError),
+    /// An agent could not be exposed (no capability, a bad name, ...).
+    #[error("cannot expose the agent: {0}")]
+    Expose(#[from] toolmesh_agent::AgentError),
+    /// The registry refused a service.
+    #[error(transparent)]
+    Registry(#[from] toolmesh_registry::RegistryError),
     /// The gateway was marked ready twice.
     #[error("the gateway is already serving a catalog")]
     AlreadyReady,

@@ -1,11 +1,13 @@
 #![doc = include_str!("../README.md")]
 
 mod error;
+mod expose;
 mod http;
 mod server;
 mod stdio;
 
 pub use error::ServerError;
+pub use expose::{AgentServer, ExposeAsMcpServer};
 pub use http::{
     GatewayState, HttpOptions, HttpServer, ReloadSnapshot, ReloadSource, router, serve_http,
 };

@@ -32,7 +32,7 @@ use rmcp::{
 use serde_json::Value;
 use tokio::sync::Notify;
 use tokio_util::sync::{CancellationToken, DropGuard};
-use toolmesh_core::{CallContext, CallError, JsonObject};
+use toolmesh_core::{CallContext, CallError, DEPTH_META_KEY, JsonObject};
 use toolmesh_registry::{MeshEvent, Registry, Routed};
 
 use crate::ServerError;
@@ -235,6 +235,20 @@ impl CatalogServer {
     /// A context for one call: the configured deadline and `cancel`.
     pub fn context(&self, cancel: Option<CancellationToken>) -> CallContext {
         let mut ctx = CallContext::with_timeout(self.shared.options.call_timeout);
+        ctx.cancel = cancel;
+        ctx
+    }
+
+    /// [`context`](Self::context) for a call to `name`: a tool with a timeout of its own
+    /// (an exposed agent's run, `tools.NAME.timeout`) gets that instead of the default.
+    fn context_for(&self, name: &str, cancel: Option<CancellationToken>) -> CallContext {
+        let own = self
+            .shared
+            .registry
+            .catalog()
+            .resolve(name)
+            .and_then(|entry| entry.policy.timeout);
+        let mut ctx = CallContext::with_timeout(own.unwrap_or(self.shared.options.call_timeout));
         ctx.cancel = cancel;
         ctx
     }
@@ -470,7 +484,16 @@ impl ServerHandler for CatalogServer {
             progress_token: context.meta.get_progress_token(),
             client: self.client.clone(),
         };
-        let mut ctx = self.context(Some(context.ct));
+        // A call made by an agent elsewhere says how deep it is nested.
+        let depth = context
+            .meta
+            .0
+            .0
+            .get(DEPTH_META_KEY)
+            .and_then(Value::as_u64)
+            .map_or(0, |depth| u32::try_from(depth).unwrap_or(u32::MAX));
+        let mut ctx = self.context_for(&request.name, Some(context.ct));
+        ctx.depth = depth;
         relay::relayed(downstream, |relay| {
             ctx.relay = Some(relay);
             async move { self.answer(&request.name, request.arguments, &ctx).await }

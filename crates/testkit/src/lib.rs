@@ -8,6 +8,7 @@ pub mod llm;
 mod options;
 pub mod peers;
 pub mod process;
+pub mod replay;
 
 pub use harness::{FixtureServer, fixture_bin, stdio_command, try_fixture_bin};
 pub use llm::{Reply, ScriptedCall, ScriptedLlm, ScriptedLlmBuilder};

@@ -8,8 +8,8 @@ use toolmesh_core::{CallContext, CallError};
 
 use crate::{
     ToolsError,
-    http::{client, describe_error, excerpt, read_limited},
-    native::{NativeTool, answer, bounded, schema_for, tool_success},
+    http::{client, excerpt, provider_failing, read_limited, unreachable},
+    native::{Failure, NativeTool, answer_from_provider, bounded, schema_for, tool_success},
 };
 
 const ATOM: &str = "http://www.w3.org/2005/Atom";
@@ -49,7 +49,8 @@ impl Default for ArxivConfig {
 /// Plain words are searched in all fields and must all match (`all:w1 AND all:w2`); a
 /// query containing `:` is passed through as arXiv query syntax (`ti:transformer AND
 /// au:vaswani`). An Atom body that does not parse, or an arXiv error entry, is a tool
-/// error.
+/// error; arXiv out of reach, timing out or answering 429/5xx is a call error, so a
+/// service listing it natively falls back to its MCP instances.
 #[derive(Debug, Clone)]
 pub struct ArxivSearch {
     config: ArxivConfig,
@@ -137,22 +138,24 @@ impl NativeTool for ArxivSearch {
         arguments: JsonObject,
         ctx: &CallContext,
     ) -> Result<CallToolResult, CallError> {
-        let work = answer("arxiv_search", arguments, |args| self.search(args));
-        bounded("arxiv_search", ctx, work).await
+        let work = answer_from_provider("arxiv_search", arguments, |args| self.search(args));
+        bounded("arxiv_search", ctx, work).await?
     }
 }
 
 impl ArxivSearch {
-    async fn search(&self, args: SearchArgs) -> Result<CallToolResult, String> {
+    async fn search(&self, args: SearchArgs) -> Result<CallToolResult, Failure> {
         let query = args.query.trim();
         if query.is_empty() {
-            return Err("the query is empty; pass words like \"graph neural networks\"".to_owned());
+            return Err(Failure::Tool(
+                "the query is empty; pass words like \"graph neural networks\"".to_owned(),
+            ));
         }
         let max_results = args.max_results.unwrap_or(5);
         if !(1..=50).contains(&max_results) {
-            return Err(format!(
+            return Err(Failure::Tool(format!(
                 "max_results must be between 1 and 50, got {max_results}"
-            ));
+            )));
         }
         let search_query = to_search_query(query);
         let mut url = self.base.clone();
@@ -168,25 +171,30 @@ impl ArxivSearch {
             .get(url)
             .send()
             .await
-            .map_err(|e| describe_error(&e, &what, self.config.timeout))?;
+            .map_err(|e| unreachable("arxiv_search", &e, &what, self.config.timeout))?;
         let status = response.status();
         let (body, truncated) = read_limited(&mut response, MAX_FEED_BYTES)
             .await
-            .map_err(|e| describe_error(&e, &what, self.config.timeout))?;
+            .map_err(|e| unreachable("arxiv_search", &e, &what, self.config.timeout))?;
+        if let Some(failing) = provider_failing("arxiv_search", status, &what, &body) {
+            return Err(failing);
+        }
         let body = String::from_utf8_lossy(&body);
         if !status.is_success() {
-            return Err(format!(
+            return Err(Failure::Tool(format!(
                 "{what} answered HTTP {status}: {}; try again later",
                 excerpt(body.trim(), 500)
-            ));
+            )));
         }
         if truncated {
-            return Err(format!(
+            return Err(Failure::Tool(format!(
                 "{what} sent a feed over {MAX_FEED_BYTES} bytes; ask for fewer results"
-            ));
+            )));
         }
         let feed = parse_feed(&body).map_err(|reason| {
-            format!("{what} answered with something that is not a valid arXiv Atom feed: {reason}")
+            Failure::Tool(format!(
+                "{what} answered with something that is not a valid arXiv Atom feed: {reason}"
+            ))
         })?;
         Ok(render(query, &search_query, &feed))
     }

@@ -2,7 +2,12 @@
 
 use std::time::Duration;
 
-use crate::ToolsError;
+use toolmesh_core::{CallError, Phase};
+
+use crate::{
+    ToolsError,
+    native::{self, Failure},
+};
 
 /// The User-Agent of every request the tools make.
 pub(crate) const USER_AGENT: &str = concat!("toolmesh-tools/", env!("CARGO_PKG_VERSION"));
@@ -40,18 +45,51 @@ pub(crate) async fn read_limited(
     Ok((body, false))
 }
 
-/// What went wrong with a request to `what`, for a tool error.
-pub(crate) fn describe_error(error: &reqwest::Error, what: &str, timeout: Duration) -> String {
-    if error.is_timeout() {
-        format!(
-            "{what} did not answer within {}; try again later",
-            humanize(timeout)
-        )
+/// A request to `what` that got no usable answer: the provider is unavailable to `tool`.
+pub(crate) fn unreachable(
+    tool: &str,
+    error: &reqwest::Error,
+    what: &str,
+    timeout: Duration,
+) -> Failure {
+    let target = native::target(tool);
+    Failure::Unavailable(if error.is_timeout() {
+        CallError::Timeout {
+            target,
+            after: timeout,
+            phase: Phase::AfterSend,
+        }
     } else if error.is_connect() {
-        format!("cannot connect to {what}: {}", chain(error))
+        CallError::Connect {
+            target,
+            reason: format!("cannot reach {what}: {}", chain(error)),
+        }
     } else {
-        format!("request to {what} failed: {}", chain(error))
-    }
+        CallError::Closed {
+            target,
+            phase: Phase::AfterSend,
+            reason: format!("request to {what} failed: {}", chain(error)),
+        }
+    })
+}
+
+/// An HTTP status that says the provider, not the request, is at fault (429, 5xx).
+pub(crate) fn provider_failing(
+    tool: &str,
+    status: reqwest::StatusCode,
+    what: &str,
+    body: &[u8],
+) -> Option<Failure> {
+    (status == reqwest::StatusCode::TOO_MANY_REQUESTS || status.is_server_error()).then(|| {
+        Failure::Unavailable(CallError::Rpc {
+            target: native::target(tool),
+            code: rmcp::model::ErrorCode::INTERNAL_ERROR.0,
+            message: format!(
+                "{what} answered HTTP {status}: {}",
+                excerpt(String::from_utf8_lossy(body).trim(), 500)
+            ),
+        })
+    })
 }
 
 /// An error and its causes, joined.

@@ -10,8 +10,9 @@ use toolmesh_core::{BoxFuture, CallContext, CallError, Invoker, Phase, ToolCall}
 ///
 /// Bad input (wrong arguments, an impossible request, a refused path or address) is
 /// answered with `Ok` and a result whose `is_error` is `true` (see [`tool_error`]), so
-/// the model can read what was wrong and correct itself. `Err` is only for the call's
-/// deadline or cancellation ([`CallContext`]).
+/// the model can read what was wrong and correct itself. `Err` is for the call's deadline
+/// or cancellation ([`CallContext`]), and for a provider the tool depends on being out of
+/// reach or failing, so the router can try another instance serving the same tool.
 pub trait NativeTool: Send + Sync + 'static {
     /// Name, description, input schema and annotations, as listed by `tools/list`.
     fn definition(&self) -> Tool;
@@ -139,10 +140,51 @@ where
 {
     match serde_json::from_value(serde_json::Value::Object(arguments)) {
         Ok(args) => work(args).await.unwrap_or_else(tool_error),
-        Err(e) => tool_error(format!(
-            "invalid arguments for `{tool}`: {e}; see the tool's input schema for the expected fields"
-        )),
+        Err(e) => invalid_arguments(tool, &e),
     }
+}
+
+/// Why a tool fronting a provider (arXiv, a search API) did not answer.
+#[derive(Debug)]
+pub(crate) enum Failure {
+    /// Bad input or an answer that makes no sense: a tool error the caller reads.
+    Tool(String),
+    /// The provider is out of reach or failing (connect error, timeout, 429, 5xx): a call
+    /// error, so the router tries another instance serving the same tool (native-first
+    /// falling back to MCP).
+    Unavailable(CallError),
+}
+
+impl From<String> for Failure {
+    fn from(message: String) -> Self {
+        Failure::Tool(message)
+    }
+}
+
+/// [`answer`] for tools fronting a provider: [`Failure::Unavailable`] is a call error.
+pub(crate) async fn answer_from_provider<A, F>(
+    tool: &str,
+    arguments: JsonObject,
+    work: impl FnOnce(A) -> F,
+) -> Result<CallToolResult, CallError>
+where
+    A: DeserializeOwned,
+    F: Future<Output = Result<CallToolResult, Failure>>,
+{
+    match serde_json::from_value(serde_json::Value::Object(arguments)) {
+        Ok(args) => match work(args).await {
+            Ok(result) => Ok(result),
+            Err(Failure::Tool(message)) => Ok(tool_error(message)),
+            Err(Failure::Unavailable(error)) => Err(error),
+        },
+        Err(e) => Ok(invalid_arguments(tool, &e)),
+    }
+}
+
+fn invalid_arguments(tool: &str, error: &serde_json::Error) -> CallToolResult {
+    tool_error(format!(
+        "invalid arguments for `{tool}`: {error}; see the tool's input schema for the expected fields"
+    ))
 }
 
 /// The input schema of an argument type, in the draft MCP clients expect.

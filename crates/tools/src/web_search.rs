@@ -8,8 +8,8 @@ use toolmesh_core::{CallContext, CallError};
 
 use crate::{
     ToolsError,
-    http::{client, describe_error, excerpt, read_limited},
-    native::{NativeTool, answer, bounded, schema_for, tool_success},
+    http::{client, excerpt, provider_failing, read_limited, unreachable},
+    native::{Failure, NativeTool, answer_from_provider, bounded, schema_for, tool_success},
 };
 
 /// Largest answer read from the provider.
@@ -133,22 +133,24 @@ impl NativeTool for WebSearch {
         arguments: JsonObject,
         ctx: &CallContext,
     ) -> Result<CallToolResult, CallError> {
-        let work = answer("web_search", arguments, |args| self.search(args));
-        bounded("web_search", ctx, work).await
+        let work = answer_from_provider("web_search", arguments, |args| self.search(args));
+        bounded("web_search", ctx, work).await?
     }
 }
 
 impl WebSearch {
-    async fn search(&self, args: SearchArgs) -> Result<CallToolResult, String> {
+    async fn search(&self, args: SearchArgs) -> Result<CallToolResult, Failure> {
         let query = args.query.trim();
         if query.is_empty() {
-            return Err("the query is empty; pass what to search for".to_owned());
+            return Err(Failure::Tool(
+                "the query is empty; pass what to search for".to_owned(),
+            ));
         }
         let max = args.max_results.unwrap_or(5);
         if !(1..=MAX_RESULTS).contains(&max) {
-            return Err(format!(
+            return Err(Failure::Tool(format!(
                 "max_results must be between 1 and {MAX_RESULTS}, got {max}"
-            ));
+            )));
         }
         let mut url = self.endpoint.clone();
         url.query_pairs_mut()
@@ -162,29 +164,34 @@ impl WebSearch {
         let mut response = request
             .send()
             .await
-            .map_err(|e| describe_error(&e, what, self.config.timeout))?;
+            .map_err(|e| unreachable("web_search", &e, what, self.config.timeout))?;
         let status = response.status();
         let (body, truncated) = read_limited(&mut response, MAX_RESPONSE_BYTES)
             .await
-            .map_err(|e| describe_error(&e, what, self.config.timeout))?;
+            .map_err(|e| unreachable("web_search", &e, what, self.config.timeout))?;
         if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
-            return Err(format!(
+            return Err(Failure::Tool(format!(
                 "{what} refused the request (HTTP {status}); the operator should check `web_search.api_key`"
-            ));
+            )));
+        }
+        if let Some(failing) = provider_failing("web_search", status, what, &body) {
+            return Err(failing);
         }
         if !status.is_success() {
-            return Err(format!(
+            return Err(Failure::Tool(format!(
                 "{what} answered HTTP {status}: {}; try again later",
                 excerpt(String::from_utf8_lossy(&body).trim(), 500)
-            ));
+            )));
         }
         if truncated {
-            return Err(format!("{what} sent more than {MAX_RESPONSE_BYTES} bytes"));
+            return Err(Failure::Tool(format!(
+                "{what} sent more than {MAX_RESPONSE_BYTES} bytes"
+            )));
         }
         let answer: Answer = serde_json::from_slice(&body).map_err(|e| {
-            format!(
+            Failure::Tool(format!(
                 "{what} did not answer with SearXNG JSON ({e}); is JSON output (`format=json`) enabled on it?"
-            )
+            ))
         })?;
         let hits: Vec<Hit> = answer.results.into_iter().take(max).collect();
         let mut text = format!("{} results for `{query}`\n", hits.len());

@@ -22,7 +22,7 @@ use rmcp::{
 };
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
-use toolmesh_core::{CallContext, CallError, Invoker, Phase, Relay, ToolCall};
+use toolmesh_core::{CallContext, CallError, DEPTH_META_KEY, Invoker, Phase, Relay, ToolCall};
 
 use events::EventHandler;
 pub use events::ServerEvent;
@@ -380,6 +380,11 @@ impl Session {
     ) -> Result<CallToolResult, CallError> {
         let mut params = CallToolRequestParams::new(name.to_owned());
         params.arguments = arguments;
+        if ctx.depth > 0 {
+            let mut meta = rmcp::model::RequestMetaObject::new();
+            meta.0.0.insert(DEPTH_META_KEY.to_owned(), ctx.depth.into());
+            params.meta = Some(meta);
+        }
         match &ctx.relay {
             None => {
                 self.request(ctx, self.inner.service.peer().call_tool(params))

@@ -25,7 +25,14 @@ pub struct Limits {
     /// Tools offered per model call (default 64): a larger selection is narrowed to the
     /// tools most relevant to the conversation (BM25), plus those the run has used.
     pub max_tools: usize,
+    /// How deeply runs may nest (default 4): an agent whose tools are other agents
+    /// (in-process or over MCP) runs one level deeper than its caller, and a run beyond
+    /// this depth is refused, so agents calling each other cannot loop forever.
+    pub max_depth: u32,
 }
+
+/// Default of [`Limits::max_depth`].
+pub const DEFAULT_MAX_DEPTH: u32 = 4;
 
 impl Default for Limits {
     fn default() -> Self {
@@ -38,6 +45,7 @@ impl Default for Limits {
             run_timeout: Duration::from_secs(600),
             parallel_tool_calls: 4,
             max_tools: 64,
+            max_depth: DEFAULT_MAX_DEPTH,
         }
     }
 }

@@ -5,9 +5,10 @@ use std::{
 
 use axum::{Router, extract::Query, http::header, routing::get};
 use serde_json::json;
+use toolmesh_core::{ErrorKind, Phase};
 use toolmesh_tools::{ArxivConfig, ArxivSearch};
 
-use crate::support::{call, ok, spawn_http, text, tool_err};
+use crate::support::{call, call_with, ctx, ok, spawn_http, text, tool_err};
 
 const FEED: &str = include_str!("../data/arxiv.xml");
 const ERROR_FEED: &str = include_str!("../data/arxiv_error.xml");
@@ -145,8 +146,45 @@ async fn malformed_or_foreign_bodies_are_tool_errors() -> anyhow::Result<()> {
     tool_err(&result, &["not a valid arXiv Atom feed", "<html>"]);
     let result = call(&search(&base, "/error/query")?, json!({ "query": "x" })).await?;
     tool_err(&result, &["arXiv reported an error", "incorrect id format"]);
-    let result = call(&search(&base, "/down/query")?, json!({ "query": "x" })).await?;
-    tool_err(&result, &["HTTP 503", "retry later"]);
+    Ok(())
+}
+
+/// arXiv down is the provider's failure, not the caller's: a call error, so the router
+/// can fall back to another instance serving `arxiv_search`.
+#[tokio::test]
+async fn arxiv_out_of_reach_or_failing_is_a_call_error() -> anyhow::Result<()> {
+    let (base, _) = server().await?;
+    let failing = call_with(
+        &search(&base, "/down/query")?,
+        json!({ "query": "x" }),
+        &ctx(),
+    )
+    .await?
+    .expect_err("a 503 is a call error");
+    assert_eq!(failing.kind(), ErrorKind::Rpc);
+    assert!(failing.is_retryable() && failing.is_instance_failure());
+    let message = failing.to_string();
+    assert!(
+        message.contains("HTTP 503") && message.contains("retry later"),
+        "{message}"
+    );
+
+    let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let dead = format!("http://{}", closed.local_addr()?);
+    drop(closed);
+    let refused = call_with(
+        &search(&dead, "/api/query")?,
+        json!({ "query": "x" }),
+        &ctx(),
+    )
+    .await?
+    .expect_err("a refused connection is a call error");
+    assert_eq!(refused.kind(), ErrorKind::Connect);
+    assert_eq!(refused.phase(), Phase::BeforeSend);
+    assert!(
+        refused.to_string().contains("cannot reach arXiv"),
+        "{refused}"
+    );
     Ok(())
 }
 

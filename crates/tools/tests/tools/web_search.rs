@@ -13,7 +13,7 @@ use axum::{
 use serde_json::json;
 use toolmesh_tools::{Toolbox, ToolsConfig, WebSearch, WebSearchConfig};
 
-use crate::support::{call, ok, spawn_http, text, tool_err};
+use crate::support::{call, call_with, ctx, ok, spawn_http, text, tool_err};
 
 /// What the provider saw: the `q` parameter, `format` and the Authorization header.
 type Seen = Arc<Mutex<Vec<(String, String, Option<String>)>>>;
@@ -54,7 +54,11 @@ async fn server() -> anyhow::Result<(String, Seen)> {
     };
     let router = Router::new()
         .route("/search", get(handler))
-        .route("/plain/search", get(|| async { "<html>not json</html>" }));
+        .route("/plain/search", get(|| async { "<html>not json</html>" }))
+        .route(
+            "/busy/search",
+            get(|| async { (StatusCode::TOO_MANY_REQUESTS, "slow down") }),
+        );
     let addr = spawn_http(router).await?;
     Ok((format!("http://{addr}"), seen))
 }
@@ -118,6 +122,14 @@ async fn provider_refusals_and_foreign_answers_are_tool_errors() -> anyhow::Resu
     tool_err(&result, &["max_results must be between 1 and 20"]);
     let result = call(&without_key, json!({ "q": "rust" })).await?;
     tool_err(&result, &["invalid arguments for `web_search`"]);
+
+    // A provider that is overloaded is not the caller's fault: a call error to fail over on.
+    let busy = WebSearch::new(WebSearchConfig::new(format!("{base}/busy")))?;
+    let error = call_with(&busy, json!({ "query": "rust" }), &ctx())
+        .await?
+        .expect_err("429 is a call error");
+    assert!(error.is_retryable(), "{error}");
+    assert!(error.to_string().contains("HTTP 429"), "{error}");
     Ok(())
 }
 

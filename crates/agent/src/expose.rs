@@ -103,32 +103,21 @@ impl Agent {
             .name
             .clone()
             .unwrap_or_else(|| self.name().to_owned());
-        if options.capabilities.is_empty() {
-            return Err(AgentError::Config(format!(
-                "exposing agent `{name}` needs at least one capability (a tool name and what it does)"
-            )));
-        }
-        let mut tools = Vec::with_capacity(options.capabilities.len());
-        let mut policies = std::collections::BTreeMap::new();
-        for capability in &options.capabilities {
-            check_name(&capability.name)?;
-            if tools.iter().any(|t: &Tool| t.name == capability.name) {
-                return Err(AgentError::Config(format!(
-                    "capability `{}` of agent `{name}` is given twice",
-                    capability.name
-                )));
-            }
-            tools.push(definition(capability)?);
-            policies.insert(
-                capability.name.clone(),
-                ToolPolicy {
-                    // A run is not repeated on another instance once it may have started.
+        let tools = options.tools(&name)?;
+        let run_timeout = self.limits().run_timeout;
+        let policies = options
+            .capabilities
+            .iter()
+            .map(|capability| {
+                let policy = ToolPolicy {
+                    // A run is not repeated elsewhere once it may have started.
                     idempotent: Some(false),
-                    timeout: Some(capability.timeout.unwrap_or(self.limits().run_timeout)),
+                    timeout: Some(capability.timeout.unwrap_or(run_timeout)),
                     ..ToolPolicy::default()
-                },
-            );
-        }
+                };
+                (capability.name.clone(), policy)
+            })
+            .collect();
         let invoker = Exposed {
             agent: self.clone(),
             capabilities: options.capabilities.clone().into(),
@@ -146,10 +135,42 @@ impl Agent {
         spec.timeout = options
             .capabilities
             .iter()
-            .map(|c| c.timeout.unwrap_or(self.limits().run_timeout))
+            .map(|c| c.timeout.unwrap_or(run_timeout))
             .max()
-            .unwrap_or(self.limits().run_timeout);
+            .unwrap_or(run_timeout);
         Ok(spec)
+    }
+}
+
+impl ExposeOptions {
+    /// Checks the capabilities without building anything (for `config check`).
+    ///
+    /// # Errors
+    ///
+    /// As [`Agent::service`].
+    pub fn validate(&self, agent: &str) -> Result<(), AgentError> {
+        self.tools(agent).map(drop)
+    }
+
+    /// One tool definition per capability.
+    fn tools(&self, agent: &str) -> Result<Vec<Tool>, AgentError> {
+        if self.capabilities.is_empty() {
+            return Err(AgentError::Config(format!(
+                "exposing agent `{agent}` needs at least one capability (a tool name and what it does)"
+            )));
+        }
+        let mut tools: Vec<Tool> = Vec::with_capacity(self.capabilities.len());
+        for capability in &self.capabilities {
+            check_name(&capability.name)?;
+            if tools.iter().any(|t| t.name == capability.name) {
+                return Err(AgentError::Config(format!(
+                    "capability `{}` of agent `{agent}` is given twice",
+                    capability.name
+                )));
+            }
+            tools.push(definition(capability)?);
+        }
+        Ok(tools)
     }
 }
 

@@ -69,6 +69,59 @@ pub(crate) enum AgentCommand {
     /// An interactive session: one message per line, history kept; Ctrl-D ends it.
     #[command(after_help = AGENT_HELP)]
     Chat(AgentArgs),
+    /// Serve one agent as an MCP server: each of its `expose.capabilities` is a tool.
+    #[command(after_help = AGENT_SERVE_HELP)]
+    Serve(AgentServeArgs),
+}
+
+const AGENT_SERVE_HELP: &str = "\
+The agent's tools come from `agents.NAME.expose.capabilities` (tool name: what it does);
+an agent without `expose:` is served as one tool, `run`. Each call runs the agent: a
+progress notification per step when the client sent a progress token, cancelling the
+request stops the run, a failed run is an `isError` result with the reason, and the
+result carries `{answer, steps}` as structured content.
+
+Over HTTP it prints, once serving:
+  toolmesh listening on http://127.0.0.1:8383/mcp
+
+Examples:
+  toolmesh agent serve --config toolmesh.yaml --agent mathematician
+  toolmesh agent serve --config toolmesh.yaml --agent mathematician --listen 9000
+  toolmesh agent serve --config toolmesh.yaml --agent mathematician --stdio   (Claude Desktop)";
+
+#[derive(Debug, Args)]
+pub(crate) struct AgentServeArgs {
+    /// Configuration file with `llm:`, `agents:` and `servers:`; repeat to merge.
+    #[arg(short, long = "config", value_name = "FILE")]
+    pub(crate) config: Vec<PathBuf>,
+
+    /// The agent to serve, from `agents:` (needed when several are configured).
+    #[arg(long, value_name = "NAME")]
+    pub(crate) agent: Option<String>,
+
+    /// The model, overriding the configuration and TOOLMESH_MODEL.
+    #[arg(long, value_name = "MODEL")]
+    pub(crate) model: Option<String>,
+
+    /// Address to listen on: IP:PORT, localhost:PORT or a bare PORT (on 127.0.0.1).
+    #[arg(short, long, value_name = "ADDR", default_value = "127.0.0.1:8383", value_parser = parse_listen)]
+    pub(crate) listen: SocketAddr,
+
+    /// Listen on a non-loopback address without authenticating clients.
+    #[arg(long, conflicts_with = "stdio")]
+    pub(crate) allow_unauthenticated: bool,
+
+    /// Serve MCP over stdin/stdout instead of HTTP.
+    #[arg(long, conflicts_with_all = ["listen", "allow_host"])]
+    pub(crate) stdio: bool,
+
+    /// Also accept this Host header (besides loopback names); repeatable.
+    #[arg(long, value_name = "HOST")]
+    pub(crate) allow_host: Vec<String>,
+
+    /// On shutdown, how long to wait for runs in flight.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub(crate) drain_timeout: Duration,
 }
 
 const AGENT_HELP: &str = "\

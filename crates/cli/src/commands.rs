@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 mod agent;
+mod agent_serve;
 mod call;
 mod config;
 mod serve;
@@ -24,6 +25,7 @@ pub(crate) async fn run(command: Command) -> anyhow::Result<ExitCode> {
         }
         Command::Agent(AgentCommand::Run(args)) => agent::run(args).await,
         Command::Agent(AgentCommand::Chat(args)) => agent::chat(args).await,
+        Command::Agent(AgentCommand::Serve(args)) => agent_serve::run(args).await,
     }
 }
 

@@ -25,13 +25,6 @@ pub(crate) fn default_native_service() -> anyhow::Result<ServiceSpec> {
     ))
 }
 
-/// The native tools as agents see them: under their own names (`calculator`).
-pub(crate) fn agent_native_service() -> anyhow::Result<ServiceSpec> {
-    let mut spec = default_native_service()?;
-    spec.prefix = false;
-    Ok(spec)
-}
-
 /// A registry holding only the native tools.
 pub(crate) async fn native_registry() -> anyhow::Result<Registry> {
     let registry = Registry::new(RegistryOptions::default());

@@ -353,3 +353,98 @@ async fn traces_reach_an_otlp_collector_with_genai_attributes_and_the_routers_at
     }
     Ok(())
 }
+
+/// A configuration with a model at `llm` and the `mathematician` agent exposed.
+fn exposed_config(dir: &std::path::Path, llm: &str, extra: &str) -> anyhow::Result<String> {
+    let path = dir.join("agents.yaml");
+    std::fs::write(
+        &path,
+        format!(
+            "llm:\n  base_url: {llm}\n  model: scripted\n\
+             agents:\n  mathematician:\n    instructions: Solve arithmetic with the calculator; answer with the number.\n\
+             \x20   tools: [calculator]\n    expose:\n{extra}      capabilities:\n\
+             \x20       solve: \"Solve an arithmetic word problem and return the number.\"\n"
+        ),
+    )?;
+    Ok(path.to_string_lossy().into_owned())
+}
+
+fn solving(llm: &ScriptedLlm) {
+    llm.push(Reply::ToolCalls(vec![ScriptedCall::new(
+        "calculator",
+        json!({"expression": "6 * 7"}),
+    )]));
+    llm.push(Reply::Text("42".into()));
+}
+
+async fn solve(session: &toolmesh::Session, tool: &str) -> anyhow::Result<Value> {
+    let ctx = toolmesh::CallContext::with_timeout(std::time::Duration::from_secs(20));
+    let result = session
+        .call_tool(
+            tool,
+            json!({"task": "six times seven?"}).as_object().cloned(),
+            &ctx,
+        )
+        .await?;
+    assert_ne!(result.is_error, Some(true), "{result:?}");
+    Ok(result.structured_content.unwrap_or_default())
+}
+
+#[tokio::test]
+async fn serve_exposes_configured_agents_beside_the_catalog() -> anyhow::Result<()> {
+    let llm = ScriptedLlm::start([]).await?;
+    solving(&llm);
+    let dir = tempfile::tempdir()?;
+    let config = exposed_config(dir.path(), &llm.base_url(), "")?;
+    let gateway = support::Gateway::start(&["--config", &config]).await?;
+    let session = gateway.session().await?;
+    let ctx = toolmesh::CallContext::with_timeout(std::time::Duration::from_secs(10));
+    let names: Vec<String> = session
+        .list_tools(&ctx)
+        .await?
+        .into_iter()
+        .map(|t| t.name.into_owned())
+        .collect();
+    assert!(
+        names.contains(&"mathematician__solve".to_owned()),
+        "{names:?}"
+    );
+    let answer = solve(&session, "mathematician__solve").await?;
+    assert_eq!(answer["answer"], "42");
+    assert_eq!(answer["steps"][0]["tool"], "calculator");
+    assert_eq!(llm.request_count(), 2);
+    Ok(())
+}
+
+#[tokio::test]
+async fn agent_serve_serves_one_agent_alone_and_config_check_names_bad_capabilities()
+-> anyhow::Result<()> {
+    let llm = ScriptedLlm::start([]).await?;
+    solving(&llm);
+    let dir = tempfile::tempdir()?;
+    let config = exposed_config(dir.path(), &llm.base_url(), "      prefix: false\n")?;
+    let server = support::Gateway::start_command(
+        &["agent", "serve"],
+        "127.0.0.1:0",
+        &["--config", &config, "--agent", "mathematician"],
+    )
+    .await?;
+    let session = server.session().await?;
+    let ctx = toolmesh::CallContext::with_timeout(std::time::Duration::from_secs(10));
+    let tools = session.list_tools(&ctx).await?;
+    let names: Vec<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
+    assert_eq!(names, ["solve"], "only the agent, `prefix: false` honoured");
+    assert_eq!(solve(&session, "solve").await?["answer"], "42");
+
+    std::fs::write(
+        &config,
+        "agents:\n  mathematician:\n    expose:\n      capabilities:\n        \"so lve\": x\n",
+    )?;
+    let (code, _, stderr) = support::run(&["config", "check", &config], &[]).await?;
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("agents.mathematician.expose") && stderr.contains("so lve"),
+        "{stderr}"
+    );
+    Ok(())
+}

@@ -24,7 +24,10 @@ mod server;
 mod services;
 mod watch;
 
-pub use agents::{AgentConfig, Agents, LlmConfig, LlmEndpointConfig};
+pub use agents::{
+    AgentConfig, Agents, CapabilityConfig, ExposeConfig, LlmConfig, LlmEndpointConfig,
+    NATIVE_SERVICE,
+};
 pub use defaults::Defaults;
 pub use error::ConfigError;
 pub use interpolate::Interpolate;

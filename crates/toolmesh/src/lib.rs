@@ -5,9 +5,32 @@ mod mesh;
 
 pub use config::{Config, ConfigError, ConfigLoader, ConfigWatcher, Format};
 
-/// Agent capabilities: an LLM tool loop whose tool calls ride the mesh.
+/// Layer 1, agent capabilities: agents whose tool calls ride the mesh, exposed as MCP
+/// servers ([`ExposeAsMcpServer`](agent::ExposeAsMcpServer)) and calling each other.
 pub mod agent {
     pub use toolmesh_agent::*;
+    pub use toolmesh_server::{AgentServer, ExposeAsMcpServer};
+}
+
+/// Layer 2, service management: the MCP servers and their instances — registry,
+/// discovery, routing strategies, the router with failover, sessions.
+pub mod services {
+    pub use crate::{Config, ConfigLoader, ConfigWatcher, Mesh, ReloadStatus};
+    pub use toolmesh_registry::{
+        CallMeta, Catalog, CatalogEntry, InstanceSpec, MeshEvent, NativeBackend, Registry,
+        RegistryOptions, Routed, ServiceMatch, ServiceSpec, Strategy, ToolPolicy,
+    };
+    pub use toolmesh_transport::{Endpoint, ProtocolChoice, ServerEvent, Session, TransportKind};
+}
+
+/// Layer 4, enterprise management: serving the mesh (the HTTP edge with its Host/Origin
+/// checks and limits), status reports and metrics.
+pub mod enterprise {
+    pub use toolmesh_registry::{HealthSummary, InstanceReport, MeshReport, ServiceReport};
+    pub use toolmesh_server::{
+        CatalogServer, GatewayState, HttpOptions, HttpServer, ServerOptions, router, serve_http,
+        serve_io, serve_stdio,
+    };
 }
 pub use mesh::{Error, Mesh, ReloadStatus};
 pub use toolmesh_agent::{Agent, AgentError, Llm, LlmEndpoint, RunResult, ToolSelection};
@@ -25,5 +48,6 @@ pub mod layers {
     pub use toolmesh_pool as pool;
     pub use toolmesh_registry as registry;
     pub use toolmesh_resilience as resilience;
+    pub use toolmesh_server as server;
     pub use toolmesh_transport as transport;
 }

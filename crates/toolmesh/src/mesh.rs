@@ -5,9 +5,9 @@ use std::panic::AssertUnwindSafe;
 
 use futures::FutureExt as _;
 use tokio::{sync::watch, task::JoinHandle};
-use toolmesh_registry::{Registry, RegistryError, RegistryOptions};
+use toolmesh_registry::{Registry, RegistryError, RegistryOptions, ServiceSpec};
 
-use crate::{Config, ConfigError, ConfigLoader, ConfigWatcher};
+use crate::{Config, ConfigError, ConfigLoader, ConfigWatcher, config::NATIVE_SERVICE};
 
 /// Why a mesh could not start.
 #[derive(Debug, thiserror::Error)]
@@ -19,6 +19,9 @@ pub enum Error {
     /// A service could not be registered.
     #[error(transparent)]
     Registry(#[from] RegistryError),
+    /// An exposed agent could not be built.
+    #[error(transparent)]
+    Agent(#[from] toolmesh_agent::AgentError),
 }
 
 /// The outcome of the latest reload, for status pages and tests.
@@ -50,6 +53,9 @@ impl Mesh {
     /// Registers every service of `config`.
     pub async fn start(config: &Config) -> Result<Self, Error> {
         let registry = Registry::from_specs(config.services()?, RegistryOptions::default()).await?;
+        for spec in agent_services(config, &registry)? {
+            registry.add_service(spec).await?;
+        }
         Ok(Self {
             registry,
             status: watch::channel(ReloadStatus::default()).1,
@@ -104,12 +110,24 @@ impl Mesh {
     }
 }
 
+/// The services beside the servers: the native tools every agent has (under their own
+/// names), and the agents with `expose:` over `registry`'s tools.
+fn agent_services(config: &Config, registry: &Registry) -> Result<Vec<ServiceSpec>, Error> {
+    let mut specs = Vec::new();
+    if !config.agents.is_empty() && !config.servers.contains_key(NATIVE_SERVICE) {
+        specs.push(config.agent_native_service()?);
+    }
+    specs.extend(config.exposed_agents(registry)?);
+    Ok(specs)
+}
+
 /// Waits for the next edit and applies it. A panic while loading or applying is caught
 /// and reported like any other error: the follower must outlive every bad edit.
 async fn reload_once(watcher: &mut ConfigWatcher, registry: &Registry) -> Result<(), String> {
     let attempt = async {
         let config = watcher.next().await.map_err(|e| e.to_string())?;
-        let specs = config.services().map_err(|e| e.to_string())?;
+        let mut specs = config.services().map_err(|e| e.to_string())?;
+        specs.extend(agent_services(&config, registry).map_err(|e| e.to_string())?);
         registry.apply(specs).await.map_err(|e| e.to_string())
     };
     match AssertUnwindSafe(attempt).catch_unwind().await {

@@ -4,14 +4,10 @@ use std::{io::BufRead, process::ExitCode};
 
 use anyhow::Context;
 use futures::StreamExt;
-use toolmesh::{
-    Agent, Config, Mesh, Registry, RunResult, ServerId, agent::AgentEvent,
-    layers::registry::RegistryOptions,
-};
+use toolmesh::{Agent, Config, Mesh, RunResult, agent::AgentEvent};
 
 use crate::{
     cli::{AgentArgs, AgentRunArgs},
-    native,
     output::{emit, emit_raw},
     target::{loader, spinner},
 };
@@ -19,8 +15,7 @@ use crate::{
 /// The agent and what it runs on; [`close`](Self::close) stops the servers.
 struct Session {
     agent: Agent,
-    mesh: Option<Mesh>,
-    registry: Registry,
+    mesh: Mesh,
 }
 
 impl Session {
@@ -30,22 +25,6 @@ impl Session {
         } else {
             loader(&args.config).load()?
         };
-        let (mesh, registry) = if config.servers.is_empty() {
-            (None, Registry::new(RegistryOptions::default()))
-        } else {
-            let spinner = spinner(format!("starting {} MCP server(s)", config.servers.len()));
-            let mesh = Mesh::start(&config).await;
-            spinner.finish_and_clear();
-            let mesh = mesh?;
-            let registry = mesh.registry().clone();
-            (Some(mesh), registry)
-        };
-        // The native tools are every agent's, under their own names.
-        if !registry.services().contains(&ServerId::new(native::NATIVE)) {
-            registry
-                .add_service(native::agent_native_service()?)
-                .await?;
-        }
         if config.agents.is_empty() {
             config
                 .agents
@@ -59,19 +38,24 @@ impl Session {
                 agent.max_steps = Some(steps);
             }
         }
-        let agent = config.agent(args.agent.as_deref(), registry.clone());
+        // The mesh adds the native tools (every agent's, under their own names) and the
+        // exposed agents, which other agents may call.
+        let spinner = (!config.servers.is_empty())
+            .then(|| spinner(format!("starting {} MCP server(s)", config.servers.len())));
+        let mesh = Mesh::start(&config).await;
+        if let Some(spinner) = spinner {
+            spinner.finish_and_clear();
+        }
+        let mesh = mesh?;
+        let agent = config.agent(args.agent.as_deref(), mesh.registry().clone());
         Ok(Self {
             agent: agent?,
             mesh,
-            registry,
         })
     }
 
     async fn close(self) {
-        match self.mesh {
-            Some(mesh) => mesh.shutdown().await,
-            None => self.registry.shutdown().await,
-        }
+        self.mesh.shutdown().await;
     }
 }
 

@@ -58,7 +58,7 @@ impl Services {
 
 pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     if !args.stdio {
-        refuse_unauthenticated(&args)?;
+        refuse_unauthenticated(args.listen, args.allow_unauthenticated)?;
     }
     let metrics = install_metrics()?;
     // A bad configuration stops here, before anything listens.
@@ -145,8 +145,8 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
 
 /// The gateway does not authenticate its clients: a non-loopback address would let anyone
 /// who reaches it call every tool with the servers' credentials.
-fn refuse_unauthenticated(args: &ServeArgs) -> Result<(), Usage> {
-    if args.listen.ip().is_loopback() || args.allow_unauthenticated {
+pub(super) fn refuse_unauthenticated(listen: SocketAddr, allowed: bool) -> Result<(), Usage> {
+    if listen.ip().is_loopback() || allowed {
         return Ok(());
     }
     Err(Usage(format!(
@@ -155,12 +155,12 @@ fn refuse_unauthenticated(args: &ServeArgs) -> Result<(), Usage> {
          configured for its servers; listen on loopback (127.0.0.1, the default) behind an \
          authenticating proxy, or pass --allow-unauthenticated on a network where every \
          client may do that",
-        args.listen
+        listen
     )))
 }
 
 /// A bind failure with the hint that fits what the operating system said.
-fn bind_error(addr: SocketAddr, error: ServerError) -> anyhow::Error {
+pub(super) fn bind_error(addr: SocketAddr, error: ServerError) -> anyhow::Error {
     let ServerError::Bind { source, .. } = &error else {
         return error.into();
     };
@@ -181,7 +181,7 @@ fn bind_error(addr: SocketAddr, error: ServerError) -> anyhow::Error {
 }
 
 /// Prints the line scripts and tests wait for, then logs what is served.
-fn announce(url: &str, registry: &Registry) -> anyhow::Result<()> {
+pub(super) fn announce(url: &str, registry: &Registry) -> anyhow::Result<()> {
     let mut stdout = std::io::stdout().lock();
     writeln!(stdout, "toolmesh listening on {url}")?;
     stdout.flush()?;
@@ -218,7 +218,7 @@ async fn serve_stdio(
 
 /// Installs the Prometheus recorder every `metrics` call in the libraries reports to,
 /// and keeps its histograms trimmed.
-fn install_metrics() -> anyhow::Result<PrometheusHandle> {
+pub(super) fn install_metrics() -> anyhow::Result<PrometheusHandle> {
     let handle = PrometheusBuilder::new()
         .install_recorder()
         .context("cannot install the Prometheus metrics recorder")?;
@@ -234,7 +234,7 @@ fn install_metrics() -> anyhow::Result<PrometheusHandle> {
 }
 
 /// A second Ctrl-C (or SIGTERM) while draining exits at once.
-fn exit_on_second_signal() {
+pub(super) fn exit_on_second_signal() {
     tokio::spawn(async {
         stop_signal().await;
         eprintln!("toolmesh: stopping now (second signal)");

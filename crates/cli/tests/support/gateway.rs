@@ -46,8 +46,17 @@ impl Gateway {
 
     /// `toolmesh serve --listen <listen>` plus `args`, once it prints its URL.
     pub(crate) async fn start_on(listen: &str, args: &[&str]) -> anyhow::Result<Self> {
+        Self::start_command(&["serve"], listen, args).await
+    }
+
+    /// `toolmesh <command…> --listen <listen>` plus `args`, once it prints its URL.
+    pub(crate) async fn start_command(
+        command: &[&str],
+        listen: &str,
+        args: &[&str],
+    ) -> anyhow::Result<Self> {
         let mut child = Command::new(bin())
-            .arg("serve")
+            .args(command)
             .args(["--listen", listen])
             .args(args)
             .env("RUST_LOG", "warn,rmcp=error,toolmesh=info")

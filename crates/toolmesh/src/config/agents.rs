@@ -3,8 +3,10 @@
 use std::{collections::BTreeMap, time::Duration};
 
 use serde::{Deserialize, Serialize};
-use toolmesh_agent::{Agent, AgentError, Limits, Llm, LlmEndpoint, LlmError, ToolSelection};
-use toolmesh_registry::Registry;
+use toolmesh_agent::{
+    Agent, AgentError, Capability, ExposeOptions, Limits, Llm, LlmEndpoint, LlmError, ToolSelection,
+};
+use toolmesh_registry::{Registry, ServiceSpec};
 
 /// The model: one endpoint (`base_url`, `api_key`) or several (`endpoints`), each with its
 /// own breaker; unset keys come from `OPENAI_BASE_URL`, `OPENAI_API_KEY` and
@@ -80,6 +82,79 @@ pub struct AgentConfig {
         skip_serializing_if = "Option::is_none"
     )]
     pub run_timeout: Option<Duration>,
+    /// How deeply runs may nest when agents call agents (default 4).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_depth: Option<u32>,
+    /// Serve this agent as MCP tools (by `toolmesh serve`, beside the catalog).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expose: Option<ExposeConfig>,
+}
+
+/// `agents.NAME.expose`: the agent's capabilities, each one MCP tool
+/// (`NAME__capability`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExposeConfig {
+    /// Tool name → what it does (or `{description, timeout, input_schema}`).
+    pub capabilities: BTreeMap<String, CapabilityConfig>,
+    /// What the agent is for (the server's instructions when served alone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Whether its tools carry the agent's name as namespace (default `true`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<bool>,
+}
+
+/// One capability: its description, or the long form.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum CapabilityConfig {
+    /// What it does.
+    Description(String),
+    /// What it does, and how.
+    Full {
+        /// What it does.
+        description: String,
+        /// Budget of one run (default the agent's `run_timeout`).
+        #[serde(
+            default,
+            with = "toolmesh_core::duration::option",
+            skip_serializing_if = "Option::is_none"
+        )]
+        timeout: Option<Duration>,
+        /// Input schema; default `{task, context?}`. Must have a string `task`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        input_schema: Option<serde_json::Map<String, serde_json::Value>>,
+    },
+}
+
+impl ExposeConfig {
+    /// The options [`Agent::service`] takes.
+    pub fn options(&self) -> ExposeOptions {
+        let capabilities = self
+            .capabilities
+            .iter()
+            .map(|(name, capability)| match capability {
+                CapabilityConfig::Description(description) => Capability::new(name, description),
+                CapabilityConfig::Full {
+                    description,
+                    timeout,
+                    input_schema,
+                } => Capability {
+                    name: name.clone(),
+                    description: description.clone(),
+                    input_schema: input_schema.clone(),
+                    timeout: *timeout,
+                },
+            })
+            .collect();
+        ExposeOptions {
+            name: None,
+            description: self.description.clone(),
+            capabilities,
+            prefix: self.prefix,
+        }
+    }
 }
 
 impl LlmConfig {
@@ -140,6 +215,7 @@ impl AgentConfig {
             token_budget: self.token_budget.or(defaults.token_budget),
             tool_timeout: self.tool_timeout.unwrap_or(defaults.tool_timeout),
             run_timeout: self.run_timeout.unwrap_or(defaults.run_timeout),
+            max_depth: self.max_depth.unwrap_or(defaults.max_depth),
             ..defaults
         };
         let mut builder = Agent::builder(llm)
@@ -157,6 +233,9 @@ impl AgentConfig {
 
 /// `agents:` by name.
 pub type Agents = BTreeMap<String, AgentConfig>;
+
+/// The service holding the native tools agents see under their own names.
+pub const NATIVE_SERVICE: &str = "native";
 
 impl super::Config {
     /// The agent `name` over `registry`: a configured one, the only one configured when
@@ -196,6 +275,65 @@ impl super::Config {
         config.build(name, self.llm.build()?, registry)
     }
 
+    /// The native tools as agents see them: service `native`, under their own names
+    /// (`calculator`), with `native_tools:` applied. [`Mesh`](crate::Mesh) registers it when
+    /// agents are configured and no server is named `native`.
+    ///
+    /// # Errors
+    ///
+    /// [`AgentError::Config`] when `native_tools:` is not valid.
+    pub fn agent_native_service(&self) -> Result<ServiceSpec, AgentError> {
+        let toolbox = toolmesh_tools::Toolbox::default_tools(&self.native_tools)
+            .map_err(|e| AgentError::Config(format!("native_tools: {e}")))?;
+        let mut spec = ServiceSpec::native(
+            toolmesh_core::ServerId::new(NATIVE_SERVICE),
+            toolmesh_registry::NativeBackend {
+                tools: toolbox.definitions(),
+                invoker: std::sync::Arc::new(toolbox),
+                prefer: true,
+            },
+        );
+        spec.prefix = false;
+        Ok(spec)
+    }
+
+    /// The services of the agents with `expose:`, over `registry`'s tools (register them
+    /// in the same registry to serve them beside the catalog).
+    ///
+    /// # Errors
+    ///
+    /// [`AgentError::Config`] naming `agents.NAME.expose` for bad capabilities, and
+    /// [`AgentError::NoModel`] when an exposed agent has no model.
+    pub fn exposed_agents(&self, registry: &Registry) -> Result<Vec<ServiceSpec>, AgentError> {
+        let exposed: Vec<_> = self
+            .agents
+            .iter()
+            .filter_map(|(name, agent)| agent.expose.as_ref().map(|e| (name, agent, e)))
+            .collect();
+        if exposed.is_empty() {
+            return Ok(Vec::new());
+        }
+        let llm = self.llm.build()?;
+        exposed
+            .into_iter()
+            .map(|(name, config, expose)| {
+                let within = |e: AgentError| match e {
+                    AgentError::Config(message) => {
+                        AgentError::Config(format!("agents.{name}.expose: {message}"))
+                    }
+                    AgentError::NoModel => AgentError::Config(format!(
+                        "agents.{name}.expose: no model set for the agent; set llm.model, agents.{name}.model or TOOLMESH_MODEL"
+                    )),
+                    other => other,
+                };
+                let agent = config
+                    .build(name, llm.clone(), registry.clone())
+                    .map_err(within)?;
+                agent.service(&expose.options()).map_err(within)
+            })
+            .collect()
+    }
+
     /// Checks `agents:` without starting anything: a tool glob that does not parse is an
     /// error; one that can match no tool known here (the native tools, `server__*` of a
     /// configured server, tools named in a server's `tools:`) is a warning naming the
@@ -214,6 +352,12 @@ impl super::Config {
         }
         let mut warnings = Vec::new();
         for (agent, config) in &self.agents {
+            if let Some(expose) = &config.expose {
+                expose
+                    .options()
+                    .validate(agent)
+                    .map_err(|e| AgentError::Config(format!("agents.{agent}.expose: {e}")))?;
+            }
             let selection = ToolSelection::globs(&config.tools)
                 .map_err(|e| AgentError::Config(format!("agents.{agent}.tools: {e}")))?;
             let names: Vec<&str> = known.iter().map(String::as_str).collect();

@@ -1,0 +1,92 @@
+//! `toolmesh agent serve`: one configured agent as an MCP server.
+
+use std::process::ExitCode;
+
+use tokio_util::sync::CancellationToken;
+use toolmesh::{
+    Config, Mesh,
+    agent::{ExposeAsMcpServer, ExposeOptions},
+    config::AgentConfig,
+};
+use toolmesh_server::{GatewayState, HttpOptions, HttpServer};
+
+use super::{
+    serve::{announce, bind_error, exit_on_second_signal, install_metrics, refuse_unauthenticated},
+    stop_signal,
+};
+use crate::{cli::AgentServeArgs, target::loader};
+
+pub(crate) async fn run(args: AgentServeArgs) -> anyhow::Result<ExitCode> {
+    if !args.stdio {
+        refuse_unauthenticated(args.listen, args.allow_unauthenticated)?;
+    }
+    let mut config = if args.config.is_empty() {
+        Config::default()
+    } else {
+        loader(&args.config).load()?
+    };
+    if config.agents.is_empty() {
+        config.agents.insert("agent".into(), AgentConfig::default());
+    }
+    if let Some(model) = &args.model {
+        for agent in config.agents.values_mut() {
+            agent.model = Some(model.clone());
+        }
+    }
+    let mesh = Mesh::start(&config).await?;
+    let served = serve(&args, &config, &mesh).await;
+    mesh.shutdown().await;
+    served.map(|()| ExitCode::SUCCESS)
+}
+
+async fn serve(args: &AgentServeArgs, config: &Config, mesh: &Mesh) -> anyhow::Result<()> {
+    let agent = config.agent(args.agent.as_deref(), mesh.registry().clone())?;
+    let options = match config
+        .agents
+        .get(agent.name())
+        .and_then(|a| a.expose.as_ref())
+    {
+        Some(expose) => expose.options(),
+        None => ExposeOptions::new().capability(
+            "run",
+            format!(
+                "Run a task with agent `{}` and get its answer.",
+                agent.name()
+            ),
+        ),
+    };
+    let server = agent.expose_as_mcp_server(options).await?;
+    let shutdown = CancellationToken::new();
+    if args.stdio {
+        let served = tokio::select! {
+            served = server.serve_stdio(shutdown.clone()) => served,
+            () = stop_signal() => Ok(()),
+        };
+        server.catalog_server().drain(args.drain_timeout).await;
+        return Ok(served?);
+    }
+    let metrics = install_metrics()?;
+    let mut http = HttpOptions::default().drain_timeout(args.drain_timeout);
+    for host in &args.allow_host {
+        http = http.allow_host(host.clone());
+    }
+    let state = GatewayState::ready(server.catalog_server().clone(), http).with_metrics(metrics);
+    let listener = HttpServer::bind(args.listen)
+        .await
+        .map_err(|e| bind_error(args.listen, e))?;
+    announce(&listener.mcp_url(), server.catalog_server().registry())?;
+    let mut serving = tokio::spawn(listener.serve(state, shutdown.clone()));
+    let ended = tokio::select! {
+        () = stop_signal() => None,
+        ended = &mut serving => Some(ended),
+    };
+    let ended = match ended {
+        Some(ended) => ended,
+        None => {
+            exit_on_second_signal();
+            shutdown.cancel();
+            serving.await
+        }
+    };
+    Ok(ended??)
+}

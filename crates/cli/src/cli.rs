@@ -75,8 +75,9 @@ pub(crate) enum AgentCommand {
 }
 
 const AGENT_SERVE_HELP: &str = "\
-The agent's tools come from `agents.NAME.expose.capabilities` (tool name: what it does);
-an agent without `expose:` is served as one tool, `run`. Each call runs the agent: a
+The agent's tools come from `agents.NAME.expose.capabilities` (tool name: what it does),
+under their own names unless `expose.prefix: true`; an agent without `expose:` is served
+as one tool, `run`. Each call runs the agent: a
 progress notification per step when the client sent a progress token, cancelling the
 request stops the run, a failed run is an `isError` result with the reason, and the
 result carries `{answer, steps}` as structured content.

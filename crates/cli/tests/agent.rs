@@ -422,7 +422,7 @@ async fn agent_serve_serves_one_agent_alone_and_config_check_names_bad_capabilit
     let llm = ScriptedLlm::start([]).await?;
     solving(&llm);
     let dir = tempfile::tempdir()?;
-    let config = exposed_config(dir.path(), &llm.base_url(), "      prefix: false\n")?;
+    let config = exposed_config(dir.path(), &llm.base_url(), "      prefix: true\n")?;
     let server = support::Gateway::start_command(
         &["agent", "serve"],
         "127.0.0.1:0",
@@ -433,8 +433,15 @@ async fn agent_serve_serves_one_agent_alone_and_config_check_names_bad_capabilit
     let ctx = toolmesh::CallContext::with_timeout(std::time::Duration::from_secs(10));
     let tools = session.list_tools(&ctx).await?;
     let names: Vec<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
-    assert_eq!(names, ["solve"], "only the agent, `prefix: false` honoured");
-    assert_eq!(solve(&session, "solve").await?["answer"], "42");
+    assert_eq!(
+        names,
+        ["mathematician__solve"],
+        "only the agent, `prefix` honoured"
+    );
+    assert_eq!(
+        solve(&session, "mathematician__solve").await?["answer"],
+        "42"
+    );
 
     std::fs::write(
         &config,

@@ -88,8 +88,18 @@ impl Drop for ProcessGroup {
 /// The report of `tests/peers/py_client.py` (Python SDK) connecting to `url` in `mode`
 /// and calling each tool with its arguments.
 async fn python_sdk(url: &str, mode: &str, calls: &[(&str, Value)]) -> anyhow::Result<Value> {
+    python_sdk_with(url, &["--mode", mode], calls).await
+}
+
+/// [`python_sdk`] with other options of the client (`--cancel-on-progress`).
+async fn python_sdk_with(
+    url: &str,
+    options: &[&str],
+    calls: &[(&str, Value)],
+) -> anyhow::Result<Value> {
     let (python, mut args) = python_client()?;
-    args.extend(["--mode".to_owned(), mode.to_owned(), url.to_owned()]);
+    args.extend(options.iter().map(|o| (*o).to_owned()));
+    args.push(url.to_owned());
     for (tool, arguments) in calls {
         args.push((*tool).to_owned());
         args.push(arguments.to_string());
@@ -105,6 +115,131 @@ async fn inspector(target: &[&str], method: &[&str]) -> anyhow::Result<Value> {
     args.extend(target.iter().chain(method).map(|s| (*s).to_owned()));
     let stdout = run_client(&node, &args, Some(&cwd)).await?;
     serde_json::from_str(&stdout).with_context(|| format!("the Inspector printed {stdout}"))
+}
+
+/// `toolmesh agent serve` of a `mathematician` exposing `solve`, on the scripted model.
+#[tokio::test]
+async fn exposed_agents_answer_the_python_sdk_and_the_inspector() -> TestResult {
+    use toolmesh_testkit::{Reply, ScriptedCall, ScriptedLlm};
+
+    let calculate = |expression: &str| {
+        Reply::ToolCalls(vec![ScriptedCall::new(
+            "calculator",
+            json!({ "expression": expression }),
+        )])
+    };
+    let llm = ScriptedLlm::start([
+        // Python SDK, answered.
+        calculate("6 * 7"),
+        Reply::text("42"),
+        // Python SDK, cancelled at the first progress while the model thinks.
+        calculate("1 + 1"),
+        Reply::Delay(Duration::from_secs(60), Box::new(Reply::text("too late"))),
+        // Inspector over HTTP, then over stdio.
+        Reply::text("7"),
+        Reply::text("9"),
+    ])
+    .await?;
+    let dir = tempfile::tempdir()?;
+    let config = dir.path().join("agents.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "llm:\n  base_url: {}\n  model: scripted\n\
+             agents:\n  mathematician:\n    instructions: Solve arithmetic with the calculator.\n\
+             \x20   tools: [calculator]\n    expose:\n      capabilities:\n\
+             \x20       solve: \"Solve an arithmetic word problem and return the number.\"\n",
+            llm.base_url()
+        ),
+    )?;
+    let config = config.to_str().context("non-UTF-8 path")?;
+    let served = Gateway::start_command(
+        &["agent", "serve"],
+        "127.0.0.1:0",
+        &["--config", config, "--agent", "mathematician"],
+    )
+    .await?;
+
+    let answered = python_sdk(
+        &served.url,
+        "legacy",
+        &[("solve", json!({"task": "What is six times seven?"}))],
+    )
+    .await?;
+    let tool = reported_tool(&answered, "solve")?;
+    assert_eq!(tool["required"], json!(["task"]), "{tool}");
+    let call = &answered["calls"][0];
+    assert_eq!(call["is_error"], false, "{call}");
+    assert_eq!(call["text"], json!(["42"]), "{call}");
+    assert_eq!(call["structured"]["answer"], "42", "{call}");
+    assert_eq!(
+        call["structured"]["steps"][0]["tool"], "calculator",
+        "{call}"
+    );
+    assert_eq!(call["progress"][0]["progress"], 1.0, "{call}");
+    assert_eq!(call["progress"][0]["total"], 10.0, "{call}");
+
+    let cancelled = python_sdk_with(
+        &served.url,
+        &["--mode", "legacy", "--cancel-on-progress"],
+        &[("solve", json!({"task": "1 + 1, slowly"}))],
+    )
+    .await?;
+    let call = &cancelled["calls"][0];
+    assert_eq!(call["cancelled"], true, "{call}");
+    // The run ends on the cancel, while its second model call is pending.
+    support::eventually(
+        Duration::from_secs(20),
+        "the cancelled run to end",
+        || async {
+            let (_, metrics) = served.get("/metrics").await.ok()?;
+            metrics
+                .lines()
+                .any(|l| {
+                    l.starts_with("toolmesh_agent_runs_total")
+                        && l.contains("outcome=\"failed\"")
+                        && l.ends_with(" 1")
+                })
+                .then_some(())
+        },
+    )
+    .await?;
+    assert_eq!(llm.request_count(), 4, "no model call after the cancel");
+
+    let over_http = [served.url.as_str(), "--transport", "http"];
+    let solve = [
+        "--method",
+        "tools/call",
+        "--tool-name",
+        "solve",
+        "--tool-arg",
+    ];
+    let mut method = solve.to_vec();
+    method.push("task=What is 3 + 4?");
+    let called = inspector(&over_http, &method).await?;
+    assert_eq!(texts(&called), ["7"], "{called}");
+    assert_eq!(called["structuredContent"]["answer"], "7", "{called}");
+
+    // Claude Desktop style: the client starts the agent server over stdio.
+    let mut method = solve.to_vec();
+    method.push("task=What is 4 + 5?");
+    let piped = inspector(
+        &[
+            support::bin(),
+            "agent",
+            "serve",
+            "--stdio",
+            "--config",
+            config,
+            "--agent",
+            "mathematician",
+            "-q",
+        ],
+        &method,
+    )
+    .await?;
+    assert_eq!(texts(&piped), ["9"], "{piped}");
+    Ok(())
 }
 
 /// The tool named `name` in a Python client report.

@@ -11,8 +11,10 @@ use crate::{CatalogServer, GatewayState, HttpOptions, HttpServer, ServerError, S
 
 /// Serving an [`Agent`] as an MCP server.
 pub trait ExposeAsMcpServer {
-    /// A server whose tools are the agent's capabilities (see [`Agent::service`]); each
-    /// call runs the agent with the client's cancellation and progress token.
+    /// A server whose tools are the agent's capabilities (see [`Agent::service`]), under
+    /// their own names (`solve`) unless [`ExposeOptions::prefix`] asks for the agent's
+    /// namespace; each call runs the agent with the client's cancellation and progress
+    /// token.
     ///
     /// # Errors
     ///
@@ -26,8 +28,10 @@ pub trait ExposeAsMcpServer {
 impl ExposeAsMcpServer for Agent {
     async fn expose_as_mcp_server(
         &self,
-        options: ExposeOptions,
+        mut options: ExposeOptions,
     ) -> Result<AgentServer, ServerError> {
+        // Alone, the server is the agent: its tools need no namespace unless asked.
+        options.prefix.get_or_insert(false);
         let spec = self.service(&options)?;
         let mut server_options = ServerOptions::default().call_timeout(spec.timeout);
         server_options.name = spec.id.to_string();

@@ -10,7 +10,7 @@ use std::{
     time::Duration,
 };
 
-use rmcp::model::{LoggingMessageNotificationParam, ProgressNotificationParam};
+use rmcp::model::{LoggingLevel, LoggingMessageNotificationParam, ProgressNotificationParam};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 use toolmesh_agent::{Agent, ExposeOptions, Llm, LlmEndpoint, ToolSelection};
@@ -110,7 +110,7 @@ async fn an_exposed_agent_answers_a_client_with_progress_and_structured_output()
         .list_tools(&CallContext::with_timeout(Duration::from_secs(10)))
         .await?;
     assert_eq!(tools.len(), 1);
-    assert_eq!(tools[0].name, "mathematician__solve");
+    assert_eq!(tools[0].name, "solve");
     assert!(
         tools[0].output_schema.is_some(),
         "structured output declared"
@@ -120,7 +120,7 @@ async fn an_exposed_agent_answers_a_client_with_progress_and_structured_output()
     let ctx = CallContext::with_timeout(Duration::from_secs(20)).relay_to(seen.clone());
     let result = session
         .call_tool(
-            "mathematician__solve",
+            "solve",
             json!({"task": "What is six times seven?"})
                 .as_object()
                 .cloned(),
@@ -156,6 +156,34 @@ async fn an_exposed_agent_answers_a_client_with_progress_and_structured_output()
             .any(|l| l.data["tool"] == "calculator"),
         "a log line per tool call"
     );
+    // A client that asks for warnings and above gets no info lines, still progress.
+    session
+        .set_log_level(
+            LoggingLevel::Warning,
+            &CallContext::with_timeout(Duration::from_secs(10)),
+        )
+        .await?;
+    scripted.push(Reply::tool_call(ScriptedCall::new(
+        "calculator",
+        json!({"expression": "1 + 2"}),
+    )));
+    scripted.push(Reply::text("3"));
+    let quiet = Arc::new(Seen::default());
+    let ctx = CallContext::with_timeout(Duration::from_secs(20)).relay_to(quiet.clone());
+    let result = session
+        .call_tool(
+            "solve",
+            json!({"task": "1 + 2?"}).as_object().cloned(),
+            &ctx,
+        )
+        .await?;
+    assert_eq!(result.structured_content.unwrap_or_default()["answer"], "3");
+    assert_eq!(quiet.progress.lock().map(|p| p.len()).unwrap_or(0), 1);
+    assert!(
+        quiet.logs.lock().map(|l| l.is_empty()).unwrap_or(false),
+        "logging/setLevel honoured"
+    );
+
     // The task reached the model with the capability's description.
     let first = scripted.requests()[0].to_string();
     assert!(first.contains("What is six times seven?") && first.contains("[solve]"));
@@ -163,14 +191,14 @@ async fn an_exposed_agent_answers_a_client_with_progress_and_structured_output()
     // A call without a task is refused at the edge, before any model call.
     let bad = session
         .call_tool(
-            "mathematician__solve",
+            "solve",
             json!({}).as_object().cloned(),
             &CallContext::with_timeout(Duration::from_secs(10)),
         )
         .await
         .expect_err("`task` is required");
     assert!(bad.to_string().contains("task"), "{bad}");
-    assert_eq!(scripted.request_count(), 2);
+    assert_eq!(scripted.request_count(), 4);
     shutdown.cancel();
     Ok(())
 }
@@ -198,7 +226,7 @@ async fn cancelling_the_client_request_stops_the_agent_run() -> anyhow::Result<(
         tokio::spawn(async move {
             session
                 .call_tool(
-                    "mathematician__solve",
+                    "solve",
                     json!({"task": "1 + 1, slowly"}).as_object().cloned(),
                     &ctx,
                 )
@@ -298,11 +326,7 @@ async fn the_depth_travels_over_mcp_and_is_refused_past_the_limit() -> anyhow::R
         let session = session.clone();
         async move {
             session
-                .call_tool(
-                    "mathematician__solve",
-                    json!({"task": "1 + 1"}).as_object().cloned(),
-                    &ctx,
-                )
+                .call_tool("solve", json!({"task": "1 + 1"}).as_object().cloned(), &ctx)
                 .await
         }
     };

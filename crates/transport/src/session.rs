@@ -447,6 +447,21 @@ impl Session {
         .await
     }
 
+    /// Asks the server to send only logs at `level` or above (`logging/setLevel`).
+    #[allow(deprecated)] // SEP-2577 deprecates logging; 2025-11-25 servers still honour it.
+    pub async fn set_log_level(
+        &self,
+        level: rmcp::model::LoggingLevel,
+        ctx: &CallContext,
+    ) -> Result<(), CallError> {
+        let peer = self.inner.service.peer();
+        self.request(
+            ctx,
+            peer.set_level(rmcp::model::SetLevelRequestParams::new(level)),
+        )
+        .await
+    }
+
     /// Every resource, following pagination.
     pub async fn list_resources(&self, ctx: &CallContext) -> Result<Vec<Resource>, CallError> {
         self.request(ctx, self.inner.service.peer().list_all_resources())

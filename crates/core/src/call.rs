@@ -66,6 +66,9 @@ pub struct CallContext {
     pub deadline: Instant,
     /// Who the call is made for (user, API key, agent); used by limits and audit.
     pub principal: Option<Arc<str>>,
+    /// The principal's roles, as authentication established them; the router's policy
+    /// check grants tools by role. `None`: no authenticated caller (a local program).
+    pub roles: Option<Arc<[String]>>,
     /// Cancelling it abandons the call; upstream servers are told. `None` (the default)
     /// leaves only the deadline, which costs nothing per call.
     pub cancel: Option<CancellationToken>,
@@ -100,6 +103,7 @@ impl CallContext {
         Self {
             deadline,
             principal: None,
+            roles: None,
             cancel: None,
             idempotent: None,
             relay: None,
@@ -153,6 +157,7 @@ impl CallContext {
     pub fn nested(&self) -> Self {
         let mut ctx = Self::with_deadline(self.deadline);
         ctx.principal = self.principal.clone();
+        ctx.roles = self.roles.clone();
         ctx.cancel = Some(
             self.cancel
                 .as_ref()

@@ -455,3 +455,68 @@ async fn agent_serve_serves_one_agent_alone_and_config_check_names_bad_capabilit
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn a_dead_replica_of_an_agent_server_is_routed_around_and_the_run_happens_once()
+-> anyhow::Result<()> {
+    let llm = ScriptedLlm::start([Reply::Text("answered by a replica".into())]).await?;
+    let dir = tempfile::tempdir()?;
+    let config = exposed_config(dir.path(), &llm.base_url(), "")?;
+    let args = ["--config", config.as_str(), "--agent", "mathematician"];
+    let replica = || support::Gateway::start_command(&["agent", "serve"], "127.0.0.1:0", &args);
+    let (first, second) = (replica().await?, replica().await?);
+    // A caller whose mesh has both replicas, the first preferred.
+    let yaml = format!(
+        "servers:\n  mathematician:\n    health_check: {{ interval: 100ms, timeout: 1s, failure_threshold: 1 }}\n    instances:\n      - {{ url: {}, id: first }}\n      - {{ url: {}, id: second, priority: 2 }}\n",
+        first.url, second.url
+    );
+    let mesh = toolmesh::Mesh::start(
+        &toolmesh::ConfigLoader::new()
+            .without_env_overrides()
+            .text("caller.yaml", toolmesh::Format::Yaml, yaml)
+            .load()?,
+    )
+    .await?;
+    assert!(
+        mesh.registry()
+            .catalog()
+            .resolve("mathematician__solve")
+            .is_some(),
+        "the caller lists the agent's tool"
+    );
+    drop(first); // SIGKILL, reaped
+    // A run may have started once a request is sent, so it is never repeated elsewhere:
+    // the caller must see the replica gone (its session ended) to route around it.
+    support::eventually(
+        std::time::Duration::from_secs(30),
+        "the caller to notice the dead replica",
+        || async {
+            mesh.registry()
+                .instance_reports()
+                .iter()
+                .any(|r| r.instance.as_str() == "first" && (r.sessions == 0 || !r.healthy))
+                .then_some(())
+        },
+    )
+    .await?;
+    let ctx = toolmesh::CallContext::with_timeout(std::time::Duration::from_secs(20));
+    let routed = mesh
+        .registry()
+        .call(
+            "mathematician__solve",
+            json!({"task": "anything"}).as_object().cloned(),
+            &ctx,
+        )
+        .await?;
+    assert_eq!(
+        routed.meta.instance.as_ref().map(|i| i.as_str()),
+        Some("second")
+    );
+    assert_eq!(
+        routed.result.structured_content.unwrap_or_default()["answer"],
+        "answered by a replica"
+    );
+    assert_eq!(llm.request_count(), 1, "the run happened once");
+    mesh.shutdown().await;
+    Ok(())
+}

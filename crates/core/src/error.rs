@@ -55,6 +55,8 @@ pub enum ErrorKind {
     BulkheadFull,
     /// A rate limit refused the call.
     RateLimited,
+    /// The policy does not grant the tool to the caller.
+    Denied,
     /// The call itself is malformed.
     InvalidRequest,
     /// Every candidate instance failed.
@@ -78,6 +80,7 @@ impl ErrorKind {
             ErrorKind::PoolExhausted => "pool_exhausted",
             ErrorKind::BulkheadFull => "bulkhead_full",
             ErrorKind::RateLimited => "rate_limited",
+            ErrorKind::Denied => "denied",
             ErrorKind::InvalidRequest => "invalid_request",
             ErrorKind::Exhausted => "exhausted",
         }
@@ -215,6 +218,16 @@ pub enum CallError {
         /// Earliest time a call may pass.
         retry_in: Duration,
     },
+    /// The caller may not use the tool (the policy's roles do not grant it).
+    #[error("permission denied: `{tool}` is not granted to {principal}: {reason}")]
+    Denied {
+        /// The tool asked for.
+        tool: String,
+        /// Who asked.
+        principal: String,
+        /// The missing grant.
+        reason: String,
+    },
     /// The call is malformed.
     #[error("invalid call: {reason}")]
     InvalidRequest {
@@ -258,6 +271,7 @@ impl CallError {
             CallError::PoolExhausted { .. } => ErrorKind::PoolExhausted,
             CallError::BulkheadFull { .. } => ErrorKind::BulkheadFull,
             CallError::RateLimited { .. } => ErrorKind::RateLimited,
+            CallError::Denied { .. } => ErrorKind::Denied,
             CallError::InvalidRequest { .. } => ErrorKind::InvalidRequest,
             CallError::Exhausted { .. } => ErrorKind::Exhausted,
         }
@@ -279,6 +293,7 @@ impl CallError {
             | CallError::PoolExhausted { .. }
             | CallError::BulkheadFull { .. }
             | CallError::RateLimited { .. }
+            | CallError::Denied { .. }
             | CallError::InvalidRequest { .. } => Phase::BeforeSend,
         }
     }
@@ -332,6 +347,7 @@ impl CallError {
             | CallError::BulkheadFull { target, .. } => Some(target),
             CallError::RateLimited { key, .. } => Some(key),
             CallError::ToolNotFound { .. }
+            | CallError::Denied { .. }
             | CallError::InvalidRequest { .. }
             | CallError::Exhausted { .. } => None,
         }

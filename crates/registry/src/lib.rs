@@ -5,6 +5,7 @@ mod catalog;
 mod discovery;
 mod error;
 mod events;
+mod policy;
 mod registry;
 mod report;
 mod router;
@@ -16,6 +17,7 @@ pub use catalog::{Catalog, CatalogEntry, CatalogProblem, PromptEntry, ResourceEn
 pub use discovery::ServiceMatch;
 pub use error::RegistryError;
 pub use events::MeshEvent;
+pub use policy::{Policy, PolicyError, RoleGrant};
 pub use registry::{Registry, RegistryOptions};
 pub use report::{HealthSummary, InstanceReport, MeshReport, ServiceReport};
 pub use router::{CallMeta, FailedAttempt, NATIVE_INSTANCE, RouteDecision, Routed};

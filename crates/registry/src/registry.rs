@@ -64,6 +64,8 @@ pub(crate) struct Inner {
     pub(crate) per_principal: Option<RateLimiter>,
     /// Input schemas, compiled once per catalog.
     pub(crate) schemas: crate::arguments::Schemas,
+    /// Roles granting tools; none: every caller may use every tool.
+    pub(crate) policy: arc_swap::ArcSwapOption<crate::Policy>,
 }
 
 /// The services toolmesh routes to. Cheap to clone; all clones share state.
@@ -136,8 +138,51 @@ impl Registry {
                 per_tool: options.rate_limit_per_tool.map(RateLimiter::new),
                 per_principal: options.rate_limit_per_principal.map(RateLimiter::new),
                 schemas: Default::default(),
+                policy: arc_swap::ArcSwapOption::empty(),
             }),
         }
+    }
+
+    /// Sets (or, with `None`, lifts) the policy every call is checked against; calls
+    /// already admitted are not affected.
+    pub fn set_policy(&self, policy: Option<crate::Policy>) {
+        self.inner.policy.store(policy.map(Arc::new));
+    }
+
+    /// Whether a caller with `roles` may use the tool, prompt or resource named
+    /// `rendered` in the catalog (`bare`: its own name, or the URI again); `Err` says why
+    /// not. A caller without roles (`None`: not authenticated, in process) may use all.
+    pub fn permits(
+        &self,
+        roles: Option<&[String]>,
+        rendered: &str,
+        bare: &str,
+    ) -> Result<(), String> {
+        match (roles, &*self.inner.policy.load()) {
+            (Some(roles), Some(policy)) => policy.check(roles, rendered, bare),
+            _ => Ok(()),
+        }
+    }
+
+    /// [`permits`](Self::permits) for a call under `ctx`, as the error the call fails with.
+    pub(crate) fn admit(
+        &self,
+        ctx: &toolmesh_core::CallContext,
+        rendered: &str,
+        bare: &str,
+    ) -> Result<(), toolmesh_core::CallError> {
+        self.permits(ctx.roles.as_deref(), rendered, bare)
+            .map_err(|reason| {
+                metrics::counter!("toolmesh_policy_denied_total").increment(1);
+                toolmesh_core::CallError::Denied {
+                    tool: rendered.to_owned(),
+                    principal: ctx
+                        .principal
+                        .as_deref()
+                        .map_or_else(|| "the caller".to_owned(), |p| format!("`{p}`")),
+                    reason,
+                }
+            })
     }
 
     /// A registry with `specs` added in order.

@@ -128,6 +128,7 @@ impl Registry {
         };
         drop(state);
         // Admission: refused calls never reach an instance.
+        self.admit(ctx, &entry.rendered, entry.name.tool())?;
         if let Some(limiter) = &self.inner.per_tool {
             limiter.check(&entry.rendered)?;
         }

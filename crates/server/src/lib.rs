@@ -11,5 +11,5 @@ pub use expose::{AgentServer, ExposeAsMcpServer};
 pub use http::{
     GatewayState, HttpOptions, HttpServer, ReloadSnapshot, ReloadSource, router, serve_http,
 };
-pub use server::{CatalogServer, ROUTING_META_KEY, ServerOptions};
+pub use server::{Caller, CatalogServer, DENIED_CODE, ROUTING_META_KEY, ServerOptions};
 pub use stdio::{serve_io, serve_stdio};

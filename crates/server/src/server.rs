@@ -3,6 +3,7 @@
 // Logging is deprecated by SEP-2577; 2025-11-25 clients still use it.
 #![allow(deprecated)]
 
+mod caller;
 mod peers;
 mod reads;
 mod relay;
@@ -37,6 +38,7 @@ use toolmesh_registry::{MeshEvent, Registry, Routed};
 
 use crate::ServerError;
 
+pub use caller::Caller;
 use peers::Peers;
 use relay::{ClientState, Downstream};
 pub use routing::ROUTING_META_KEY;
@@ -51,6 +53,9 @@ pub struct ServerOptions {
     pub name: String,
     /// Text sent as the server's `instructions`; none by default.
     pub instructions: Option<String>,
+    /// Who calls when a request carries no authenticated caller (the local user over
+    /// stdio); `None`: such calls are not subject to the policy.
+    pub default_caller: Option<Caller>,
 }
 
 impl Default for ServerOptions {
@@ -59,6 +64,7 @@ impl Default for ServerOptions {
             call_timeout: Self::DEFAULT_CALL_TIMEOUT,
             name: "toolmesh".to_owned(),
             instructions: None,
+            default_caller: None,
         }
     }
 }
@@ -232,6 +238,19 @@ impl CatalogServer {
             .collect()
     }
 
+    /// The caller of a request: authenticated at the edge, else the default one.
+    fn caller(&self, extensions: &rmcp::model::Extensions) -> Option<Caller> {
+        Caller::of_request(extensions).or_else(|| self.shared.options.default_caller.clone())
+    }
+
+    /// Whether `caller` may see the catalog name `rendered` (own name `bare`).
+    fn visible(&self, caller: Option<&Caller>, rendered: &str, bare: &str) -> bool {
+        self.shared
+            .registry
+            .permits(caller.map(|c| &*c.roles), rendered, bare)
+            .is_ok()
+    }
+
     /// A context for one call: the configured deadline and `cancel`.
     pub fn context(&self, cancel: Option<CancellationToken>) -> CallContext {
         let mut ctx = CallContext::with_timeout(self.shared.options.call_timeout);
@@ -341,6 +360,7 @@ impl CatalogServer {
             Err(ServerError::Call(e @ CallError::ToolNotFound { .. })) => Err(
                 ErrorData::invalid_params(e.to_string(), Some(serde_json::json!({ "tool": name }))),
             ),
+            Err(ServerError::Call(e @ CallError::Denied { .. })) => Err(denied(&e, name)),
             Err(e) => {
                 tracing::debug!(tool = name, "call failed: {e}");
                 Ok(CallToolResult::error(vec![ContentBlock::text(match e {
@@ -350,6 +370,22 @@ impl CatalogServer {
             }
         }
     }
+}
+
+/// JSON-RPC code of a call the policy refused (implementation-defined server error).
+pub const DENIED_CODE: i32 = -32003;
+
+/// A refused call as the client sees it: the tool and the missing grant.
+pub(crate) fn denied(error: &CallError, name: &str) -> ErrorData {
+    let reason = match error {
+        CallError::Denied { reason, .. } => reason.as_str(),
+        _ => "",
+    };
+    ErrorData::new(
+        ErrorCode(DENIED_CODE),
+        error.to_string(),
+        Some(serde_json::json!({ "tool": name, "missing_grant": reason })),
+    )
 }
 
 impl ServerHandler for CatalogServer {
@@ -395,33 +431,39 @@ impl ServerHandler for CatalogServer {
     async fn list_prompts(
         &self,
         _request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, ErrorData> {
-        Ok(self.prompt_list())
+        Ok(self.prompt_list(self.caller(&context.extensions).as_ref()))
     }
 
     async fn get_prompt(
         &self,
         request: GetPromptRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, ErrorData> {
-        self.prompt(request).await.map(GetPromptResponse::from)
+        let caller = self.caller(&context.extensions);
+        self.prompt(request, caller.as_ref())
+            .await
+            .map(GetPromptResponse::from)
     }
 
     async fn list_resources(
         &self,
         _request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, ErrorData> {
-        Ok(self.resource_list())
+        Ok(self.resource_list(self.caller(&context.extensions).as_ref()))
     }
 
     async fn read_resource(
         &self,
         request: ReadResourceRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
-        self.resource(request).await.map(ReadResourceResponse::from)
+        let caller = self.caller(&context.extensions);
+        self.resource(request, caller.as_ref())
+            .await
+            .map(ReadResourceResponse::from)
     }
 
     async fn list_resource_templates(
@@ -461,9 +503,19 @@ impl ServerHandler for CatalogServer {
     async fn list_tools(
         &self,
         _request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
-        Ok(ListToolsResult::with_all_items(self.tools()))
+        let caller = self.caller(&context.extensions);
+        let tools = self
+            .shared
+            .registry
+            .catalog()
+            .entries()
+            .iter()
+            .filter(|e| self.visible(caller.as_ref(), &e.rendered, e.name.tool()))
+            .map(|entry| entry.public_tool())
+            .collect();
+        Ok(ListToolsResult::with_all_items(tools))
     }
 
     fn get_tool(&self, name: &str) -> Option<Tool> {
@@ -492,8 +544,12 @@ impl ServerHandler for CatalogServer {
             .get(DEPTH_META_KEY)
             .and_then(Value::as_u64)
             .map_or(0, |depth| u32::try_from(depth).unwrap_or(u32::MAX));
+        let caller = self.caller(&context.extensions);
         let mut ctx = self.context_for(&request.name, Some(context.ct));
         ctx.depth = depth;
+        if let Some(caller) = &caller {
+            caller.apply(&mut ctx);
+        }
         relay::relayed(downstream, |relay| {
             ctx.relay = Some(relay);
             async move { self.answer(&request.name, request.arguments, &ctx).await }

@@ -46,6 +46,7 @@ impl Registry {
                 hint: format!("; {} prompts are registered", catalog.prompts().len()),
             })?;
         let upstream = entry.name.tool().to_owned();
+        self.admit(ctx, &entry.rendered, &upstream)?;
         self.read_through(&entry.service, ctx, |s| {
             let (upstream, arguments) = (upstream.clone(), arguments.clone());
             async move { s.get_prompt(&upstream, arguments, ctx).await }
@@ -60,6 +61,7 @@ impl Registry {
         ctx: &CallContext,
     ) -> Result<ReadResourceResult, CallError> {
         let service = self.resource_owner(uri)?;
+        self.admit(ctx, uri, uri)?;
         self.read_through(
             &service,
             ctx,
@@ -125,6 +127,7 @@ impl Registry {
     /// as [`MeshEvent::ResourceUpdated`](crate::MeshEvent::ResourceUpdated).
     pub async fn subscribe_resource(&self, uri: &str, ctx: &CallContext) -> Result<(), CallError> {
         let service = self.resource_owner(uri)?;
+        self.admit(ctx, uri, uri)?;
         self.read_through(
             &service,
             ctx,

@@ -10,15 +10,40 @@ use rmcp::{
 };
 use toolmesh_core::{CallError, ErrorKind};
 
-use super::CatalogServer;
+use super::{CatalogServer, caller::Caller};
 
 impl CatalogServer {
-    pub(super) fn prompt_list(&self) -> ListPromptsResult {
-        ListPromptsResult::with_all_items(self.shared.registry.prompts())
+    pub(super) fn prompt_list(&self, caller: Option<&Caller>) -> ListPromptsResult {
+        let prompts = self
+            .shared
+            .registry
+            .catalog()
+            .prompts()
+            .iter()
+            .filter(|p| self.visible(caller, &p.rendered, p.name.tool()))
+            .map(|p| p.public_prompt())
+            .collect();
+        ListPromptsResult::with_all_items(prompts)
     }
 
-    pub(super) fn resource_list(&self) -> ListResourcesResult {
-        ListResourcesResult::with_all_items(self.shared.registry.resources())
+    pub(super) fn resource_list(&self, caller: Option<&Caller>) -> ListResourcesResult {
+        let resources = self
+            .shared
+            .registry
+            .resources()
+            .into_iter()
+            .filter(|r| self.visible(caller, &r.uri, &r.uri))
+            .collect();
+        ListResourcesResult::with_all_items(resources)
+    }
+
+    /// A context for a read by `caller`.
+    fn read_context(&self, caller: Option<&Caller>) -> toolmesh_core::CallContext {
+        let mut ctx = self.context(None);
+        if let Some(caller) = caller {
+            caller.apply(&mut ctx);
+        }
+        ctx
     }
 
     pub(super) fn template_list(&self) -> ListResourceTemplatesResult {
@@ -54,8 +79,9 @@ impl CatalogServer {
     pub(super) async fn prompt(
         &self,
         request: GetPromptRequestParams,
+        caller: Option<&Caller>,
     ) -> Result<GetPromptResult, ErrorData> {
-        let ctx = self.context(None);
+        let ctx = self.read_context(caller);
         self.shared
             .registry
             .get_prompt(&request.name, request.arguments, &ctx)
@@ -66,8 +92,9 @@ impl CatalogServer {
     pub(super) async fn resource(
         &self,
         request: ReadResourceRequestParams,
+        caller: Option<&Caller>,
     ) -> Result<ReadResourceResult, ErrorData> {
-        let ctx = self.context(None);
+        let ctx = self.read_context(caller);
         self.shared
             .registry
             .read_resource(&request.uri, &ctx)
@@ -87,6 +114,7 @@ fn upstream_error(
         CallError::ToolNotFound { tool, hint } => {
             not_found(format!("no {what} `{tool}`{hint}"), None)
         }
+        CallError::Denied { tool, .. } => super::denied(&error, tool),
         CallError::Rpc { code, message, .. } => {
             ErrorData::new(rmcp::model::ErrorCode(*code), message.clone(), None)
         }

@@ -7,6 +7,7 @@ mod llm;
 pub mod narrow;
 mod tools;
 mod transcript;
+pub mod workflow;
 
 pub use agent::{Agent, AgentBuilder, AgentEvent, Limits};
 pub use error::{AgentError, LlmError};

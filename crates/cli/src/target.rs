@@ -4,7 +4,10 @@
 use std::{path::PathBuf, time::Duration};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use toolmesh::{ConfigLoader, Endpoint, Mesh, Registry, Session};
+use toolmesh::{
+    Config, ConfigLoader, Endpoint, Mesh, Registry, ServerId, Session,
+    layers::registry::RegistryOptions,
+};
 
 use crate::{cli::TargetArgs, native};
 
@@ -53,6 +56,49 @@ impl Target {
             Self::Mesh(mesh) => mesh.shutdown().await,
             Self::Native(registry) => registry.shutdown().await,
             Self::Remote(session) => session.close(Duration::from_secs(2)).await,
+        }
+    }
+}
+
+/// What agents and workflows run on: the configured servers, started here, and the
+/// native tools under their own names (`calculator`).
+pub(crate) struct AgentTools {
+    mesh: Option<Mesh>,
+    pub(crate) registry: Registry,
+}
+
+impl AgentTools {
+    /// Starts `config`'s servers (with a spinner) and adds the native tools.
+    pub(crate) async fn start(config: &Config) -> anyhow::Result<Self> {
+        let (mesh, registry) = if config.servers.is_empty() {
+            (None, Registry::new(RegistryOptions::default()))
+        } else {
+            let spinner = spinner(format!("starting {} MCP server(s)", config.servers.len()));
+            let mesh = Mesh::start(config).await;
+            spinner.finish_and_clear();
+            let mesh = mesh?;
+            let registry = mesh.registry().clone();
+            (Some(mesh), registry)
+        };
+        let tools = Self { mesh, registry };
+        if !tools.registry.services().contains(&ServerId::new(native::NATIVE)) {
+            let added = match native::agent_native_service() {
+                Ok(spec) => tools.registry.add_service(spec).await.map_err(Into::into),
+                Err(e) => Err(e),
+            };
+            if let Err(e) = added {
+                tools.close().await;
+                return Err(e);
+            }
+        }
+        Ok(tools)
+    }
+
+    /// Stops the servers.
+    pub(crate) async fn close(self) {
+        match self.mesh {
+            Some(mesh) => mesh.shutdown().await,
+            None => self.registry.shutdown().await,
         }
     }
 }

@@ -23,6 +23,7 @@ mod overrides;
 mod server;
 mod services;
 mod watch;
+mod workflows;
 
 pub use agents::{AgentConfig, Agents, LlmConfig, LlmEndpointConfig};
 pub use defaults::Defaults;
@@ -34,6 +35,7 @@ pub use overrides::{
 };
 pub use server::{InstanceEntry, Prefer, ServerConfig};
 pub use watch::ConfigWatcher;
+pub use workflows::Workflows;
 
 use defaults::{DefaultsSection, GlobalSettings};
 use services::Problem;
@@ -58,6 +60,9 @@ pub struct Config {
     /// Named agents over the mesh's tools.
     #[serde(skip_serializing_if = "Agents::is_empty")]
     pub agents: Agents,
+    /// Named workflows: steps calling tools and agents.
+    #[serde(skip_serializing_if = "Workflows::is_empty")]
+    pub workflows: Workflows,
 }
 
 /// A configuration as written: `defaults` holds only the keys given, so that they
@@ -77,6 +82,8 @@ struct ConfigFile {
     llm: LlmConfig,
     #[serde(default)]
     agents: Agents,
+    #[serde(default)]
+    workflows: Workflows,
 }
 
 impl From<ConfigFile> for Config {
@@ -87,6 +94,7 @@ impl From<ConfigFile> for Config {
             native_tools: file.native_tools,
             llm: file.llm,
             agents: file.agents,
+            workflows: file.workflows,
         }
     }
 }
@@ -101,6 +109,7 @@ pub(crate) const TOP_LEVEL_KEYS: &[&str] = &[
     "native_tools",
     "llm",
     "agents",
+    "workflows",
 ];
 
 impl Config {
@@ -144,7 +153,7 @@ impl Config {
     /// A warning when the configuration defines no server: it loads, but serves nothing
     /// (often the wrong file, or servers under a misspelt parent key).
     pub fn emptiness(&self) -> Option<&'static str> {
-        (self.servers.is_empty() && self.agents.is_empty()).then_some(
+        (self.servers.is_empty() && self.agents.is_empty() && self.workflows.is_empty()).then_some(
             "the configuration defines no servers, so no tools will be served; add them under `servers:` (servers: { search: { url: http://host:port/mcp } })",
         )
     }
@@ -161,6 +170,7 @@ impl Config {
             }
         }
         services::build(&config).map_err(|problem| locate(figment, problem))?;
+        workflows::check(&config).map_err(|problem| locate(figment, problem))?;
         if let Some(warning) = config.emptiness() {
             tracing::warn!("{warning}");
         }

@@ -9,7 +9,13 @@ pub use config::{Config, ConfigError, ConfigLoader, ConfigWatcher, Format};
 pub mod agent {
     pub use toolmesh_agent::*;
 }
+/// Workflows: steps calling tools (through the router) and agents, templated, in parallel
+/// where they can.
+pub mod workflow {
+    pub use toolmesh_agent::workflow::*;
+}
 pub use mesh::{Error, Mesh, ReloadStatus};
+pub use toolmesh_agent::workflow::{Workflow, WorkflowError, WorkflowResult};
 pub use toolmesh_agent::{Agent, AgentError, Llm, LlmEndpoint, RunResult, ToolSelection};
 pub use toolmesh_core::{
     CallContext, CallError, DynInvoker, ErrorKind, InstanceId, Invoker, NameTable, Phase, ServerId,

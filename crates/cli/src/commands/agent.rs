@@ -4,23 +4,18 @@ use std::{io::BufRead, process::ExitCode};
 
 use anyhow::Context;
 use futures::StreamExt;
-use toolmesh::{
-    Agent, Config, Mesh, Registry, RunResult, ServerId, agent::AgentEvent,
-    layers::registry::RegistryOptions,
-};
+use toolmesh::{Agent, Config, RunResult, agent::AgentEvent};
 
 use crate::{
     cli::{AgentArgs, AgentRunArgs},
-    native,
     output::{emit, emit_raw},
-    target::{loader, spinner},
+    target::{AgentTools, loader, spinner},
 };
 
 /// The agent and what it runs on; [`close`](Self::close) stops the servers.
 struct Session {
     agent: Agent,
-    mesh: Option<Mesh>,
-    registry: Registry,
+    tools: AgentTools,
 }
 
 impl Session {
@@ -30,22 +25,7 @@ impl Session {
         } else {
             loader(&args.config).load()?
         };
-        let (mesh, registry) = if config.servers.is_empty() {
-            (None, Registry::new(RegistryOptions::default()))
-        } else {
-            let spinner = spinner(format!("starting {} MCP server(s)", config.servers.len()));
-            let mesh = Mesh::start(&config).await;
-            spinner.finish_and_clear();
-            let mesh = mesh?;
-            let registry = mesh.registry().clone();
-            (Some(mesh), registry)
-        };
-        // The native tools are every agent's, under their own names.
-        if !registry.services().contains(&ServerId::new(native::NATIVE)) {
-            registry
-                .add_service(native::agent_native_service()?)
-                .await?;
-        }
+        let tools = AgentTools::start(&config).await?;
         if config.agents.is_empty() {
             config
                 .agents
@@ -59,19 +39,18 @@ impl Session {
                 agent.max_steps = Some(steps);
             }
         }
-        let agent = config.agent(args.agent.as_deref(), registry.clone());
-        Ok(Self {
-            agent: agent?,
-            mesh,
-            registry,
-        })
+        let agent = config.agent(args.agent.as_deref(), tools.registry.clone());
+        match agent {
+            Ok(agent) => Ok(Self { agent, tools }),
+            Err(e) => {
+                tools.close().await;
+                Err(e.into())
+            }
+        }
     }
 
     async fn close(self) {
-        match self.mesh {
-            Some(mesh) => mesh.shutdown().await,
-            None => self.registry.shutdown().await,
-        }
+        self.tools.close().await;
     }
 }
 

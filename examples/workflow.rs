@@ -37,8 +37,8 @@ workflows:
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let papers = FixtureServer::start(FixtureOptions::new().instance_id("papers").fail_rate(1.0))
-        .await?;
+    let papers =
+        FixtureServer::start(FixtureOptions::new().instance_id("papers").fail_rate(1.0)).await?;
     let mirror = FixtureServer::start(FixtureOptions::new().instance_id("mirror")).await?;
     let yaml = format!(
         "servers:\n  papers: {{ url: '{}' }}\n  mirror: {{ url: '{}' }}\nagents:\n  writer: {{ instructions: Answer in one sentence. }}\n{WORKFLOW}",

@@ -79,9 +79,16 @@ async fn a_routing_failure_also_falls_back() -> anyhow::Result<()> {
     let result = workflow.run(json!({}), &ctx()).await?;
     let step = &result.steps[0];
     assert_eq!(step.tool.as_deref(), Some("fx__echo"));
-    let tried: Vec<&str> = step.fallbacks_tried.iter().map(|f| f.tool.as_str()).collect();
+    let tried: Vec<&str> = step
+        .fallbacks_tried
+        .iter()
+        .map(|f| f.tool.as_str())
+        .collect();
     assert_eq!(tried, ["fx__flaky", "fx__fail"]);
-    assert!(step.fallbacks_tried[0].error.contains("flaky failure"), "{step:?}");
+    assert!(
+        step.fallbacks_tried[0].error.contains("flaky failure"),
+        "{step:?}"
+    );
     assert_eq!(step.text, "saved");
     registry.shutdown().await;
     Ok(())
@@ -107,9 +114,18 @@ async fn a_parallel_group_runs_its_steps_concurrently() -> anyhow::Result<()> {
         .step(sleep("d"))
         .build()?;
     let result = workflow.run(json!({}), &ctx()).await?;
-    let (a, b) = (span(&result.step("a").unwrap().output), span(&result.step("b").unwrap().output));
-    assert!(a.0 < b.1 && b.0 < a.1, "a {a:?} and b {b:?} did not overlap");
-    let (c, d) = (span(&result.step("c").unwrap().output), span(&result.step("d").unwrap().output));
+    let (a, b) = (
+        span(&result.step("a").unwrap().output),
+        span(&result.step("b").unwrap().output),
+    );
+    assert!(
+        a.0 < b.1 && b.0 < a.1,
+        "a {a:?} and b {b:?} did not overlap"
+    );
+    let (c, d) = (
+        span(&result.step("c").unwrap().output),
+        span(&result.step("d").unwrap().output),
+    );
     assert!(d.0 >= c.1, "d {d:?} started before c {c:?} ended");
     assert!(c.0 >= a.1.max(b.1), "c started before the group ended");
     // The group's output maps its steps to theirs; its steps say where they belong.
@@ -144,9 +160,7 @@ async fn a_false_when_skips_the_step_and_dependents_see_it() -> anyhow::Result<(
     let server = FixtureServer::start(FixtureOptions::new()).await?;
     let registry = mesh(&server).await?;
     let workflow = Workflow::builder("when", registry.clone())
-        .step(
-            Step::tool("maybe", "fx__counter").when("input.count and input.times > 1"),
-        )
+        .step(Step::tool("maybe", "fx__counter").when("input.count and input.times > 1"))
         .step(
             Step::tool("report", "fx__echo")
                 .arguments(json!({"message": "maybe was {{ steps.maybe.status }}"})),
@@ -199,7 +213,9 @@ async fn a_failed_step_fails_the_run_and_says_what_did_not_run() -> anyhow::Resu
         .build()?;
     let error = workflow.run(json!({}), &ctx()).await.unwrap_err();
     assert!(
-        error.to_string().starts_with("step `broken` failed: fx__fail: the tool answered with an error: no luck"),
+        error.to_string().starts_with(
+            "step `broken` failed: fx__fail: the tool answered with an error: no luck"
+        ),
         "{error}"
     );
     let result = error.result().unwrap();
@@ -207,7 +223,10 @@ async fn a_failed_step_fails_the_run_and_says_what_did_not_run() -> anyhow::Resu
     assert_eq!(result.step("broken").unwrap().status, StepStatus::Failed);
     let never = result.step("never").unwrap();
     assert_eq!(never.status, StepStatus::Skipped);
-    assert_eq!(never.error.as_deref(), Some("not run: step `broken` failed"));
+    assert_eq!(
+        never.error.as_deref(),
+        Some("not run: step `broken` failed")
+    );
     registry.shutdown().await;
     Ok(())
 }
@@ -222,7 +241,10 @@ async fn a_step_timeout_ends_the_step() -> anyhow::Result<()> {
         ]})))
         .build()?;
     let error = workflow.run(json!({}), &ctx()).await.unwrap_err();
-    assert!(matches!(error, WorkflowError::Step { ref step, .. } if step == "slow"), "{error}");
+    assert!(
+        matches!(error, WorkflowError::Step { ref step, .. } if step == "slow"),
+        "{error}"
+    );
     assert!(error.to_string().contains("within"), "{error}");
     registry.shutdown().await;
     Ok(())
@@ -243,13 +265,17 @@ async fn cancelling_the_context_stops_the_run() -> anyhow::Result<()> {
     });
     token.cancel();
     let outcome = tokio::time::timeout(Duration::from_secs(20), run).await??;
-    assert!(matches!(outcome, Err(WorkflowError::Cancelled { .. })), "{outcome:?}");
+    assert!(
+        matches!(outcome, Err(WorkflowError::Cancelled { .. })),
+        "{outcome:?}"
+    );
     registry.shutdown().await;
     Ok(())
 }
 
 #[tokio::test]
-async fn unknown_tools_and_agents_are_refused_at_build_with_the_closest_names() -> anyhow::Result<()> {
+async fn unknown_tools_and_agents_are_refused_at_build_with_the_closest_names() -> anyhow::Result<()>
+{
     let server = FixtureServer::start(FixtureOptions::new()).await?;
     let registry = mesh(&server).await?;
     let error = Workflow::builder("typo", registry.clone())
@@ -257,14 +283,21 @@ async fn unknown_tools_and_agents_are_refused_at_build_with_the_closest_names() 
         .build()
         .unwrap_err();
     assert!(
-        error.to_string().starts_with("steps[0].tool: no tool named `fx__ehco` in the catalog; did you mean fx__echo"),
+        error.to_string().starts_with(
+            "steps[0].tool: no tool named `fx__ehco` in the catalog; did you mean fx__echo"
+        ),
         "{error}"
     );
     let error = Workflow::builder("typo", registry.clone())
         .step(Step::agent("a", "writer", "hi"))
         .build()
         .unwrap_err();
-    assert!(error.to_string().starts_with("steps[0].agent: no agent named `writer`"), "{error}");
+    assert!(
+        error
+            .to_string()
+            .starts_with("steps[0].agent: no agent named `writer`"),
+        "{error}"
+    );
     registry.shutdown().await;
     Ok(())
 }
@@ -278,12 +311,25 @@ async fn an_agent_step_runs_its_agent_on_the_rendered_task() -> anyhow::Result<(
         Reply::text("MCP is a protocol for tools."),
     ])
     .await?;
-    let llm = Llm::new([LlmEndpoint::new(scripted.base_url(), Some("sk-test".into()))])?
-        .with_model("scripted");
-    let writer = Agent::builder(llm).name("writer").registry(registry.clone()).build()?;
+    let llm = Llm::new([LlmEndpoint::new(
+        scripted.base_url(),
+        Some("sk-test".into()),
+    )])?
+    .with_model("scripted");
+    let writer = Agent::builder(llm)
+        .name("writer")
+        .registry(registry.clone())
+        .build()?;
     let workflow = Workflow::builder("research", registry.clone())
-        .step(Step::tool("find", "fx__echo").arguments(json!({"message": "notes on {{ input.topic }}"})))
-        .step(Step::agent("summary", "writer", "Summarize: {{ steps.find.text }}"))
+        .step(
+            Step::tool("find", "fx__echo")
+                .arguments(json!({"message": "notes on {{ input.topic }}"})),
+        )
+        .step(Step::agent(
+            "summary",
+            "writer",
+            "Summarize: {{ steps.find.text }}",
+        ))
         .agent("writer", writer)
         .build()?;
     let result = workflow.run(json!({"topic": "MCP"}), &ctx()).await?;
@@ -294,7 +340,11 @@ async fn an_agent_step_runs_its_agent_on_the_rendered_task() -> anyhow::Result<(
     assert_eq!(result.output, "MCP is a protocol for tools.");
     let asked = &scripted.requests()[0]["messages"];
     assert!(
-        asked.as_array().unwrap().iter().any(|m| m["content"] == "Summarize: notes on MCP"),
+        asked
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["content"] == "Summarize: notes on MCP"),
         "{asked}"
     );
     registry.shutdown().await;
@@ -316,7 +366,9 @@ async fn a_workflow_served_as_a_tool_answers_with_output_and_steps() -> anyhow::
     assert_eq!(definition.description.as_deref(), Some("Echoes a topic"));
     assert_eq!(definition.input_schema["type"], "object");
     let call = |args: Value| {
-        ToolCall::new(ToolName::new("wf", "research").unwrap()).with_arguments(args).unwrap()
+        ToolCall::new(ToolName::new("wf", "research").unwrap())
+            .with_arguments(args)
+            .unwrap()
     };
     let answer = tool.invoke(call(json!({"topic": "mcp"})), &ctx()).await?;
     assert_ne!(answer.is_error, Some(true));
@@ -324,7 +376,9 @@ async fn a_workflow_served_as_a_tool_answers_with_output_and_steps() -> anyhow::
     assert_eq!(structured["output"], "mcp");
     assert_eq!(structured["steps"][0]["instance"], "fx-1");
     assert!(structured["steps"][0]["latency_ms"].is_number());
-    let failed = tool.invoke(call(json!({"topic": "mcp", "fail": true})), &ctx()).await?;
+    let failed = tool
+        .invoke(call(json!({"topic": "mcp", "fail": true})), &ctx())
+        .await?;
     assert_eq!(failed.is_error, Some(true));
     let text = toolmesh_core::result_text(&failed);
     assert!(text.contains("step `oops` failed"), "{text}");

@@ -81,7 +81,11 @@ impl AgentTools {
             (Some(mesh), registry)
         };
         let tools = Self { mesh, registry };
-        if !tools.registry.services().contains(&ServerId::new(native::NATIVE)) {
+        if !tools
+            .registry
+            .services()
+            .contains(&ServerId::new(native::NATIVE))
+        {
             let added = match native::agent_native_service() {
                 Ok(spec) => tools.registry.add_service(spec).await.map_err(Into::into),
                 Err(e) => Err(e),

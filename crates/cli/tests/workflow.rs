@@ -55,17 +55,33 @@ async fn workflow_run_prints_each_step_and_the_output() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let file = config(&dir, &fixture, RESEARCH);
     let output = toolmesh()
-        .args(["workflow", "run", "research", "--input", r#"{"topic": "MCP"}"#, "--config"])
+        .args([
+            "workflow",
+            "run",
+            "research",
+            "--input",
+            r#"{"topic": "MCP"}"#,
+            "--config",
+        ])
         .arg(&file)
         .output()?;
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stderr}");
     let lines: Vec<&str> = stdout.lines().collect();
-    assert!(lines[0].starts_with("ok      find fx__echo @ fx-1 (at "), "{stdout}");
-    assert!(lines[1].contains("fx__fail failed: the tool answered with an error: primary down"), "{stdout}");
+    assert!(
+        lines[0].starts_with("ok      find fx__echo @ fx-1 (at "),
+        "{stdout}"
+    );
+    assert!(
+        lines[1].contains("fx__fail failed: the tool answered with an error: primary down"),
+        "{stdout}"
+    );
     assert!(stdout.contains("ok      both parallel"), "{stdout}");
-    assert!(stdout.contains("  ok      count calculator @ native"), "{stdout}");
+    assert!(
+        stdout.contains("  ok      count calculator @ native"),
+        "{stdout}"
+    );
     assert!(stdout.contains("skipped skipped fx__counter"), "{stdout}");
     assert!(stdout.contains(r#""found": "papers on MCP""#), "{stdout}");
     assert!(stdout.contains(r#""answer": "42""#), "{stdout}");
@@ -78,10 +94,22 @@ async fn workflow_run_json_prints_the_result_with_routing() -> anyhow::Result<()
     let dir = tempfile::tempdir()?;
     let file = config(&dir, &fixture, RESEARCH);
     let output = toolmesh()
-        .args(["workflow", "run", "research", "--json", "--input", r#"{"topic": "MCP", "count": true}"#, "-c"])
+        .args([
+            "workflow",
+            "run",
+            "research",
+            "--json",
+            "--input",
+            r#"{"topic": "MCP", "count": true}"#,
+            "-c",
+        ])
         .arg(&file)
         .output()?;
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let result: Value = serde_json::from_slice(&output.stdout)?;
     let find = &result["steps"][0];
     assert_eq!(find["tool"], "fx__echo");
@@ -89,7 +117,12 @@ async fn workflow_run_json_prints_the_result_with_routing() -> anyhow::Result<()
     assert_eq!(find["instance"], "fx-1");
     assert_eq!(find["attempts"], 1);
     assert!(find["latency_ms"].is_number() && find["started_ms"].is_number());
-    let skipped = result["steps"].as_array().unwrap().iter().find(|s| s["id"] == "skipped").unwrap();
+    let skipped = result["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "skipped")
+        .unwrap();
     assert_eq!(skipped["status"], "ok", "`count: true` runs it");
     assert_eq!(result["output"]["found"], "papers on MCP");
     Ok(())
@@ -113,9 +146,13 @@ async fn a_failing_workflow_exits_1_with_the_reason() -> anyhow::Result<()> {
         .arg(&file)
         .assert()
         .code(2)
-        .stderr(predicate::str::contains("no workflow named `nope`; workflows are: broken, research"));
+        .stderr(predicate::str::contains(
+            "no workflow named `nope`; workflows are: broken, research",
+        ));
     toolmesh()
-        .args(["workflow", "run", "research", "--input", "{topic", "--config"])
+        .args([
+            "workflow", "run", "research", "--input", "{topic", "--config",
+        ])
         .arg(&file)
         .assert()
         .code(2)
@@ -150,6 +187,8 @@ async fn config_check_reports_workflow_mistakes_with_key_paths() -> anyhow::Resu
         .arg(&file)
         .assert()
         .success()
-        .stderr(predicate::str::contains("1 service, 1 instance, 2 workflows"));
+        .stderr(predicate::str::contains(
+            "1 service, 1 instance, 2 workflows",
+        ));
     Ok(())
 }

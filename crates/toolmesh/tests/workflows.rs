@@ -11,7 +11,10 @@ fn load(text: &str) -> (TempDir, Result<Config, toolmesh::ConfigError>) {
     let dir = TempDir::new().unwrap();
     let path = dir.path().join("flows.yaml");
     std::fs::write(&path, text).unwrap();
-    let loaded = ConfigLoader::new().file(&path).without_env_overrides().load();
+    let loaded = ConfigLoader::new()
+        .file(&path)
+        .without_env_overrides()
+        .load();
     (dir, loaded)
 }
 
@@ -59,7 +62,10 @@ workflows:
     let research = &config.workflows["research"];
     assert_eq!(research.steps.len(), 3);
     assert_eq!(research.steps[1].parallel.len(), 2);
-    assert_eq!(research.steps[0].timeout, Some(std::time::Duration::from_secs(20)));
+    assert_eq!(
+        research.steps[0].timeout,
+        Some(std::time::Duration::from_secs(20))
+    );
 }
 
 #[test]
@@ -114,14 +120,15 @@ workflows:
     );
     let message = fail(&text);
     assert!(
-        message.starts_with("flows.yaml: workflows.research.steps[0].tool: unknown tool `paper__search`: no server has the namespace `paper`; did you mean papers__"),
+        message.starts_with("flows.yaml: workflows.research.steps[0].tool: unknown tool `paper__search`: no server has the namespace `paper`; did you mean papers__search?"),
         "{message}"
     );
     let text = text.replace("paper__search", "papers__search");
     let message = fail(&text);
     assert!(
-        message.starts_with("flows.yaml: workflows.research.steps[1].parallel[0].tool: unknown tool `calculater`")
-            && message.contains("did you mean calculator"),
+        message.starts_with(
+            "flows.yaml: workflows.research.steps[1].parallel[0].tool: unknown tool `calculater`"
+        ) && message.contains("did you mean calculator"),
         "{message}"
     );
 }
@@ -138,7 +145,10 @@ fn unknown_agents_template_errors_and_bad_keys_are_reported() {
     let message = fail(&format!(
         "{SERVERS}\nworkflows:\n  w:\n    steps:\n      - {{ id: s, tool: papers__x, arguments: {{ q: '{{{{ input.q ' }} }}\n"
     ));
-    assert!(message.starts_with("flows.yaml: workflows.w.steps[0].arguments.q: "), "{message}");
+    assert!(
+        message.starts_with("flows.yaml: workflows.w.steps[0].arguments.q: "),
+        "{message}"
+    );
     let message = fail(&format!(
         "{SERVERS}\nworkflows:\n  w:\n    steps:\n      - {{ id: s, tool: papers__x, fallback: [y] }}\n"
     ));
@@ -161,14 +171,21 @@ async fn a_configured_workflow_is_built_over_the_running_catalog() -> anyhow::Re
         .await?;
     assert_eq!(result.output["message"], "ada");
     // A tool the server does not have is only known once it runs.
-    let error = config.workflow("typo", mesh.registry().clone()).unwrap_err();
+    let error = config
+        .workflow("typo", mesh.registry().clone())
+        .unwrap_err();
     assert!(
         error.to_string().starts_with("workflows.typo.steps[0].tool: no tool named `fx__ehco` in the catalog; did you mean fx__echo"),
         "{error}"
     );
-    let error = config.workflow("nope", mesh.registry().clone()).unwrap_err();
+    let error = config
+        .workflow("nope", mesh.registry().clone())
+        .unwrap_err();
     assert!(matches!(error, WorkflowError::Invalid { .. }));
-    assert_eq!(error.to_string(), "no workflow named `nope`; workflows are: hello, typo");
+    assert_eq!(
+        error.to_string(),
+        "no workflow named `nope`; workflows are: hello, typo"
+    );
     mesh.shutdown().await;
     Ok(())
 }

@@ -73,7 +73,11 @@ impl WorkflowError {
     /// in the file that holds the workflow.
     pub fn nested(self, prefix: &[&str]) -> Self {
         match self {
-            Self::Invalid { path: rest, message, .. } => {
+            Self::Invalid {
+                path: rest,
+                message,
+                ..
+            } => {
                 let mut path: Vec<String> = prefix.iter().map(|p| (*p).to_owned()).collect();
                 path.extend(rest);
                 Self::invalid(path, message)

@@ -111,6 +111,7 @@ impl Plan {
             &spec.steps,
             &["steps".to_owned()],
             None,
+            None,
             &mut nodes,
             &mut entries,
         )?;
@@ -207,6 +208,8 @@ fn flatten<'a>(
     steps: &'a [Step],
     prefix: &[String],
     group: Option<usize>,
+    // A group's `timeout:`, for its steps that set none.
+    inherited: Option<Duration>,
     nodes: &mut Vec<Node>,
     entries: &mut Vec<Entry<'a>>,
 ) -> Result<(), WorkflowError> {
@@ -218,7 +221,7 @@ fn flatten<'a>(
             action,
             deps: Vec::new(),
             when: step.when.clone(),
-            timeout: step.timeout,
+            timeout: step.timeout.or(inherited),
             group,
         };
         let action = if !step.parallel.is_empty() {
@@ -254,7 +257,8 @@ fn flatten<'a>(
             let first_child = entries.len();
             let mut inner = path.clone();
             inner.push("parallel".to_owned());
-            flatten(&step.parallel, &inner, Some(start), nodes, entries)?;
+            let timeout = step.timeout.or(inherited);
+            flatten(&step.parallel, &inner, Some(start), timeout, nodes, entries)?;
             // Direct children only: a nested group's steps close into their own group.
             let children: Vec<usize> = entries[first_child..]
                 .iter()

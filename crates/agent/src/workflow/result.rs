@@ -163,13 +163,10 @@ impl WorkflowResult {
                 (_, _, StepKind::Parallel) => "parallel".to_owned(),
                 _ => String::new(),
             };
-            let mut line = format!(
-                "{indent}{:<7} {} {what} (at {}, {})",
-                step.status.as_str(),
-                step.id,
-                ms(step.started),
-                ms(step.latency)
-            );
+            let mut line = format!("{indent}{:<7} {} {what}", step.status.as_str(), step.id);
+            if step.status != StepStatus::Skipped {
+                line.push_str(&format!(" (at {}, {})", ms(step.started), ms(step.latency)));
+            }
             if step.attempts > 1 || step.failovers > 0 {
                 line.push_str(&format!(
                     ", {} attempts, {} failovers",

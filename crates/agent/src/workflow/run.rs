@@ -134,11 +134,11 @@ impl Workflow {
             .map(|&i| nodes[i].id.as_str())
             .collect();
         let pending = pending.join(", ");
-        let why_not_run = match &stop {
-            Some(Stop::Failed { step, .. }) => format!("not run: step `{step}` failed"),
-            Some(Stop::Cancelled) => "not run: the workflow was cancelled".to_owned(),
-            Some(Stop::Timeout) => "not run: the workflow's deadline passed".to_owned(),
-            None => "not run".to_owned(),
+        let why = match &stop {
+            Some(Stop::Failed { step, .. }) => format!("step `{step}` failed"),
+            Some(Stop::Cancelled) => "the workflow was cancelled".to_owned(),
+            Some(Stop::Timeout) => "the workflow's deadline passed".to_owned(),
+            None => "the workflow ended".to_owned(),
         };
         let steps = inner
             .plan
@@ -147,7 +147,16 @@ impl Workflow {
             .map(|&i| {
                 done[i].clone().unwrap_or_else(|| {
                     let mut outcome = self.outcome(&nodes[i]);
-                    outcome.error = Some(why_not_run.clone());
+                    // A group counts as started once one of its steps has.
+                    let began = match &nodes[i].action {
+                        Action::Close { children, .. } => children.iter().any(|c| started[*c]),
+                        _ => started[i],
+                    };
+                    outcome.error = Some(if began {
+                        format!("stopped before it finished: {why}")
+                    } else {
+                        format!("not run: {why}")
+                    });
                     outcome
                 })
             })

@@ -87,7 +87,8 @@ pub struct Step {
     /// `status: skipped`, `output: null`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub when: Option<String>,
-    /// Deadline of the step, fallbacks included.
+    /// Deadline of the step, fallbacks included; a group's applies to each of its steps
+    /// that sets none.
     #[serde(
         default,
         with = "toolmesh_core::duration::option",

@@ -66,11 +66,13 @@ pub(crate) async fn run(args: WorkflowRunArgs) -> anyhow::Result<ExitCode> {
 
 fn print(result: &WorkflowResult, json: bool) -> anyhow::Result<()> {
     if json {
-        return emit(&serde_json::to_string_pretty(result)?);
+        emit(&serde_json::to_string_pretty(result)?)?;
+        return Ok(());
     }
     let output = match &result.output {
         Value::String(text) => text.clone(),
         other => serde_json::to_string_pretty(other)?,
     };
-    emit(&format!("{}\n\n{output}", result.summary()))
+    emit(&format!("{}\n\n{output}", result.summary()))?;
+    Ok(())
 }

@@ -22,8 +22,7 @@ pub(super) fn check(config: &Config) -> Result<(), Problem> {
     }
     let declared = Declared::new(config);
     for (name, spec) in &config.workflows {
-        spec.validate(&declared)
-            .map_err(|e| problem(name, e))?;
+        spec.validate(&declared).map_err(|e| problem(name, e))?;
     }
     Ok(())
 }
@@ -31,7 +30,11 @@ pub(super) fn check(config: &Config) -> Result<(), Problem> {
 fn problem(name: &str, error: WorkflowError) -> Problem {
     let mut path = vec!["workflows".to_owned(), name.to_owned()];
     let message = match error {
-        WorkflowError::Invalid { path: rest, message, .. } => {
+        WorkflowError::Invalid {
+            path: rest,
+            message,
+            ..
+        } => {
             path.extend(rest);
             message
         }
@@ -75,14 +78,14 @@ impl<'a> Declared<'a> {
         }
     }
 
-    /// Names to suggest: native tools, `namespace__` stems and tools named in `tools:`.
-    fn suggestions(&self) -> Vec<String> {
+    /// Names to suggest for a bare `tool`: native tools, and `tool` under each namespace.
+    fn suggestions(&self, tool: &str) -> Vec<String> {
         let mut names = self.native.clone();
-        for (name, server) in &self.config.servers {
-            let namespace = server.namespace.clone().unwrap_or_else(|| name.clone());
-            names.push(format!("{namespace}__"));
-            names.extend(server.tools.keys().map(|t| format!("{namespace}__{t}")));
-        }
+        names.extend(
+            self.namespaces
+                .iter()
+                .map(|(ns, _)| format!("{ns}__{tool}")),
+        );
         names
     }
 }
@@ -92,10 +95,8 @@ impl Known for Declared<'_> {
         if self.native.iter().any(|n| n == tool) {
             return Ok(());
         }
-        let namespace = tool
-            .split_once("__")
-            .or_else(|| tool.split_once('/'))
-            .map(|(ns, _)| ns);
+        let split = tool.split_once("__").or_else(|| tool.split_once('/'));
+        let namespace = split.map(|(ns, _)| ns);
         if let Some(ns) = namespace
             && self.namespaces.iter().any(|(n, _)| n == ns)
         {
@@ -107,11 +108,26 @@ impl Known for Declared<'_> {
         }
         let why = match namespace {
             Some(ns) => format!("no server has the namespace `{ns}`"),
-            None => "it is not a native tool, and a server's tools are named `server__tool`"
-                .to_owned(),
+            None => {
+                "it is not a native tool, and a server's tools are named `server__tool`".to_owned()
+            }
         };
-        let names = self.suggestions();
-        let close = toolmesh_agent::closest(tool, names.iter().map(String::as_str));
+        // The same tool under the closest namespaces, else the closest names known.
+        let close: Vec<String> = match split {
+            Some((ns, rest)) => {
+                toolmesh_agent::closest(ns, self.namespaces.iter().map(|(n, _)| n.as_str()))
+                    .into_iter()
+                    .map(|n| format!("{n}__{rest}"))
+                    .collect()
+            }
+            None => {
+                let names = self.suggestions(tool);
+                toolmesh_agent::closest(tool, names.iter().map(String::as_str))
+                    .into_iter()
+                    .map(str::to_owned)
+                    .collect()
+            }
+        };
         Err(format!(
             "unknown tool `{tool}`: {why}{}",
             if close.is_empty() {
@@ -134,7 +150,12 @@ impl Known for Declared<'_> {
             } else {
                 format!(
                     "agents are: {}",
-                    self.config.agents.keys().cloned().collect::<Vec<_>>().join(", ")
+                    self.config
+                        .agents
+                        .keys()
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 )
             }
         ))
@@ -163,7 +184,11 @@ impl Config {
                     } else {
                         format!(
                             "workflows are: {}",
-                            self.workflows.keys().cloned().collect::<Vec<_>>().join(", ")
+                            self.workflows
+                                .keys()
+                                .cloned()
+                                .collect::<Vec<_>>()
+                                .join(", ")
                         )
                     }
                 ),

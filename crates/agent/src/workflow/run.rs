@@ -87,6 +87,7 @@ impl Workflow {
                     let context = template_context(&input, &views);
                     match self.start(i, node, &done, &context, &ctx, at) {
                         Start::Settled(outcome) => {
+                            let outcome = *outcome;
                             if outcome.status == StepStatus::Failed {
                                 failure = Some(Stop::Failed {
                                     step: outcome.id.clone(),
@@ -246,19 +247,19 @@ impl Workflow {
             outcome.error = node
                 .group
                 .map(|g| format!("its group `{}` was skipped", inner.plan.nodes[g].id));
-            return Start::Settled(outcome);
+            return settled(outcome);
         }
         if let Action::Close { open, children } = &node.action {
-            return Start::Settled(close(outcome, *open, children, done, at));
+            return settled(close(outcome, *open, children, done, at));
         }
         if let Some(when) = &node.when {
             match inner.templates.condition(when, context) {
                 Ok(true) => {}
                 Ok(false) => {
                     outcome.error = Some(format!("when: `{when}` is false"));
-                    return Start::Settled(outcome);
+                    return settled(outcome);
                 }
-                Err(reason) => return Start::Settled(failed(outcome, format!("when: {reason}"))),
+                Err(reason) => return settled(failed(outcome, format!("when: {reason}"))),
             }
         }
         let step_ctx = match node.timeout {
@@ -268,9 +269,9 @@ impl Workflow {
         match &node.action {
             Action::Open => {
                 outcome.status = StepStatus::Ok;
-                Start::Settled(outcome)
+                settled(outcome)
             }
-            Action::Close { .. } => Start::Settled(outcome),
+            Action::Close { .. } => settled(outcome),
             Action::Tool { tools, arguments } => {
                 let arguments = match arguments
                     .as_ref()
@@ -283,10 +284,10 @@ impl Workflow {
                         let reason = format!(
                             "arguments: the template gave {other}, not a mapping of arguments"
                         );
-                        return Start::Settled(failed(outcome, reason));
+                        return settled(failed(outcome, reason));
                     }
                     Err(reason) => {
-                        return Start::Settled(failed(outcome, format!("arguments: {reason}")));
+                        return settled(failed(outcome, format!("arguments: {reason}")));
                     }
                 };
                 let begun = Instant::now();
@@ -299,12 +300,12 @@ impl Workflow {
                 let task = match inner.templates.render_text(task, context) {
                     Ok(task) => task,
                     Err(reason) => {
-                        return Start::Settled(failed(outcome, format!("task: {reason}")));
+                        return settled(failed(outcome, format!("task: {reason}")));
                     }
                 };
                 let Some(agent) = inner.agents.get(agent).cloned() else {
                     let reason = format!("no agent named `{agent}`");
-                    return Start::Settled(failed(outcome, reason));
+                    return settled(failed(outcome, reason));
                 };
                 let begun = Instant::now();
                 Start::Running(Box::pin(async move {
@@ -369,9 +370,13 @@ impl Workflow {
 /// How starting a node went.
 enum Start<'a> {
     /// Done without waiting (skipped, a group, a template error).
-    Settled(StepOutcome),
+    Settled(Box<StepOutcome>),
     /// Running.
     Running(BoxFuture<'a, (usize, StepOutcome)>),
+}
+
+fn settled<'a>(outcome: StepOutcome) -> Start<'a> {
+    Start::Settled(Box::new(outcome))
 }
 
 /// Records node `i`'s outcome; a step's (not a group opening's) becomes `steps.ID`.

@@ -1,6 +1,6 @@
 //! A workflow behind the [`Invoker`] trait, so it can be served as an MCP tool.
 
-use std::{future::Future, sync::Arc};
+use std::sync::Arc;
 
 use rmcp::model::ContentBlock;
 use serde_json::{Value, json};
@@ -43,39 +43,33 @@ fn any_object() -> JsonObject {
 }
 
 impl Invoker for WorkflowTool {
-    fn invoke(
-        &self,
-        call: ToolCall,
-        ctx: &CallContext,
-    ) -> impl Future<Output = Result<CallToolResult, CallError>> + Send {
-        async move {
-            let input = Value::Object(call.arguments.unwrap_or_default());
-            Ok(match self.workflow.run(input, ctx).await {
-                Ok(result) => {
-                    let output = match &result.output {
-                        Value::String(text) => text.clone(),
-                        other => other.to_string(),
-                    };
-                    let text = format!("{output}\n\n{}", result.summary());
-                    let mut answer = CallToolResult::success(vec![ContentBlock::text(text)]);
-                    answer.structured_content =
-                        Some(json!({ "output": result.output, "steps": result.steps }));
-                    answer
-                }
-                Err(e) => {
-                    let mut text = format!("workflow `{}` failed: {e}", self.workflow.name());
-                    let steps = e.result().map(|r| {
-                        text.push_str(&format!("\n\n{}", r.summary()));
-                        json!(r.steps)
-                    });
-                    let mut answer = CallToolResult::error(vec![ContentBlock::text(text)]);
-                    answer.structured_content = Some(json!({
-                        "error": e.to_string(),
-                        "steps": steps.unwrap_or_else(|| json!([])),
-                    }));
-                    answer
-                }
-            })
-        }
+    async fn invoke(&self, call: ToolCall, ctx: &CallContext) -> Result<CallToolResult, CallError> {
+        let input = Value::Object(call.arguments.unwrap_or_default());
+        Ok(match self.workflow.run(input, ctx).await {
+            Ok(result) => {
+                let output = match &result.output {
+                    Value::String(text) => text.clone(),
+                    other => other.to_string(),
+                };
+                let text = format!("{output}\n\n{}", result.summary());
+                let mut answer = CallToolResult::success(vec![ContentBlock::text(text)]);
+                answer.structured_content =
+                    Some(json!({ "output": result.output, "steps": result.steps }));
+                answer
+            }
+            Err(e) => {
+                let mut text = format!("workflow `{}` failed: {e}", self.workflow.name());
+                let steps = e.result().map(|r| {
+                    text.push_str(&format!("\n\n{}", r.summary()));
+                    json!(r.steps)
+                });
+                let mut answer = CallToolResult::error(vec![ContentBlock::text(text)]);
+                answer.structured_content = Some(json!({
+                    "error": e.to_string(),
+                    "steps": steps.unwrap_or_else(|| json!([])),
+                }));
+                answer
+            }
+        })
     }
 }

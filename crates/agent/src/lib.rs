@@ -13,7 +13,7 @@ pub use agent::{Agent, AgentBuilder, AgentEvent, Limits};
 pub use error::{AgentError, LlmError};
 pub use hooks::{DynHooks, Hooks, PendingCall, Verdict};
 pub use llm::{Completion, Llm, LlmEndpoint, LlmRetry};
-pub use tools::{ToolSelection, closest};
+pub use tools::{ToolSelection, closest, did_you_mean};
 pub use transcript::{ModelCall, RunResult, ToolStep, Transcript, Usage};
 
 /// The OpenAI-compatible types the agent speaks (messages for [`Agent::chat`]).

@@ -194,11 +194,7 @@ impl Known for Catalogued<'_> {
         let close = crate::closest(tool, catalog.entries().iter().map(|e| e.rendered.as_str()));
         Err(format!(
             "no tool named `{tool}` in the catalog{}",
-            if close.is_empty() {
-                String::new()
-            } else {
-                format!("; did you mean {}?", close.join(", "))
-            }
+            crate::did_you_mean(&close)
         ))
     }
 

@@ -130,11 +130,7 @@ impl Known for Declared<'_> {
         };
         Err(format!(
             "unknown tool `{tool}`: {why}{}",
-            if close.is_empty() {
-                String::new()
-            } else {
-                format!("; did you mean {}?", close.join(", "))
-            }
+            toolmesh_agent::did_you_mean(&close)
         ))
     }
 

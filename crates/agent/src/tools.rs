@@ -163,6 +163,15 @@ pub fn closest<'a>(name: &str, names: impl IntoIterator<Item = &'a str>) -> Vec<
     scored.into_iter().take(3).map(|(_, k)| k).collect()
 }
 
+/// `; did you mean a, b?` for the names of [`closest`]; empty when there are none.
+pub fn did_you_mean<S: AsRef<str>>(close: &[S]) -> String {
+    if close.is_empty() {
+        return String::new();
+    }
+    let names: Vec<&str> = close.iter().map(AsRef::as_ref).collect();
+    format!("; did you mean {}?", names.join(", "))
+}
+
 /// Levenshtein distance, with a bonus when one name contains the other.
 fn distance(a: &str, b: &str) -> usize {
     let a: Vec<char> = a.chars().collect();

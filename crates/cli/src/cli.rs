@@ -59,6 +59,57 @@ pub(crate) enum Command {
     /// Run an LLM agent whose tool calls go through the mesh.
     #[command(subcommand)]
     Agent(AgentCommand),
+    /// Run a workflow of the configuration (`workflows:`).
+    #[command(subcommand)]
+    Workflow(WorkflowCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum WorkflowCommand {
+    /// Run a workflow once and print each step's outcome and timing, then its output.
+    #[command(after_help = WORKFLOW_HELP)]
+    Run(WorkflowRunArgs),
+}
+
+const WORKFLOW_HELP: &str = "\
+Every tool step goes through the mesh's router (failover, cache, retry safety); the
+native tools are available under their own names (calculator, time_now, ...). Agent
+steps use `agents:` and the model of `llm:` (or OPENAI_BASE_URL, OPENAI_API_KEY and
+TOOLMESH_MODEL).
+
+Without --json, stdout has one line per step (status, id, tool @ instance, when it
+started and how long it took, failed fallbacks), then a blank line and the output.
+--json prints {output, steps, latency_ms}; durations in milliseconds.
+
+Exit status: 0 when every step that ran succeeded; 1 when a step failed or the run was
+stopped (the reason on stderr, with --json the steps so far on stdout); 2 for an
+invalid configuration, workflow or input.
+
+Examples:
+  toolmesh workflow run research --config toolmesh.yaml --input '{\"topic\": \"MCP\"}'
+  toolmesh workflow run research -c toolmesh.yaml --input '{\"topic\": \"MCP\"}' --json";
+
+#[derive(Debug, Args)]
+pub(crate) struct WorkflowRunArgs {
+    /// The workflow, from `workflows:`.
+    #[arg(value_name = "NAME")]
+    pub(crate) name: String,
+
+    /// The workflow's input, a JSON value (templates read it as `input`); default {}.
+    #[arg(long, value_name = "JSON")]
+    pub(crate) input: Option<String>,
+
+    /// Configuration file with `workflows:` (and `servers:`, `agents:`); repeat to merge.
+    #[arg(short, long = "config", value_name = "FILE", required = true)]
+    pub(crate) config: Vec<PathBuf>,
+
+    /// Print the whole result as JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+
+    /// Deadline of the whole run.
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_duration)]
+    pub(crate) timeout: Duration,
 }
 
 #[derive(Debug, Subcommand)]

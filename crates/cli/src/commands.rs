@@ -7,10 +7,11 @@ mod config;
 mod serve;
 mod status;
 mod tools;
+mod workflow;
 
 use std::process::ExitCode;
 
-use crate::cli::{AgentCommand, Command, ConfigCommand};
+use crate::cli::{AgentCommand, Command, ConfigCommand, WorkflowCommand};
 
 /// Runs `command`; the exit status on success (a tool error is a success of the
 /// command but exits 1).
@@ -26,6 +27,7 @@ pub(crate) async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Agent(AgentCommand::Run(args)) => agent::run(args).await,
         Command::Agent(AgentCommand::Chat(args)) => agent::chat(args).await,
         Command::Agent(AgentCommand::Serve(args)) => agent_serve::run(args).await,
+        Command::Workflow(WorkflowCommand::Run(args)) => workflow::run(args).await,
     }
 }
 

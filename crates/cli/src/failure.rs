@@ -27,6 +27,10 @@ pub(crate) fn is_usage(error: &anyhow::Error) -> bool {
                 Some(toolmesh::AgentError::NoModel | toolmesh::AgentError::Config(_))
             )
             || matches!(
+                cause.downcast_ref::<toolmesh::WorkflowError>(),
+                Some(toolmesh::WorkflowError::Invalid { .. })
+            )
+            || matches!(
                 cause.downcast_ref::<toolmesh::agent::LlmError>(),
                 Some(toolmesh::agent::LlmError::Invalid(_))
             )

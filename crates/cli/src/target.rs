@@ -4,7 +4,7 @@
 use std::{path::PathBuf, time::Duration};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use toolmesh::{ConfigLoader, Endpoint, Mesh, Registry, Session};
+use toolmesh::{Config, ConfigLoader, Endpoint, Mesh, Registry, Session};
 
 use crate::{cli::TargetArgs, native};
 
@@ -54,6 +54,34 @@ impl Target {
             Self::Native(registry) => registry.shutdown().await,
             Self::Remote(session) => session.close(Duration::from_secs(2)).await,
         }
+    }
+}
+
+/// What agents and workflows run on: the configured servers, started here, and the
+/// native tools under their own names (`calculator`).
+pub(crate) struct AgentTools {
+    mesh: Mesh,
+    pub(crate) registry: Registry,
+}
+
+impl AgentTools {
+    /// Starts `config`'s servers (with a spinner); the mesh adds the native tools (every
+    /// agent's and workflow's, under their own names) and the exposed agents.
+    pub(crate) async fn start(config: &Config) -> anyhow::Result<Self> {
+        let spinner = (!config.servers.is_empty())
+            .then(|| spinner(format!("starting {} MCP server(s)", config.servers.len())));
+        let mesh = Mesh::start(config).await;
+        if let Some(spinner) = spinner {
+            spinner.finish_and_clear();
+        }
+        let mesh = mesh?;
+        let registry = mesh.registry().clone();
+        Ok(Self { mesh, registry })
+    }
+
+    /// Stops the servers.
+    pub(crate) async fn close(self) {
+        self.mesh.shutdown().await;
     }
 }
 

@@ -244,6 +244,13 @@ async fn stdio_lists_tools_and_runs_them() -> anyhow::Result<()> {
 
     let result = call_ok(&client, "sleep", json!({ "ms": 20 })).await?;
     assert_eq!(text(&result)?, "slept 20ms");
+    // The server's own clock: the sleep ended at least 20 ms after it started.
+    let (started, ended) = (field(&result, "started_us")?, field(&result, "ended_us")?);
+    let (started, ended) = (started.as_u64().unwrap_or(0), ended.as_u64().unwrap_or(0));
+    assert!(
+        started > 0 && ended >= started + 20_000,
+        "{started} {ended}"
+    );
 
     let error = mcp_error(call(&client, "flaky", json!({ "p": 1.0 })).await?)?;
     assert_eq!(error.code, ErrorCode::INTERNAL_ERROR);

@@ -23,6 +23,7 @@ mod overrides;
 mod server;
 mod services;
 mod watch;
+mod workflows;
 
 pub use agents::{
     AgentConfig, Agents, CapabilityConfig, ExposeConfig, LlmConfig, LlmEndpointConfig,
@@ -37,6 +38,7 @@ pub use overrides::{
 };
 pub use server::{InstanceEntry, Prefer, ServerConfig};
 pub use watch::ConfigWatcher;
+pub use workflows::Workflows;
 
 use defaults::{DefaultsSection, GlobalSettings};
 use services::Problem;
@@ -61,6 +63,9 @@ pub struct Config {
     /// Named agents over the mesh's tools.
     #[serde(skip_serializing_if = "Agents::is_empty")]
     pub agents: Agents,
+    /// Named workflows: steps calling tools and agents.
+    #[serde(skip_serializing_if = "Workflows::is_empty")]
+    pub workflows: Workflows,
 }
 
 /// A configuration as written: `defaults` holds only the keys given, so that they
@@ -80,6 +85,8 @@ struct ConfigFile {
     llm: LlmConfig,
     #[serde(default)]
     agents: Agents,
+    #[serde(default)]
+    workflows: Workflows,
 }
 
 impl From<ConfigFile> for Config {
@@ -90,6 +97,7 @@ impl From<ConfigFile> for Config {
             native_tools: file.native_tools,
             llm: file.llm,
             agents: file.agents,
+            workflows: file.workflows,
         }
     }
 }
@@ -104,6 +112,7 @@ pub(crate) const TOP_LEVEL_KEYS: &[&str] = &[
     "native_tools",
     "llm",
     "agents",
+    "workflows",
 ];
 
 impl Config {
@@ -147,7 +156,7 @@ impl Config {
     /// A warning when the configuration defines no server: it loads, but serves nothing
     /// (often the wrong file, or servers under a misspelt parent key).
     pub fn emptiness(&self) -> Option<&'static str> {
-        (self.servers.is_empty() && self.agents.is_empty()).then_some(
+        (self.servers.is_empty() && self.agents.is_empty() && self.workflows.is_empty()).then_some(
             "the configuration defines no servers, so no tools will be served; add them under `servers:` (servers: { search: { url: http://host:port/mcp } })",
         )
     }
@@ -164,6 +173,7 @@ impl Config {
             }
         }
         services::build(&config).map_err(|problem| locate(figment, problem))?;
+        workflows::check(&config).map_err(|problem| locate(figment, problem))?;
         if let Some(warning) = config.emptiness() {
             tracing::warn!("{warning}");
         }

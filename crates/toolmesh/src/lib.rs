@@ -23,16 +23,25 @@ pub mod services {
     pub use toolmesh_transport::{Endpoint, ProtocolChoice, ServerEvent, Session, TransportKind};
 }
 
+/// Layer 3, workflows: steps calling tools (through the router) and agents, templated, in
+/// parallel where they can.
+pub mod workflow {
+    pub use toolmesh_agent::workflow::*;
+}
+
 /// Layer 4, enterprise management: serving the mesh (the HTTP edge with its Host/Origin
-/// checks and limits), status reports and metrics.
+/// checks and limits), the policy (roles granting tools), status reports and metrics.
 pub mod enterprise {
-    pub use toolmesh_registry::{HealthSummary, InstanceReport, MeshReport, ServiceReport};
+    pub use toolmesh_registry::{
+        HealthSummary, InstanceReport, MeshReport, Policy, PolicyError, RoleGrant, ServiceReport,
+    };
     pub use toolmesh_server::{
-        CatalogServer, GatewayState, HttpOptions, HttpServer, ServerOptions, router, serve_http,
-        serve_io, serve_stdio,
+        Caller, CatalogServer, DENIED_CODE, GatewayState, HttpOptions, HttpServer, ServerOptions,
+        router, serve_http, serve_io, serve_stdio,
     };
 }
 pub use mesh::{Error, Mesh, ReloadStatus};
+pub use toolmesh_agent::workflow::{Workflow, WorkflowError, WorkflowResult};
 pub use toolmesh_agent::{Agent, AgentError, Llm, LlmEndpoint, RunResult, ToolSelection};
 pub use toolmesh_core::{
     CallContext, CallError, DynInvoker, ErrorKind, InstanceId, Invoker, NameTable, Phase, ServerId,

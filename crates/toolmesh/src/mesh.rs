@@ -22,6 +22,9 @@ pub enum Error {
     /// An exposed agent could not be built.
     #[error(transparent)]
     Agent(#[from] toolmesh_agent::AgentError),
+    /// An exposed workflow could not be built.
+    #[error(transparent)]
+    Workflow(#[from] toolmesh_agent::workflow::WorkflowError),
 }
 
 /// The outcome of the latest reload, for status pages and tests.
@@ -54,6 +57,10 @@ impl Mesh {
     pub async fn start(config: &Config) -> Result<Self, Error> {
         let registry = Registry::from_specs(config.services()?, RegistryOptions::default()).await?;
         for spec in agent_services(config, &registry)? {
+            registry.add_service(spec).await?;
+        }
+        // Exposed workflows last: their steps may call the exposed agents.
+        if let Some(spec) = config.exposed_workflows(&registry)? {
             registry.add_service(spec).await?;
         }
         Ok(Self {
@@ -110,11 +117,12 @@ impl Mesh {
     }
 }
 
-/// The services beside the servers: the native tools every agent has (under their own
-/// names), and the agents with `expose:` over `registry`'s tools.
+/// The services beside the servers: the native tools every agent and workflow has (under
+/// their own names), and the agents with `expose:` over `registry`'s tools.
 fn agent_services(config: &Config, registry: &Registry) -> Result<Vec<ServiceSpec>, Error> {
     let mut specs = Vec::new();
-    if !config.agents.is_empty() && !config.servers.contains_key(NATIVE_SERVICE) {
+    let runs_agents = !config.agents.is_empty() || !config.workflows.is_empty();
+    if runs_agents && !config.servers.contains_key(NATIVE_SERVICE) {
         specs.push(config.agent_native_service()?);
     }
     specs.extend(config.exposed_agents(registry)?);
@@ -128,6 +136,11 @@ async fn reload_once(watcher: &mut ConfigWatcher, registry: &Registry) -> Result
         let config = watcher.next().await.map_err(|e| e.to_string())?;
         let mut specs = config.services().map_err(|e| e.to_string())?;
         specs.extend(agent_services(&config, registry).map_err(|e| e.to_string())?);
+        specs.extend(
+            config
+                .exposed_workflows(registry)
+                .map_err(|e| e.to_string())?,
+        );
         registry.apply(specs).await.map_err(|e| e.to_string())
     };
     match AssertUnwindSafe(attempt).catch_unwind().await {

@@ -4,18 +4,18 @@ use std::{io::BufRead, process::ExitCode};
 
 use anyhow::Context;
 use futures::StreamExt;
-use toolmesh::{Agent, Config, Mesh, RunResult, agent::AgentEvent};
+use toolmesh::{Agent, Config, RunResult, agent::AgentEvent};
 
 use crate::{
     cli::{AgentArgs, AgentRunArgs},
     output::{emit, emit_raw},
-    target::{loader, spinner},
+    target::{AgentTools, loader, spinner},
 };
 
 /// The agent and what it runs on; [`close`](Self::close) stops the servers.
 struct Session {
     agent: Agent,
-    mesh: Mesh,
+    tools: AgentTools,
 }
 
 impl Session {
@@ -38,24 +38,20 @@ impl Session {
                 agent.max_steps = Some(steps);
             }
         }
-        // The mesh adds the native tools (every agent's, under their own names) and the
-        // exposed agents, which other agents may call.
-        let spinner = (!config.servers.is_empty())
-            .then(|| spinner(format!("starting {} MCP server(s)", config.servers.len())));
-        let mesh = Mesh::start(&config).await;
-        if let Some(spinner) = spinner {
-            spinner.finish_and_clear();
+        // After the agents are settled: exposed agents are built when the mesh starts.
+        let tools = AgentTools::start(&config).await?;
+        let agent = config.agent(args.agent.as_deref(), tools.registry.clone());
+        match agent {
+            Ok(agent) => Ok(Self { agent, tools }),
+            Err(e) => {
+                tools.close().await;
+                Err(e.into())
+            }
         }
-        let mesh = mesh?;
-        let agent = config.agent(args.agent.as_deref(), mesh.registry().clone());
-        Ok(Self {
-            agent: agent?,
-            mesh,
-        })
     }
 
     async fn close(self) {
-        self.mesh.shutdown().await;
+        self.tools.close().await;
     }
 }
 

@@ -39,16 +39,23 @@ pub(crate) fn check(files: &[PathBuf], format: Format) -> anyhow::Result<()> {
     out.flush()?;
     let instances: usize = services.iter().map(|s| s.instances.len()).sum();
     eprintln!(
-        "configuration ok: {} service{}, {instances} instance{}{}",
+        "configuration ok: {} service{}, {instances} instance{}{}{}",
         services.len(),
         if services.len() == 1 { "" } else { "s" },
         if instances == 1 { "" } else { "s" },
-        match config.agents.len() {
-            0 => String::new(),
-            n => format!(", {n} agent{}", if n == 1 { "" } else { "s" }),
-        },
+        counted(config.agents.len(), "agent"),
+        counted(config.workflows.len(), "workflow"),
     );
     Ok(())
+}
+
+/// `, 2 agents` (nothing for none).
+fn counted(n: usize, what: &str) -> String {
+    match n {
+        0 => String::new(),
+        1 => format!(", 1 {what}"),
+        n => format!(", {n} {what}s"),
+    }
 }
 
 /// `services:` and each service's [`ServiceView`], made as it is written.

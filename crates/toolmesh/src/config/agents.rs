@@ -372,11 +372,7 @@ impl super::Config {
                 let close = toolmesh_agent::closest(glob, names.iter().copied());
                 warnings.push(format!(
                     "agents.{agent}.tools: `{glob}` matches no known tool{}",
-                    if close.is_empty() {
-                        String::new()
-                    } else {
-                        format!("; did you mean {}?", close.join(", "))
-                    }
+                    toolmesh_agent::did_you_mean(&close)
                 ));
             }
         }

@@ -28,7 +28,18 @@ pub(crate) fn render_key(metadata: &Metadata, profile: &Profile, path: &[String]
 }
 
 /// Keys whose values are lists: an index below one is rendered `[1]`, not `.1`.
-const LIST_KEYS: &[&str] = &["instances", "args", "command", "capabilities", "tags"];
+const LIST_KEYS: &[&str] = &[
+    "instances",
+    "args",
+    "command",
+    "capabilities",
+    "tags",
+    // workflows.NAME.steps[2].parallel[0].needs[1]
+    "steps",
+    "parallel",
+    "needs",
+    "fallback_tools",
+];
 
 /// A key path as written in toolmesh's files: `servers.search.instances[1].url`.
 pub(crate) fn render_path(keys: &[&str]) -> String {

@@ -84,6 +84,9 @@ pub struct CallContext {
     /// travels to remote servers as `_meta["io.toolmesh/depth"]` so agents calling each
     /// other cannot loop forever.
     pub depth: u32,
+    /// The id of the request that asked for the call (the JSON-RPC id at the edge), for
+    /// the audit log.
+    pub request_id: Option<Arc<str>>,
 }
 
 /// The `_meta` key carrying [`CallContext::depth`] across MCP hops.
@@ -109,6 +112,7 @@ impl CallContext {
             relay: None,
             capabilities: None,
             depth: 0,
+            request_id: None,
         }
     }
 
@@ -158,6 +162,7 @@ impl CallContext {
         let mut ctx = Self::with_deadline(self.deadline);
         ctx.principal = self.principal.clone();
         ctx.roles = self.roles.clone();
+        ctx.request_id = self.request_id.clone();
         ctx.cancel = Some(
             self.cancel
                 .as_ref()

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod arguments;
+mod audit;
 mod catalog;
 mod discovery;
 mod error;
@@ -13,6 +14,7 @@ mod spec;
 mod strategy;
 
 pub use arguments::InvalidArguments;
+pub use audit::{ArgumentsRecord, Audit, AuditConfig};
 pub use catalog::{Catalog, CatalogEntry, CatalogProblem, PromptEntry, ResourceEntry};
 pub use discovery::ServiceMatch;
 pub use error::RegistryError;

@@ -66,6 +66,8 @@ pub(crate) struct Inner {
     pub(crate) schemas: crate::arguments::Schemas,
     /// Roles granting tools; none: every caller may use every tool.
     pub(crate) policy: arc_swap::ArcSwapOption<crate::Policy>,
+    /// Where every call is recorded; none: nowhere.
+    pub(crate) audit: arc_swap::ArcSwapOption<crate::Audit>,
 }
 
 /// The services toolmesh routes to. Cheap to clone; all clones share state.
@@ -139,8 +141,14 @@ impl Registry {
                 per_principal: options.rate_limit_per_principal.map(RateLimiter::new),
                 schemas: Default::default(),
                 policy: arc_swap::ArcSwapOption::empty(),
+                audit: arc_swap::ArcSwapOption::empty(),
             }),
         }
+    }
+
+    /// Records every call from now on in `audit` (`None`: stops recording).
+    pub fn set_audit(&self, audit: Option<crate::Audit>) {
+        self.inner.audit.store(audit.map(Arc::new));
     }
 
     /// Sets (or, with `None`, lifts) the policy every call is checked against; calls

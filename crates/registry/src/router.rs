@@ -112,6 +112,23 @@ impl Registry {
         arguments: Option<JsonObject>,
         ctx: &CallContext,
     ) -> Result<Routed, CallError> {
+        let Some(audit) = self.inner.audit.load_full() else {
+            return self.admit_and_route(tool, arguments, ctx).await;
+        };
+        let recorded = audit.arguments(arguments.as_ref());
+        let started = Instant::now();
+        let outcome = self.admit_and_route(tool, arguments, ctx).await;
+        audit.record(tool, ctx, recorded, &outcome, started.elapsed());
+        outcome
+    }
+
+    /// [`call`](Self::call) without the audit.
+    async fn admit_and_route(
+        &self,
+        tool: &str,
+        arguments: Option<JsonObject>,
+        ctx: &CallContext,
+    ) -> Result<Routed, CallError> {
         let started = Instant::now();
         let state = self.inner.state.load();
         let Some(entry) = state.catalog.resolve(tool).cloned() else {

@@ -1,0 +1,230 @@
+//! The audit log: one JSON line per call — who called what, and how it went — written by
+//! the router, so it records every caller alike (gateway clients, exposed agents,
+//! workflows, agents' own tool calls), refused and limited calls included. Arguments are
+//! recorded as a digest or with their values redacted; no credential is ever written.
+
+use std::{
+    fs::{File, OpenOptions},
+    io::{self, Write},
+    path::{Path, PathBuf},
+    sync::Mutex,
+    time::{Duration, SystemTime},
+};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use toolmesh_core::{CallContext, CallError, JsonObject};
+
+use crate::Routed;
+
+/// Where audit lines go and what they hold (`gateway.audit`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditConfig {
+    /// File the lines are appended to; when it reaches `max_bytes` it becomes `FILE.1`
+    /// (and `FILE.1` becomes `FILE.2`, … up to `keep`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<PathBuf>,
+    /// Size at which the file is rotated (default 100 MiB).
+    #[serde(default = "default_max_bytes")]
+    pub max_bytes: u64,
+    /// Rotated files kept (default 5).
+    #[serde(default = "default_keep")]
+    pub keep: u32,
+    /// Also emit each line as an event of the tracing target `toolmesh::audit`.
+    #[serde(default)]
+    pub tracing: bool,
+    /// How arguments are recorded (default `digest`).
+    #[serde(default)]
+    pub arguments: ArgumentsRecord,
+}
+
+fn default_max_bytes() -> u64 {
+    100 * 1024 * 1024
+}
+
+fn default_keep() -> u32 {
+    5
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self {
+            file: None,
+            max_bytes: default_max_bytes(),
+            keep: default_keep(),
+            tracing: false,
+            arguments: ArgumentsRecord::default(),
+        }
+    }
+}
+
+/// How a call's arguments appear in its audit line.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ArgumentsRecord {
+    /// `sha256:<hex>` of their JSON: equal arguments are recognisable, none readable.
+    #[default]
+    Digest,
+    /// Their keys, every value replaced by `"[redacted]"`.
+    Redacted,
+    /// Nothing.
+    None,
+}
+
+/// A size-rotated file.
+struct Sink {
+    path: PathBuf,
+    file: File,
+    written: u64,
+}
+
+/// Writes audit lines. Set it on a registry with
+/// [`Registry::set_audit`](crate::Registry::set_audit).
+pub struct Audit {
+    config: AuditConfig,
+    sink: Option<Mutex<Sink>>,
+}
+
+impl std::fmt::Debug for Audit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Audit")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Audit {
+    /// Opens (creating) the file of `config`, if any.
+    ///
+    /// # Errors
+    ///
+    /// When the file cannot be opened for appending; the error names it.
+    pub fn new(config: AuditConfig) -> io::Result<Self> {
+        let sink = match &config.file {
+            Some(path) => {
+                let file = open(path)?;
+                let written = file.metadata().map(|m| m.len()).unwrap_or(0);
+                Some(Mutex::new(Sink {
+                    path: path.clone(),
+                    file,
+                    written,
+                }))
+            }
+            None => None,
+        };
+        Ok(Self { config, sink })
+    }
+
+    /// How `arguments` are recorded.
+    pub(crate) fn arguments(&self, arguments: Option<&JsonObject>) -> Value {
+        let Some(arguments) = arguments else {
+            return Value::Null;
+        };
+        match self.config.arguments {
+            ArgumentsRecord::Digest => {
+                let text = serde_json::to_vec(arguments).unwrap_or_default();
+                Value::String(format!("sha256:{}", hex(&Sha256::digest(&text))))
+            }
+            ArgumentsRecord::Redacted => Value::Object(
+                arguments
+                    .keys()
+                    .map(|k| (k.clone(), Value::from("[redacted]")))
+                    .collect(),
+            ),
+            ArgumentsRecord::None => Value::Null,
+        }
+    }
+
+    /// Records one call of `tool` under `ctx` that ended with `outcome`.
+    pub(crate) fn record(
+        &self,
+        tool: &str,
+        ctx: &CallContext,
+        arguments: Value,
+        outcome: &Result<Routed, CallError>,
+        latency: Duration,
+    ) {
+        let (result, error_kind, meta) = match outcome {
+            Ok(routed) if routed.result.is_error == Some(true) => {
+                ("tool_error", None, Some(&routed.meta))
+            }
+            Ok(routed) => ("ok", None, Some(&routed.meta)),
+            Err(e @ CallError::Denied { .. }) => ("denied", Some(e.kind()), None),
+            Err(e @ CallError::RateLimited { .. }) => ("limited", Some(e.kind()), None),
+            Err(e) => ("failed", Some(e.kind()), None),
+        };
+        let line = json!({
+            "time": humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
+            "request_id": ctx.request_id.as_deref(),
+            "principal": ctx.principal.as_deref(),
+            "roles": ctx.roles.as_deref(),
+            "tool": tool,
+            "arguments": arguments,
+            "outcome": result,
+            "error_kind": error_kind.map(|k| k.as_str()),
+            "instance": meta.and_then(|m| m.instance.as_ref()).map(|i| i.as_str()),
+            "attempts": meta.map_or(0, |m| m.attempts),
+            "latency_ms": latency.as_secs_f64() * 1000.0,
+        });
+        if self.config.tracing {
+            tracing::info!(target: "toolmesh::audit", "{line}");
+        }
+        if let Some(sink) = &self.sink {
+            let mut sink = sink.lock().unwrap_or_else(|p| p.into_inner());
+            if let Err(error) = sink.write(&line, &self.config) {
+                tracing::warn!(file = %sink.path.display(), %error, "cannot write the audit log");
+            }
+        }
+    }
+}
+
+impl Sink {
+    fn write(&mut self, line: &Value, config: &AuditConfig) -> io::Result<()> {
+        let mut bytes = serde_json::to_vec(line)?;
+        bytes.push(b'\n');
+        if self.written > 0 && self.written + bytes.len() as u64 > config.max_bytes {
+            self.rotate(config.keep)?;
+        }
+        self.file.write_all(&bytes)?;
+        self.written += bytes.len() as u64;
+        Ok(())
+    }
+
+    /// `FILE` becomes `FILE.1`, `FILE.1` becomes `FILE.2`, …; the oldest beyond `keep`
+    /// goes.
+    fn rotate(&mut self, keep: u32) -> io::Result<()> {
+        let numbered = |n: u32| {
+            let mut name = self.path.clone().into_os_string();
+            name.push(format!(".{n}"));
+            PathBuf::from(name)
+        };
+        if keep == 0 {
+            std::fs::remove_file(&self.path)?;
+        } else {
+            for n in (1..keep).rev() {
+                let from = numbered(n);
+                if from.exists() {
+                    std::fs::rename(&from, numbered(n + 1))?;
+                }
+            }
+            std::fs::rename(&self.path, numbered(1))?;
+        }
+        self.file = open(&self.path)?;
+        self.written = 0;
+        Ok(())
+    }
+}
+
+fn open(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| io::Error::new(e.kind(), format!("audit log {}: {e}", path.display())))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

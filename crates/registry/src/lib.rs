@@ -6,6 +6,7 @@ mod catalog;
 mod discovery;
 mod error;
 mod events;
+mod limits;
 mod policy;
 mod registry;
 mod report;
@@ -19,6 +20,7 @@ pub use catalog::{Catalog, CatalogEntry, CatalogProblem, PromptEntry, ResourceEn
 pub use discovery::ServiceMatch;
 pub use error::RegistryError;
 pub use events::MeshEvent;
+pub use limits::{RateLimits, RateRule, RateRuleError};
 pub use policy::{Policy, PolicyError, RoleGrant};
 pub use registry::{Registry, RegistryOptions};
 pub use report::{HealthSummary, InstanceReport, MeshReport, ServiceReport};

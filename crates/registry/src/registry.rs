@@ -66,6 +66,8 @@ pub(crate) struct Inner {
     pub(crate) schemas: crate::arguments::Schemas,
     /// Roles granting tools; none: every caller may use every tool.
     pub(crate) policy: arc_swap::ArcSwapOption<crate::Policy>,
+    /// Rate limits by caller and tool; none: no limit beyond the options'.
+    pub(crate) limits: arc_swap::ArcSwapOption<crate::RateLimits>,
     /// Where every call is recorded; none: nowhere.
     pub(crate) audit: arc_swap::ArcSwapOption<crate::Audit>,
 }
@@ -142,8 +144,14 @@ impl Registry {
                 schemas: Default::default(),
                 policy: arc_swap::ArcSwapOption::empty(),
                 audit: arc_swap::ArcSwapOption::empty(),
+                limits: arc_swap::ArcSwapOption::empty(),
             }),
         }
+    }
+
+    /// Limits calls by caller and tool from now on (`None`: lifts the limits).
+    pub fn set_rate_limits(&self, limits: Option<crate::RateLimits>) {
+        self.inner.limits.store(limits.map(Arc::new));
     }
 
     /// Records every call from now on in `audit` (`None`: stops recording).

@@ -146,6 +146,9 @@ impl Registry {
         drop(state);
         // Admission: refused calls never reach an instance.
         self.admit(ctx, &entry.rendered, entry.name.tool())?;
+        if let Some(limits) = &*self.inner.limits.load() {
+            limits.check(ctx, &entry.rendered, entry.name.tool())?;
+        }
         if let Some(limiter) = &self.inner.per_tool {
             limiter.check(&entry.rendered)?;
         }

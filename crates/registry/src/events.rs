@@ -46,6 +46,17 @@ pub enum MeshEvent {
         /// The resource.
         uri: String,
     },
+    /// A tool's latency or error rate departed from its rolling baseline.
+    Anomaly {
+        /// The tool.
+        tool: String,
+        /// `latency` or `error_rate`.
+        kind: &'static str,
+        /// What was seen (milliseconds, or a rate).
+        value: f64,
+        /// The baseline.
+        baseline: f64,
+    },
     /// A service was added, replaced or removed.
     ServiceChanged {
         /// The service.

@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+mod anomaly;
 mod arguments;
 mod audit;
 mod catalog;
@@ -14,6 +15,7 @@ mod router;
 mod spec;
 mod strategy;
 
+pub use anomaly::Anomaly;
 pub use arguments::InvalidArguments;
 pub use audit::{ArgumentsRecord, Audit, AuditConfig};
 pub use catalog::{Catalog, CatalogEntry, CatalogProblem, PromptEntry, ResourceEntry};

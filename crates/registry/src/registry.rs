@@ -68,6 +68,8 @@ pub(crate) struct Inner {
     pub(crate) policy: arc_swap::ArcSwapOption<crate::Policy>,
     /// Rate limits by caller and tool; none: no limit beyond the options'.
     pub(crate) limits: arc_swap::ArcSwapOption<crate::RateLimits>,
+    /// Rolling baselines per tool, and the anomalies they revealed.
+    pub(crate) anomalies: crate::anomaly::Anomalies,
     /// Where every call is recorded; none: nowhere.
     pub(crate) audit: arc_swap::ArcSwapOption<crate::Audit>,
 }
@@ -145,8 +147,15 @@ impl Registry {
                 policy: arc_swap::ArcSwapOption::empty(),
                 audit: arc_swap::ArcSwapOption::empty(),
                 limits: arc_swap::ArcSwapOption::empty(),
+                anomalies: Default::default(),
             }),
         }
+    }
+
+    /// The latest anomalies (a tool's latency or error rate far from its baseline),
+    /// oldest first.
+    pub fn anomalies(&self) -> Vec<crate::Anomaly> {
+        self.inner.anomalies.recent()
     }
 
     /// Limits calls by caller and tool from now on (`None`: lifts the limits).

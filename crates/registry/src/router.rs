@@ -112,14 +112,51 @@ impl Registry {
         arguments: Option<JsonObject>,
         ctx: &CallContext,
     ) -> Result<Routed, CallError> {
-        let Some(audit) = self.inner.audit.load_full() else {
-            return self.admit_and_route(tool, arguments, ctx).await;
-        };
-        let recorded = audit.arguments(arguments.as_ref());
+        let audit = self.inner.audit.load_full();
+        let recorded = audit.as_ref().map(|a| a.arguments(arguments.as_ref()));
         let started = Instant::now();
         let outcome = self.admit_and_route(tool, arguments, ctx).await;
-        audit.record(tool, ctx, recorded, &outcome, started.elapsed());
+        let latency = started.elapsed();
+        if let (Some(audit), Some(recorded)) = (audit, recorded) {
+            audit.record(tool, ctx, recorded, &outcome, latency);
+        }
+        self.baseline(tool, &outcome, latency);
         outcome
+    }
+
+    /// Folds a call into its tool's baseline; reports what departs from it.
+    fn baseline(&self, tool: &str, outcome: &Result<Routed, CallError>, latency: Duration) {
+        let failed = match outcome {
+            Ok(_) => false,
+            // The caller's mistakes and refusals say nothing about the tool.
+            Err(e) => !matches!(
+                e.kind(),
+                ErrorKind::Denied
+                    | ErrorKind::RateLimited
+                    | ErrorKind::ToolNotFound
+                    | ErrorKind::InvalidRequest
+                    | ErrorKind::Cancelled
+            ),
+        };
+        for anomaly in self.inner.anomalies.observe(tool, latency, failed) {
+            tracing::warn!(
+                tool = %anomaly.tool,
+                kind = anomaly.kind,
+                value = anomaly.value,
+                baseline = anomaly.baseline,
+                "anomaly: {} of `{}` far from its baseline",
+                anomaly.kind,
+                anomaly.tool
+            );
+            ::metrics::counter!("toolmesh_anomalies_total", "tool" => anomaly.tool.clone(), "kind" => anomaly.kind)
+                .increment(1);
+            self.inner.event(crate::MeshEvent::Anomaly {
+                tool: anomaly.tool,
+                kind: anomaly.kind,
+                value: anomaly.value,
+                baseline: anomaly.baseline,
+            });
+        }
     }
 
     /// [`call`](Self::call) without the audit.

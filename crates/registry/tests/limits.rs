@@ -88,3 +88,69 @@ fn a_rule_without_a_rate_is_refused() {
     let error = RateLimits::new(&[rule(None, None, 0)]).unwrap_err();
     assert_eq!(error.index, 0);
 }
+
+/// A tool that answers in a given time and fails when told to.
+struct Paced;
+
+impl Invoker for Paced {
+    async fn invoke(&self, call: ToolCall, _: &CallContext) -> Result<CallToolResult, CallError> {
+        let args = call.arguments.unwrap_or_default();
+        let ms = args
+            .get("ms")
+            .and_then(serde_json::Value::as_u64)
+            .unwrap_or(10);
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+        if args.get("fail").is_some() {
+            return Err(CallError::Closed {
+                target: "paced".into(),
+                phase: toolmesh_core::Phase::AfterSend,
+                reason: "told to".into(),
+            });
+        }
+        Ok(CallToolResult::success(Vec::new()))
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_call_far_slower_than_its_baseline_is_an_anomaly_event() -> anyhow::Result<()> {
+    let schema = Arc::new(serde_json::Map::new());
+    let spec = ServiceSpec::native(
+        ServerId::new("svc"),
+        NativeBackend {
+            tools: vec![Tool::new("paced", "a tool", schema)],
+            invoker: Arc::new(Paced),
+            prefer: true,
+        },
+    );
+    let registry = Registry::from_specs(vec![spec], RegistryOptions::default()).await?;
+    let mut events = registry.subscribe();
+    let ctx = CallContext::with_timeout(Duration::from_secs(30));
+    let call =
+        |args: serde_json::Value| registry.call("svc__paced", args.as_object().cloned(), &ctx);
+    for i in 0..60 {
+        call(serde_json::json!({"ms": 10 + i % 3})).await?;
+    }
+    assert!(
+        registry.anomalies().is_empty(),
+        "steady calls are no anomaly"
+    );
+    call(serde_json::json!({"ms": 500})).await?;
+    let anomalies = registry.anomalies();
+    assert_eq!(anomalies.len(), 1, "{anomalies:?}");
+    assert_eq!(
+        (anomalies[0].tool.as_str(), anomalies[0].kind),
+        ("svc__paced", "latency")
+    );
+    let mut seen = false;
+    while let Ok(event) = events.try_recv() {
+        seen |= matches!(
+            event,
+            toolmesh_registry::MeshEvent::Anomaly {
+                kind: "latency",
+                ..
+            }
+        );
+    }
+    assert!(seen, "an Anomaly event was sent");
+    Ok(())
+}

@@ -69,6 +69,10 @@ pub(super) async fn status(State(state): State<GatewayState>, request: Request) 
             serde_json::to_value(reload.unwrap_or_default()).unwrap_or_default(),
         );
         object.insert(
+            "anomalies".to_owned(),
+            serde_json::to_value(server.registry().anomalies()).unwrap_or_default(),
+        );
+        object.insert(
             "gateway".to_owned(),
             json!({
                 "ready": state.is_ready(),

@@ -35,7 +35,7 @@ enum Task {
     Conformance(conformance::Options),
     /// Run benchmarks (release build); `transport` by default.
     Bench {
-        /// Which benchmark: transport, pool, router, native or gateway.
+        /// Which benchmark: transport, pool, router, native, gateway or agent.
         #[arg(default_value = "transport")]
         name: String,
     },
@@ -129,7 +129,14 @@ fn bench(root: &Path, name: &str) -> anyhow::Result<()> {
         }
         "router" => bench("toolmesh-registry", "router"),
         "native" => bench("toolmesh", "native"),
-        "agent" => bench("toolmesh-agent", "agent"),
+        "agent" => {
+            // Narrowing ranks the real npm servers' tools, listed by running them.
+            let peers = peers::install(root)?;
+            run(cargo()
+                .current_dir(root)
+                .env("TOOLMESH_PEERS_DIR", &peers)
+                .args(["bench", "-p", "toolmesh-agent", "--bench", "agent"]))
+        }
         "gateway" => {
             // The benchmark spawns the release `toolmesh` binary.
             run(cargo().current_dir(root).args([

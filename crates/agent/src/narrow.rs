@@ -3,6 +3,8 @@
 
 use std::collections::HashMap;
 
+use toolmesh_core::Tool;
+
 /// BM25's usual constants.
 const K1: f64 = 1.2;
 const B: f64 = 0.75;
@@ -42,6 +44,21 @@ pub fn terms(text: &str) -> Vec<String> {
     }
     out.retain(|w| w.len() > 1);
     out
+}
+
+/// The document indexed for `tool` offered as `name`: the name, the description and the
+/// argument names.
+pub fn document(name: &str, tool: &Tool) -> String {
+    let arguments = tool
+        .input_schema
+        .get("properties")
+        .and_then(|p| p.as_object())
+        .map(|p| p.keys().cloned().collect::<Vec<_>>().join(" "))
+        .unwrap_or_default();
+    format!(
+        "{name} {} {arguments}",
+        tool.description.as_deref().unwrap_or_default()
+    )
 }
 
 impl Index {

@@ -77,18 +77,7 @@ impl Toolset {
         let mut documents = Vec::new();
         for entry in catalog.entries().iter().filter(|e| selection.matches(e)) {
             let tool = &entry.tool;
-            let arguments = tool
-                .input_schema
-                .get("properties")
-                .and_then(|p| p.as_object())
-                .map(|p| p.keys().cloned().collect::<Vec<_>>().join(" "))
-                .unwrap_or_default();
-            documents.push(format!(
-                "{} {} {}",
-                entry.rendered,
-                tool.description.as_deref().unwrap_or_default(),
-                arguments
-            ));
+            documents.push(crate::narrow::document(&entry.rendered, tool));
             definitions.push(ChatCompletionTools::Function(ChatCompletionTool {
                 function: FunctionObject {
                     name: entry.rendered.clone(),

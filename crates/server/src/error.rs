@@ -17,6 +17,9 @@ pub enum ServerError {
         #[source]
         source: std::io::Error,
     },
+    /// TLS could not be set up (a certificate or key file that does not load).
+    #[error("{0}")]
+    Tls(String),
     /// The HTTP server stopped with an I/O error.
     #[error("the HTTP server failed: {0}")]
     Http(#[source] std::io::Error),

@@ -5,6 +5,7 @@ mod guard;
 mod requests;
 mod sessions;
 mod status;
+mod tls;
 
 use std::{
     net::SocketAddr,
@@ -39,6 +40,8 @@ use tokio_util::sync::CancellationToken;
 use tower_http::limit::RequestBodyLimitLayer;
 
 use crate::{CatalogServer, ServerError};
+use tls::TlsListener;
+pub use tls::{TlsConfig, TlsError};
 
 /// The outcome of the latest configuration reload, as `/status` shows it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -69,6 +72,8 @@ pub struct HttpOptions {
     /// `notifications/tools/list_changed` (2026-07-28 clients still can, through
     /// `subscriptions/listen`). Off by default.
     pub stateless: bool,
+    /// Serve HTTPS with this certificate and key; plain HTTP when `None`.
+    pub tls: Option<TlsConfig>,
 }
 
 impl Default for HttpOptions {
@@ -78,6 +83,7 @@ impl Default for HttpOptions {
             extra_allowed_hosts: Vec::new(),
             drain_timeout: Duration::from_secs(10),
             stateless: false,
+            tls: None,
         }
     }
 }
@@ -104,6 +110,12 @@ impl HttpOptions {
     /// Serves without sessions (see [`stateless`](Self::stateless)).
     pub fn stateless(mut self, stateless: bool) -> Self {
         self.stateless = stateless;
+        self
+    }
+
+    /// Serves HTTPS with the certificate and key of `tls` (re-read when they change).
+    pub fn tls(mut self, tls: TlsConfig) -> Self {
+        self.tls = Some(tls);
         self
     }
 
@@ -399,6 +411,15 @@ impl HttpServer {
         self.local_addr
     }
 
+    /// The MCP endpoint's URL over `https` when `tls`, else `http`.
+    pub fn mcp_url_for(&self, tls: bool) -> String {
+        format!(
+            "{}://{}/mcp",
+            if tls { "https" } else { "http" },
+            self.local_addr
+        )
+    }
+
     /// The MCP endpoint's URL, `http://127.0.0.1:8383/mcp`.
     pub fn mcp_url(&self) -> String {
         format!("http://{}/mcp", self.local_addr)
@@ -417,18 +438,33 @@ impl HttpServer {
         state: GatewayState,
         shutdown: CancellationToken,
     ) -> Result<(), ServerError> {
-        let listener = self.listener.tap_io(|tcp| {
-            if let Err(error) = tcp.set_nodelay(true) {
-                tracing::debug!(%error, "failed to set TCP_NODELAY");
-            }
-        });
         let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
         let stop = shutdown.clone();
-        let mut server = tokio::spawn(
-            axum::serve(listener, app)
-                .with_graceful_shutdown(stop.cancelled_owned())
-                .into_future(),
-        );
+        let mut server = match state.options().tls.clone() {
+            Some(tls) => {
+                // Tapped only for axum's connect info (the peer's address).
+                let listener = TlsListener::new(self.listener, tls)
+                    .map_err(|e| ServerError::Tls(e.to_string()))?
+                    .tap_io(|_| {});
+                tokio::spawn(
+                    axum::serve(listener, app)
+                        .with_graceful_shutdown(stop.cancelled_owned())
+                        .into_future(),
+                )
+            }
+            None => {
+                let listener = self.listener.tap_io(|tcp| {
+                    if let Err(error) = tcp.set_nodelay(true) {
+                        tracing::debug!(%error, "failed to set TCP_NODELAY");
+                    }
+                });
+                tokio::spawn(
+                    axum::serve(listener, app)
+                        .with_graceful_shutdown(stop.cancelled_owned())
+                        .into_future(),
+                )
+            }
+        };
         tokio::select! {
             () = shutdown.cancelled() => {}
             ended = &mut server => {

@@ -9,7 +9,8 @@ mod stdio;
 pub use error::ServerError;
 pub use expose::{AgentServer, ExposeAsMcpServer};
 pub use http::{
-    GatewayState, HttpOptions, HttpServer, ReloadSnapshot, ReloadSource, router, serve_http,
+    GatewayState, HttpOptions, HttpServer, ReloadSnapshot, ReloadSource, TlsConfig, TlsError,
+    router, serve_http,
 };
 pub use server::{Caller, CatalogServer, DENIED_CODE, ROUTING_META_KEY, ServerOptions};
 pub use stdio::{serve_io, serve_stdio};

@@ -1,6 +1,8 @@
 //! The HTTP edge: MCP at `/mcp` (streamable HTTP) and the operational endpoints
-//! `/healthz`, `/readyz`, `/status` and `/metrics`.
+//! `/healthz`, `/readyz`, `/status` and `/metrics`; with authentication, the
+//! protected-resource metadata under `/.well-known/oauth-protected-resource`.
 
+pub mod auth;
 mod guard;
 mod requests;
 mod sessions;
@@ -69,6 +71,9 @@ pub struct HttpOptions {
     /// `notifications/tools/list_changed` (2026-07-28 clients still can, through
     /// `subscriptions/listen`). Off by default.
     pub stateless: bool,
+    /// Who may call: `/mcp` and `/status` need a credential it accepts. `None` (the
+    /// default): no authentication, for loopback listeners.
+    pub auth: Option<auth::Authenticator>,
 }
 
 impl Default for HttpOptions {
@@ -78,6 +83,7 @@ impl Default for HttpOptions {
             extra_allowed_hosts: Vec::new(),
             drain_timeout: Duration::from_secs(10),
             stateless: false,
+            auth: None,
         }
     }
 }
@@ -104,6 +110,12 @@ impl HttpOptions {
     /// Serves without sessions (see [`stateless`](Self::stateless)).
     pub fn stateless(mut self, stateless: bool) -> Self {
         self.stateless = stateless;
+        self
+    }
+
+    /// Authenticates every request to `/mcp` and `/status` with `auth`.
+    pub fn authenticate(mut self, auth: auth::Authenticator) -> Self {
+        self.auth = Some(auth);
         self
     }
 
@@ -294,21 +306,42 @@ pub fn router(state: GatewayState) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             require_ready,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            allowed.clone(),
-            guard::guard,
         ));
     let status = Router::new()
         .route("/status", get(status::status))
-        .with_state(state.clone())
-        .layer(axum::middleware::from_fn_with_state(allowed, guard::guard));
-    Router::new()
+        .with_state(state.clone());
+    // Authenticated before anything else is done for the request (its body is not
+    // even read), after the Host check.
+    let (mcp, status) = match &options.auth {
+        Some(auth) => (
+            mcp.layer(axum::middleware::from_fn_with_state(
+                auth.clone(),
+                auth::authenticate,
+            )),
+            status.layer(axum::middleware::from_fn_with_state(
+                auth.clone(),
+                auth::authenticate,
+            )),
+        ),
+        None => (mcp, status),
+    };
+    let mcp = mcp.layer(axum::middleware::from_fn_with_state(
+        allowed.clone(),
+        guard::guard,
+    ));
+    let status = status.layer(axum::middleware::from_fn_with_state(allowed, guard::guard));
+    let mut open = Router::new()
         .route("/healthz", get(status::healthz))
         .route("/readyz", get(status::readyz))
         .route("/metrics", get(status::metrics))
-        .with_state(state.clone())
-        .merge(status)
+        .with_state(state.clone());
+    if let Some(auth) = &options.auth {
+        for path in auth.metadata_paths() {
+            let auth = auth.clone();
+            open = open.route(path, get(move || async move { auth.metadata_response() }));
+        }
+    }
+    open.merge(status)
         .layer(RequestBodyLimitLayer::new(options.max_body_bytes))
         .merge(mcp)
 }

@@ -242,6 +242,9 @@ fn answer_text(value: &Value) -> String {
         .to_owned()
 }
 
+/// What a refused request was: a name, the path and its headers.
+type Attempt<'a> = (&'a str, String, Vec<(&'a str, String)>);
+
 fn jwks_settings(resource: String, jwks: &Path) -> AuthSettings {
     AuthSettings::new(resource)
         .api_key(ApiKey::from_key("ci", API_KEY, vec!["ops".into()]))
@@ -274,7 +277,7 @@ async fn refused_requests_get_the_challenge_and_never_reach_an_upstream() -> any
     let stranger = Signer::es256("k1")?.sign(&claims(&resource))?;
     let bearer = |token: &str| format!("Bearer {token}");
 
-    let refused: Vec<(&str, String, Vec<(&str, String)>)> = vec![
+    let refused: Vec<Attempt<'_>> = vec![
         ("no credentials", "/mcp".into(), vec![]),
         (
             "a wrong key",

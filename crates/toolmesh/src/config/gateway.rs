@@ -356,7 +356,8 @@ mod tests {
 
     fn problem(yaml: &str) -> (String, String) {
         let p = validate(&auth(yaml)).unwrap_err();
-        (p.path.join("."), p.message)
+        let path: Vec<&str> = p.path.iter().map(String::as_str).collect();
+        (super::super::diagnose::render_path(&path), p.message)
     }
 
     #[test]
@@ -380,7 +381,7 @@ mod tests {
         assert_eq!(problem("mode: required\n").0, "gateway.auth");
         assert_eq!(
             problem("api_keys: [{ id: a, sha256: abc }]\n").0,
-            "gateway.auth.api_keys.0.sha256"
+            "gateway.auth.api_keys[0].sha256"
         );
         let digest = "b".repeat(64);
         assert_eq!(
@@ -388,7 +389,7 @@ mod tests {
                 "api_keys: [{{ id: a, sha256: {digest} }}, {{ id: a, sha256: {digest} }}]\n"
             ))
             .0,
-            "gateway.auth.api_keys.1.id"
+            "gateway.auth.api_keys[1].id"
         );
         assert_eq!(
             problem("jwt: { issuer: x, jwks_file: /a, jwks_url: https://b }\n").0,

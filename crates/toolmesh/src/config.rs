@@ -94,6 +94,7 @@ struct ConfigFile {
     agents: Agents,
     #[serde(default)]
     workflows: Workflows,
+    #[serde(default)]
     gateway: GatewayConfig,
 }
 

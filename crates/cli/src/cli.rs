@@ -62,6 +62,9 @@ pub(crate) enum Command {
     /// Run a workflow of the configuration (`workflows:`).
     #[command(subcommand)]
     Workflow(WorkflowCommand),
+    /// Credentials for the gateway's clients.
+    #[command(subcommand)]
+    Auth(AuthCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -113,6 +116,37 @@ pub(crate) struct WorkflowRunArgs {
 }
 
 #[derive(Debug, Subcommand)]
+pub(crate) enum AuthCommand {
+    /// Make a new random API key; print it, its SHA-256 and the configuration entry.
+    #[command(after_help = HASH_KEY_HELP)]
+    HashKey(HashKeyArgs),
+}
+
+const HASH_KEY_HELP: &str = "\
+The key is printed once: give it to the client, and put only its SHA-256 in the
+configuration (gateway.auth.api_keys). Clients send it as `Authorization: Bearer KEY`
+or `X-API-Key: KEY`.
+
+Examples:
+  toolmesh auth hash-key --id ci --role ops
+  toolmesh auth hash-key --stdin < key.txt        the digest of a key you already have";
+
+#[derive(Debug, Args)]
+pub(crate) struct HashKeyArgs {
+    /// The key's id in the configuration (the principal is `key:ID`).
+    #[arg(long, value_name = "ID", default_value = "my-client")]
+    pub(crate) id: String,
+
+    /// A role of the key's holder; repeatable.
+    #[arg(long = "role", value_name = "ROLE")]
+    pub(crate) roles: Vec<String>,
+
+    /// Hash the key read from stdin (first line) instead of making a new one.
+    #[arg(long)]
+    pub(crate) stdin: bool,
+}
+
+#[derive(Debug, Subcommand)]
 pub(crate) enum AgentCommand {
     /// Run one task to an answer and print it.
     #[command(after_help = AGENT_HELP)]
@@ -159,7 +193,7 @@ pub(crate) struct AgentServeArgs {
     #[arg(short, long, value_name = "ADDR", default_value = "127.0.0.1:8383", value_parser = parse_listen)]
     pub(crate) listen: SocketAddr,
 
-    /// Listen on a non-loopback address without authenticating clients.
+    /// Listen on a non-loopback address without `gateway.auth` in the configuration.
     #[arg(long, conflicts_with = "stdio")]
     pub(crate) allow_unauthenticated: bool,
 
@@ -245,15 +279,16 @@ HTTP endpoints: /mcp (MCP streamable HTTP), /healthz, /readyz (503 until the cat
 has a tool), /status (JSON), /metrics (Prometheus). SIGINT or SIGTERM stops accepting, waits for in-flight calls (up to
 --drain-timeout), closes every upstream server and exits 0.
 
-The gateway does not authenticate its clients yet: anyone who reaches the address can
-call every tool, with the credentials configured for the servers. So it listens on
-loopback only, unless --allow-unauthenticated is given (otherwise exit 2); put an
-authenticating proxy in front before exposing it.
+Clients authenticate when the configuration has `gateway.auth` (API keys by SHA-256,
+JWTs from an issuer; see `toolmesh auth hash-key`): /mcp and /status answer 401 without
+a valid credential. Without `gateway.auth` anyone who reaches the address could call
+every tool with the credentials configured for the servers, so the gateway then
+listens on loopback only, unless --allow-unauthenticated is given (otherwise exit 2).
 
 Examples:
   toolmesh serve
   toolmesh serve --config toolmesh.yaml --listen 8383
-  toolmesh serve --config toolmesh.yaml --listen 0.0.0.0:8383 --allow-unauthenticated --allow-host mesh.internal
+  toolmesh serve --config with-gateway-auth.yaml --listen 0.0.0.0:8383 --allow-host mesh.internal
   toolmesh serve --config toolmesh.yaml --stdio
   RUST_LOG=toolmesh=debug toolmesh serve --config toolmesh.yaml --listen 127.0.0.1:0";
 
@@ -313,12 +348,13 @@ pub(crate) struct ServeArgs {
     pub(crate) config: Vec<PathBuf>,
 
     /// Address to listen on: IP:PORT, localhost:PORT or a bare PORT (on 127.0.0.1);
-    /// port 0 picks a free one. A non-loopback address needs --allow-unauthenticated.
+    /// port 0 picks a free one. A non-loopback address needs `gateway.auth` in the
+    /// configuration, or --allow-unauthenticated.
     #[arg(short, long, value_name = "ADDR", default_value = "127.0.0.1:8383", value_parser = parse_listen)]
     pub(crate) listen: SocketAddr,
 
-    /// Listen on a non-loopback address although the gateway does not authenticate its
-    /// clients yet: only on a network where every client may call every tool.
+    /// Listen on a non-loopback address without `gateway.auth`: only on a network where
+    /// every client may call every tool.
     #[arg(long, conflicts_with = "stdio")]
     pub(crate) allow_unauthenticated: bool,
 
@@ -349,8 +385,7 @@ pub(crate) struct ServeArgs {
     pub(crate) stateless: bool,
 
     /// Also accept this Host header (besides loopback names); repeatable. Needed when
-    /// clients reach the gateway by a name, e.g. behind --listen 0.0.0.0:8383
-    /// --allow-unauthenticated.
+    /// clients reach the gateway by a name, e.g. behind --listen 0.0.0.0:8383.
     #[arg(long, value_name = "HOST")]
     pub(crate) allow_host: Vec<String>,
 }
@@ -404,6 +439,10 @@ pub(crate) struct StatusArgs {
     /// http://127.0.0.1:8383 unless --config is given.
     #[arg(short, long, value_name = "URL")]
     pub(crate) url: Option<String>,
+
+    /// Bearer token (an API key or a JWT) for a gateway with `gateway.auth`.
+    #[arg(long, value_name = "TOKEN", env = "TOOLMESH_TOKEN")]
+    pub(crate) bearer: Option<String>,
 
     /// Print JSON instead of a table.
     #[arg(long)]

@@ -2,6 +2,7 @@
 
 mod agent;
 mod agent_serve;
+mod auth;
 mod call;
 mod config;
 mod serve;
@@ -11,7 +12,7 @@ mod workflow;
 
 use std::process::ExitCode;
 
-use crate::cli::{AgentCommand, Command, ConfigCommand, WorkflowCommand};
+use crate::cli::{AgentCommand, AuthCommand, Command, ConfigCommand, WorkflowCommand};
 
 /// Runs `command`; the exit status on success (a tool error is a success of the
 /// command but exits 1).
@@ -28,6 +29,9 @@ pub(crate) async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Agent(AgentCommand::Chat(args)) => agent::chat(args).await,
         Command::Agent(AgentCommand::Serve(args)) => agent_serve::run(args).await,
         Command::Workflow(WorkflowCommand::Run(args)) => workflow::run(args).await,
+        Command::Auth(AuthCommand::HashKey(args)) => {
+            auth::hash_key(&args).map(|()| ExitCode::SUCCESS)
+        }
     }
 }
 

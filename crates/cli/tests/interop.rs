@@ -40,8 +40,19 @@ fn ctx() -> CallContext {
 /// stderr when it exits non-zero. It runs in a process group of its own, killed whole
 /// when `CLIENT_TIMEOUT` passes or the test fails (with any server it started).
 async fn run_client(program: &Path, args: &[String], cwd: Option<&Path>) -> anyhow::Result<String> {
+    run_client_with(program, args, cwd, &[]).await
+}
+
+/// [`run_client`] with `env` set for the client.
+async fn run_client_with(
+    program: &Path,
+    args: &[String],
+    cwd: Option<&Path>,
+    env: &[(&str, &Path)],
+) -> anyhow::Result<String> {
     let mut cmd = Command::new(program);
     cmd.args(args)
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -115,6 +126,40 @@ async fn inspector(target: &[&str], method: &[&str]) -> anyhow::Result<Value> {
     args.extend(target.iter().chain(method).map(|s| (*s).to_owned()));
     let stdout = run_client(&node, &args, Some(&cwd)).await?;
     serde_json::from_str(&stdout).with_context(|| format!("the Inspector printed {stdout}"))
+}
+
+/// The Python SDK over HTTPS, trusting only the certificate generated for the test.
+#[tokio::test]
+async fn python_sdk_client_calls_the_gateway_over_https() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let issued = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()])?;
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert, issued.cert.pem())?;
+    std::fs::write(&key, issued.signing_key.serialize_pem())?;
+    let config = dir.path().join("tls.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "gateway:\n  tls: {{ cert: \"{}\", key: \"{}\" }}\nservers:\n  math:\n    native: [calculator]\n",
+            cert.display(),
+            key.display()
+        ),
+    )?;
+    let gateway = Gateway::with_config(&config, &["--no-watch"]).await?;
+    assert!(gateway.url.starts_with("https://"), "{}", gateway.url);
+    let (python, mut args) = python_client()?;
+    args.extend([
+        "--mode".to_owned(),
+        "legacy".to_owned(),
+        gateway.url.clone(),
+        "math__calculator".to_owned(),
+        json!({"expression": "6 * 7"}).to_string(),
+    ]);
+    let stdout =
+        run_client_with(&python, &args, None, &[("SSL_CERT_FILE", cert.as_path())]).await?;
+    let report: Value = serde_json::from_str(&stdout)?;
+    assert_eq!(report["calls"][0]["text"], json!(["42"]), "{report}");
+    Ok(())
 }
 
 /// `toolmesh agent serve` of a `mathematician` exposing `solve`, on the scripted model.

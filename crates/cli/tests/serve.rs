@@ -285,7 +285,7 @@ async fn listen_takes_localhost_and_a_bare_port_and_refuses_to_expose_without_au
         assert_eq!(gateway.get("/healthz").await?.0, 200);
     }
 
-    // No inbound authentication yet: a non-loopback address is refused (nothing binds).
+    // Without `gateway.auth` a non-loopback address is refused (nothing binds).
     let (code, stderr) = serve_fails(&["--listen", "0.0.0.0:0"]).await?;
     assert_eq!(code, 2, "{stderr}");
     assert!(

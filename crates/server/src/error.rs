@@ -47,6 +47,9 @@ pub enum ServerError {
     /// The registry refused a service.
     #[error(transparent)]
     Registry(#[from] toolmesh_registry::RegistryError),
+    /// The authentication settings cannot work.
+    #[error("cannot authenticate clients: {0}")]
+    Auth(String),
     /// The gateway was marked ready twice.
     #[error("the gateway is already serving a catalog")]
     AlreadyReady,

@@ -63,6 +63,15 @@ impl AgentServer {
         &self.server
     }
 
+    /// Runs calls that carry no authenticated caller (every call over stdio) as
+    /// `caller`, e.g. the local user ([`Identity::local_user`](crate::auth::Identity::local_user)).
+    pub fn with_default_caller(self, caller: crate::Caller) -> Self {
+        let mut options = self.server.options().clone();
+        options.default_caller = Some(caller);
+        Self {
+            server: CatalogServer::with_options(self.server.registry().clone(), options),
+        }
+    }
     /// An axum router to mount: `/mcp`, `/healthz`, `/readyz`, `/status`, `/metrics`.
     pub fn router(&self, options: HttpOptions) -> axum::Router {
         crate::router(GatewayState::ready(self.server.clone(), options))

@@ -1,6 +1,8 @@
 //! The HTTP edge: MCP at `/mcp` (streamable HTTP) and the operational endpoints
-//! `/healthz`, `/readyz`, `/status` and `/metrics`.
+//! `/healthz`, `/readyz`, `/status` and `/metrics`; with authentication, the
+//! protected-resource metadata under `/.well-known/oauth-protected-resource`.
 
+pub mod auth;
 mod guard;
 mod requests;
 mod sessions;
@@ -74,6 +76,9 @@ pub struct HttpOptions {
     pub stateless: bool,
     /// Serve HTTPS with this certificate and key; plain HTTP when `None`.
     pub tls: Option<TlsConfig>,
+    /// Who may call: `/mcp` and `/status` need a credential it accepts. `None` (the
+    /// default): no authentication, for loopback listeners.
+    pub auth: Option<auth::Authenticator>,
 }
 
 impl Default for HttpOptions {
@@ -84,6 +89,7 @@ impl Default for HttpOptions {
             drain_timeout: Duration::from_secs(10),
             stateless: false,
             tls: None,
+            auth: None,
         }
     }
 }
@@ -116,6 +122,12 @@ impl HttpOptions {
     /// Serves HTTPS with the certificate and key of `tls` (re-read when they change).
     pub fn tls(mut self, tls: TlsConfig) -> Self {
         self.tls = Some(tls);
+        self
+    }
+
+    /// Authenticates every request to `/mcp` and `/status` with `auth`.
+    pub fn authenticate(mut self, auth: auth::Authenticator) -> Self {
+        self.auth = Some(auth);
         self
     }
 
@@ -306,21 +318,42 @@ pub fn router(state: GatewayState) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             require_ready,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            allowed.clone(),
-            guard::guard,
         ));
     let status = Router::new()
         .route("/status", get(status::status))
-        .with_state(state.clone())
-        .layer(axum::middleware::from_fn_with_state(allowed, guard::guard));
-    Router::new()
+        .with_state(state.clone());
+    // Authenticated before anything else is done for the request (its body is not
+    // even read), after the Host check.
+    let (mcp, status) = match &options.auth {
+        Some(auth) => (
+            mcp.layer(axum::middleware::from_fn_with_state(
+                auth.clone(),
+                auth::authenticate,
+            )),
+            status.layer(axum::middleware::from_fn_with_state(
+                auth.clone(),
+                auth::authenticate,
+            )),
+        ),
+        None => (mcp, status),
+    };
+    let mcp = mcp.layer(axum::middleware::from_fn_with_state(
+        allowed.clone(),
+        guard::guard,
+    ));
+    let status = status.layer(axum::middleware::from_fn_with_state(allowed, guard::guard));
+    let mut open = Router::new()
         .route("/healthz", get(status::healthz))
         .route("/readyz", get(status::readyz))
         .route("/metrics", get(status::metrics))
-        .with_state(state.clone())
-        .merge(status)
+        .with_state(state.clone());
+    if let Some(auth) = &options.auth {
+        for path in auth.metadata_paths() {
+            let auth = auth.clone();
+            open = open.route(path, get(move || async move { auth.metadata_response() }));
+        }
+    }
+    open.merge(status)
         .layer(RequestBodyLimitLayer::new(options.max_body_bytes))
         .merge(mcp)
 }

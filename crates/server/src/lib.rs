@@ -8,6 +8,7 @@ mod stdio;
 
 pub use error::ServerError;
 pub use expose::{AgentServer, ExposeAsMcpServer};
+pub use http::auth;
 pub use http::{
     GatewayState, HttpOptions, HttpServer, ReloadSnapshot, ReloadSource, TlsConfig, TlsError,
     router, serve_http,

@@ -16,6 +16,7 @@ mod defaults;
 mod diagnose;
 mod env;
 mod error;
+mod gateway;
 mod interpolate;
 mod load;
 mod mcp_servers;
@@ -31,6 +32,9 @@ pub use agents::{
 };
 pub use defaults::Defaults;
 pub use error::ConfigError;
+pub use gateway::{
+    ApiKeyConfig, AuthConfig, AuthModeConfig, DEFAULT_STDIO_ROLE, GatewayConfig, JwtConfig,
+};
 pub use interpolate::Interpolate;
 pub use load::{ConfigLoader, Format};
 pub use overrides::{
@@ -66,6 +70,9 @@ pub struct Config {
     /// Named workflows: steps calling tools and agents.
     #[serde(skip_serializing_if = "Workflows::is_empty")]
     pub workflows: Workflows,
+    /// How the gateway serves its clients (inbound authentication).
+    #[serde(skip_serializing_if = "GatewayConfig::is_unset")]
+    pub gateway: GatewayConfig,
 }
 
 /// A configuration as written: `defaults` holds only the keys given, so that they
@@ -87,6 +94,8 @@ struct ConfigFile {
     agents: Agents,
     #[serde(default)]
     workflows: Workflows,
+    #[serde(default)]
+    gateway: GatewayConfig,
 }
 
 impl From<ConfigFile> for Config {
@@ -98,6 +107,7 @@ impl From<ConfigFile> for Config {
             llm: file.llm,
             agents: file.agents,
             workflows: file.workflows,
+            gateway: file.gateway,
         }
     }
 }
@@ -113,6 +123,7 @@ pub(crate) const TOP_LEVEL_KEYS: &[&str] = &[
     "llm",
     "agents",
     "workflows",
+    "gateway",
 ];
 
 impl Config {
@@ -143,14 +154,38 @@ impl Config {
     /// (with errors naming the file); this only fails for one changed in code since,
     /// and then names the key path in `configuration`.
     pub fn services(&self) -> Result<Vec<ServiceSpec>, ConfigError> {
-        services::build(self).map_err(|problem| {
-            let path: Vec<&str> = problem.path.iter().map(String::as_str).collect();
-            ConfigError::Invalid {
-                origin: "configuration".to_owned(),
-                key: diagnose::render_path(&path),
-                message: problem.message,
-            }
-        })
+        services::build(self).map_err(unlocated)
+    }
+
+    /// Puts `gateway.roles`, `gateway.rate_limits` and `gateway.audit` in force on
+    /// `registry` (each lifted when absent): the router checks and records every call.
+    ///
+    /// # Errors
+    ///
+    /// A role or rate limit that cannot work, or an audit file that cannot be opened,
+    /// naming the key path.
+    pub fn apply_gateway(&self, registry: &toolmesh_registry::Registry) -> Result<(), ConfigError> {
+        let gateway = &self.gateway;
+        registry.set_policy(gateway.policy().map_err(unlocated)?);
+        registry.set_rate_limits(gateway.rate_limits().map_err(unlocated)?);
+        registry.set_audit(gateway.audit().map_err(unlocated)?);
+        Ok(())
+    }
+
+    /// The HTTP edge's authentication, when `gateway.auth` is set; `default_resource`
+    /// (the URL the gateway listens at) is the resource unless `gateway.auth.resource`
+    /// names one.
+    ///
+    /// A configuration from [`ConfigLoader::load`] has passed these checks already;
+    /// this only fails for one changed in code since, naming the key path.
+    pub fn auth_settings(
+        &self,
+        default_resource: &str,
+    ) -> Result<Option<toolmesh_server::auth::AuthSettings>, ConfigError> {
+        let Some(auth) = &self.gateway.auth else {
+            return Ok(None);
+        };
+        auth.settings(default_resource).map(Some).map_err(unlocated)
     }
 
     /// A warning when the configuration defines no server: it loads, but serves nothing
@@ -174,10 +209,21 @@ impl Config {
         }
         services::build(&config).map_err(|problem| locate(figment, problem))?;
         workflows::check(&config).map_err(|problem| locate(figment, problem))?;
+        gateway::check(&config.gateway).map_err(|problem| locate(figment, problem))?;
         if let Some(warning) = config.emptiness() {
             tracing::warn!("{warning}");
         }
         Ok(config)
+    }
+}
+
+/// A [`Problem`] in a configuration built or changed in code: no file to name.
+fn unlocated(problem: Problem) -> ConfigError {
+    let path: Vec<&str> = problem.path.iter().map(String::as_str).collect();
+    ConfigError::Invalid {
+        origin: "configuration".to_owned(),
+        key: diagnose::render_path(&path),
+        message: problem.message,
     }
 }
 

@@ -56,6 +56,7 @@ impl Mesh {
     /// Registers every service of `config`.
     pub async fn start(config: &Config) -> Result<Self, Error> {
         let registry = Registry::from_specs(config.services()?, RegistryOptions::default()).await?;
+        config.apply_gateway(&registry)?;
         for spec in agent_services(config, &registry)? {
             registry.add_service(spec).await?;
         }
@@ -135,6 +136,7 @@ async fn reload_once(watcher: &mut ConfigWatcher, registry: &Registry) -> Result
     let attempt = async {
         let config = watcher.next().await.map_err(|e| e.to_string())?;
         let mut specs = config.services().map_err(|e| e.to_string())?;
+        config.apply_gateway(registry).map_err(|e| e.to_string())?;
         specs.extend(agent_services(&config, registry).map_err(|e| e.to_string())?);
         specs.extend(
             config

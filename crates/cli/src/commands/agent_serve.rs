@@ -11,20 +11,23 @@ use toolmesh::{
 use toolmesh_server::{GatewayState, HttpOptions, HttpServer};
 
 use super::{
-    serve::{announce, bind_error, exit_on_second_signal, install_metrics, refuse_unauthenticated},
+    serve::{
+        announce, authenticator, bind_error, exit_on_second_signal, install_metrics,
+        refuse_unauthenticated, stdio_identity,
+    },
     stop_signal,
 };
 use crate::{cli::AgentServeArgs, target::loader};
 
 pub(crate) async fn run(args: AgentServeArgs) -> anyhow::Result<ExitCode> {
-    if !args.stdio {
-        refuse_unauthenticated(args.listen, args.allow_unauthenticated)?;
-    }
     let mut config = if args.config.is_empty() {
         Config::default()
     } else {
         loader(&args.config).load()?
     };
+    if !args.stdio {
+        refuse_unauthenticated(args.listen, args.allow_unauthenticated, Some(&config))?;
+    }
     if config.agents.is_empty() {
         config.agents.insert("agent".into(), AgentConfig::default());
     }
@@ -56,8 +59,11 @@ async fn serve(args: &AgentServeArgs, config: &Config, mesh: &Mesh) -> anyhow::R
         ),
     };
     let server = agent.expose_as_mcp_server(options).await?;
+    // Calls of the agent itself are checked, limited and audited like its tools' calls.
+    config.apply_gateway(server.catalog_server().registry())?;
     let shutdown = CancellationToken::new();
     if args.stdio {
+        let server = server.with_default_caller(stdio_identity(Some(config)).caller());
         let served = tokio::select! {
             served = server.serve_stdio(shutdown.clone()) => served,
             () = stop_signal() => Ok(()),
@@ -66,15 +72,22 @@ async fn serve(args: &AgentServeArgs, config: &Config, mesh: &Mesh) -> anyhow::R
         return Ok(served?);
     }
     let metrics = install_metrics()?;
-    let mut http = HttpOptions::default().drain_timeout(args.drain_timeout);
-    for host in &args.allow_host {
-        http = http.allow_host(host.clone());
-    }
-    let state = GatewayState::ready(server.catalog_server().clone(), http).with_metrics(metrics);
     let listener = HttpServer::bind(args.listen)
         .await
         .map_err(|e| bind_error(args.listen, e))?;
-    announce(&listener.mcp_url(), server.catalog_server().registry())?;
+    let url = listener.mcp_url_for(config.gateway.tls.is_some());
+    let mut http = HttpOptions::default().drain_timeout(args.drain_timeout);
+    if let Some(tls) = &config.gateway.tls {
+        http = http.tls(tls.clone());
+    }
+    for host in &args.allow_host {
+        http = http.allow_host(host.clone());
+    }
+    if let Some(auth) = authenticator(Some(config), &url, args.listen)? {
+        http = http.authenticate(auth);
+    }
+    let state = GatewayState::ready(server.catalog_server().clone(), http).with_metrics(metrics);
+    announce(&url, server.catalog_server().registry())?;
     let mut serving = tokio::spawn(listener.serve(state, shutdown.clone()));
     let ended = tokio::select! {
         () = stop_signal() => None,

@@ -5,10 +5,14 @@ use std::{io::ErrorKind, io::Write, net::SocketAddr, time::Duration};
 use anyhow::Context;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tokio_util::sync::CancellationToken;
-use toolmesh::{ConfigLoader, Mesh, Registry};
+use toolmesh::{
+    Config, ConfigLoader, Mesh, Registry,
+    config::{AuthConfig, DEFAULT_STDIO_ROLE},
+};
 use toolmesh_server::{
     CatalogServer, GatewayState, HttpOptions, HttpServer, ReloadSnapshot, ServerError,
     ServerOptions,
+    auth::{Authenticator, Identity},
 };
 
 use super::stop_signal;
@@ -57,40 +61,52 @@ impl Services {
 }
 
 pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
-    if !args.stdio {
-        refuse_unauthenticated(args.listen, args.allow_unauthenticated)?;
-    }
-    let metrics = install_metrics()?;
     // A bad configuration stops here, before anything listens.
     let loader = (!args.config.is_empty()).then(|| target::loader(&args.config));
-    if let Some(loader) = &loader {
-        let config = loader.load()?;
-        tracing::info!(
-            servers = config.servers.len(),
-            "configuration loaded from {}",
-            args.config
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
+    let config = match &loader {
+        Some(loader) => {
+            let config = loader.load()?;
+            tracing::info!(
+                servers = config.servers.len(),
+                "configuration loaded from {}",
+                args.config
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            Some(config)
+        }
+        None => None,
+    };
+    if !args.stdio {
+        refuse_unauthenticated(args.listen, args.allow_unauthenticated, config.as_ref())?;
     }
+    let metrics = install_metrics()?;
     let options = ServerOptions::default().call_timeout(args.call_timeout);
     if args.stdio {
-        return serve_stdio(&args, loader, options).await;
+        let identity = stdio_identity(config.as_ref());
+        return serve_stdio(&args, loader, options, identity).await;
     }
 
-    let mut http = HttpOptions::default()
-        .drain_timeout(args.drain_timeout)
-        .stateless(args.stateless);
-    for host in &args.allow_host {
-        http = http.allow_host(host.clone());
-    }
-    let state = GatewayState::new(http).with_metrics(metrics);
     let listener = HttpServer::bind(args.listen)
         .await
         .map_err(|e| bind_error(args.listen, e))?;
-    let url = listener.mcp_url();
+    let tls = config.as_ref().and_then(|c| c.gateway.tls.clone());
+    let url = listener.mcp_url_for(tls.is_some());
+    let mut http = HttpOptions::default()
+        .drain_timeout(args.drain_timeout)
+        .stateless(args.stateless);
+    if let Some(tls) = tls {
+        http = http.tls(tls);
+    }
+    for host in &args.allow_host {
+        http = http.allow_host(host.clone());
+    }
+    if let Some(auth) = authenticator(config.as_ref(), &url, args.listen)? {
+        http = http.authenticate(auth);
+    }
+    let state = GatewayState::new(http).with_metrics(metrics);
     let shutdown = CancellationToken::new();
     let mut serving = tokio::spawn(listener.serve(state.clone(), shutdown.clone()));
     tracing::info!("bound {url}; starting the services");
@@ -143,20 +159,63 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The gateway does not authenticate its clients: a non-loopback address would let anyone
-/// who reaches it call every tool with the servers' credentials.
-pub(super) fn refuse_unauthenticated(listen: SocketAddr, allowed: bool) -> Result<(), Usage> {
-    if listen.ip().is_loopback() || allowed {
+/// Without `gateway.auth` a non-loopback address would let anyone who reaches it call
+/// every tool with the servers' credentials.
+pub(super) fn refuse_unauthenticated(
+    listen: SocketAddr,
+    allowed: bool,
+    config: Option<&Config>,
+) -> Result<(), Usage> {
+    let authenticated = config.is_some_and(|c| c.gateway.auth.is_some());
+    if listen.ip().is_loopback() || allowed || authenticated {
         return Ok(());
     }
     Err(Usage(format!(
-        "refusing to listen on {}: the gateway does not authenticate its clients yet, so \
-         anyone who reaches this address could call every tool with the credentials \
-         configured for its servers; listen on loopback (127.0.0.1, the default) behind an \
-         authenticating proxy, or pass --allow-unauthenticated on a network where every \
-         client may do that",
+        "refusing to listen on {}: without `gateway.auth` in the configuration the gateway \
+         does not authenticate its clients, so anyone who reaches this address could call \
+         every tool with the credentials configured for its servers; add `gateway.auth` \
+         (API keys: `toolmesh auth hash-key`; or JWTs), listen on loopback (127.0.0.1, the \
+         default), or pass --allow-unauthenticated on a network where every client may do \
+         that",
         listen
     )))
+}
+
+/// The HTTP edge's authentication from `gateway.auth`; the gateway's own URL is the
+/// resource tokens must name unless the configuration says otherwise.
+pub(super) fn authenticator(
+    config: Option<&Config>,
+    url: &str,
+    listen: SocketAddr,
+) -> anyhow::Result<Option<Authenticator>> {
+    let Some(config) = config else {
+        return Ok(None);
+    };
+    let Some(settings) = config.auth_settings(url)? else {
+        return Ok(None);
+    };
+    let named = config
+        .gateway
+        .auth
+        .as_ref()
+        .is_some_and(|auth| auth.resource.is_some());
+    if !named && !listen.ip().is_loopback() {
+        tracing::warn!(
+            "gateway.auth.resource is not set: JWTs must name {url} as their audience and \
+             clients are pointed to it; set it to the URL clients use"
+        );
+    }
+    let auth = Authenticator::new(settings).map_err(|e| Usage(e.to_string()))?;
+    tracing::info!(metadata = auth.metadata_url(), "clients must authenticate");
+    Ok(Some(auth))
+}
+
+/// Who calls over stdio: the local user, with `gateway.auth.stdio_role`.
+pub(super) fn stdio_identity(config: Option<&Config>) -> Identity {
+    config.and_then(|c| c.gateway.auth.as_ref()).map_or_else(
+        || Identity::local_user(DEFAULT_STDIO_ROLE),
+        AuthConfig::stdio_identity,
+    )
 }
 
 /// A bind failure with the hint that fits what the operating system said.
@@ -200,8 +259,11 @@ async fn serve_stdio(
     args: &ServeArgs,
     loader: Option<ConfigLoader>,
     options: ServerOptions,
+    identity: Identity,
 ) -> anyhow::Result<()> {
     let services = Services::start(loader, args.watching()).await?;
+    let mut options = options;
+    options.default_caller = Some(identity.caller());
     let server = CatalogServer::with_options(services.registry().clone(), options);
     let shutdown = CancellationToken::new();
     let outcome = tokio::select! {
@@ -240,4 +302,21 @@ pub(super) fn exit_on_second_signal() {
         eprintln!("toolmesh: stopping now (second signal)");
         std::process::exit(130);
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_public_address_needs_auth_or_the_flag() {
+        let public: SocketAddr = ([0, 0, 0, 0], 8383).into();
+        let mut config = Config::default();
+        assert!(refuse_unauthenticated(public, false, None).is_err());
+        assert!(refuse_unauthenticated(public, false, Some(&config)).is_err());
+        assert!(refuse_unauthenticated(public, true, Some(&config)).is_ok());
+        assert!(refuse_unauthenticated(HttpOptions::DEFAULT_LISTEN, false, None).is_ok());
+        config.gateway.auth = Some(AuthConfig::default());
+        assert!(refuse_unauthenticated(public, false, Some(&config)).is_ok());
+    }
 }

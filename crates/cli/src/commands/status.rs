@@ -21,6 +21,7 @@ enum Source {
     Remote {
         client: reqwest::Client,
         status_url: String,
+        bearer: Option<String>,
     },
 }
 
@@ -42,9 +43,16 @@ impl Source {
                 }
                 Ok(report)
             }
-            Self::Remote { client, status_url } => {
-                let response = client
-                    .get(status_url)
+            Self::Remote {
+                client,
+                status_url,
+                bearer,
+            } => {
+                let mut request = client.get(status_url);
+                if let Some(token) = bearer {
+                    request = request.bearer_auth(token);
+                }
+                let response = request
                     .send()
                     .await
                     .with_context(|| format!("cannot reach {status_url}"))?;
@@ -73,6 +81,7 @@ pub(crate) async fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
                 .timeout(Duration::from_secs(10))
                 .build()?,
             status_url: status_url(url),
+            bearer: args.bearer.clone(),
         }
     } else {
         Source::Local(target::start_mesh(&args.config).await?)

@@ -39,6 +39,8 @@ const LIST_KEYS: &[&str] = &[
     "parallel",
     "needs",
     "fallback_tools",
+    "api_keys",
+    "authorization_servers",
 ];
 
 /// A key path as written in toolmesh's files: `servers.search.instances[1].url`.

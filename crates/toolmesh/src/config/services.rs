@@ -29,7 +29,7 @@ pub(crate) struct Problem {
 }
 
 impl Problem {
-    fn new(path: &[&str], keep: usize, message: impl Into<String>) -> Self {
+    pub(crate) fn new(path: &[&str], keep: usize, message: impl Into<String>) -> Self {
         Self {
             path: path.iter().map(|s| (*s).to_owned()).collect(),
             keep,

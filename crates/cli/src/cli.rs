@@ -189,21 +189,8 @@ pub(crate) struct AgentServeArgs {
     #[arg(long, value_name = "MODEL")]
     pub(crate) model: Option<String>,
 
-    /// Address to listen on: IP:PORT, localhost:PORT or a bare PORT (on 127.0.0.1).
-    #[arg(short, long, value_name = "ADDR", default_value = "127.0.0.1:8383", value_parser = parse_listen)]
-    pub(crate) listen: SocketAddr,
-
-    /// Listen on a non-loopback address without `gateway.auth` in the configuration.
-    #[arg(long, conflicts_with = "stdio")]
-    pub(crate) allow_unauthenticated: bool,
-
-    /// Serve MCP over stdin/stdout instead of HTTP.
-    #[arg(long, conflicts_with_all = ["listen", "allow_host"])]
-    pub(crate) stdio: bool,
-
-    /// Also accept this Host header (besides loopback names); repeatable.
-    #[arg(long, value_name = "HOST")]
-    pub(crate) allow_host: Vec<String>,
+    #[command(flatten)]
+    pub(crate) edge: EdgeArgs,
 
     /// On shutdown, how long to wait for runs in flight.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
@@ -347,20 +334,8 @@ pub(crate) struct ServeArgs {
     #[arg(short, long = "config", value_name = "FILE")]
     pub(crate) config: Vec<PathBuf>,
 
-    /// Address to listen on: IP:PORT, localhost:PORT or a bare PORT (on 127.0.0.1);
-    /// port 0 picks a free one. A non-loopback address needs `gateway.auth` in the
-    /// configuration, or --allow-unauthenticated.
-    #[arg(short, long, value_name = "ADDR", default_value = "127.0.0.1:8383", value_parser = parse_listen)]
-    pub(crate) listen: SocketAddr,
-
-    /// Listen on a non-loopback address without `gateway.auth`: only on a network where
-    /// every client may call every tool.
-    #[arg(long, conflicts_with = "stdio")]
-    pub(crate) allow_unauthenticated: bool,
-
-    /// Serve MCP over stdin/stdout instead of HTTP.
-    #[arg(long, conflicts_with_all = ["listen", "allow_host"])]
-    pub(crate) stdio: bool,
+    #[command(flatten)]
+    pub(crate) edge: EdgeArgs,
 
     /// Follow the configuration files and apply edits (the default with --config).
     #[arg(long, overrides_with = "no_watch")]
@@ -383,9 +358,28 @@ pub(crate) struct ServeArgs {
     /// use subscriptions/listen still are).
     #[arg(long, conflicts_with = "stdio")]
     pub(crate) stateless: bool,
+}
+
+/// Where and how an MCP server listens: shared by `serve` and `agent serve`.
+#[derive(Debug, Args)]
+pub(crate) struct EdgeArgs {
+    /// Address to listen on: IP:PORT, localhost:PORT or a bare PORT (on 127.0.0.1);
+    /// port 0 picks a free one. A non-loopback address needs `gateway.auth` in the
+    /// configuration, or --allow-unauthenticated.
+    #[arg(short, long, value_name = "ADDR", default_value = "127.0.0.1:8383", value_parser = parse_listen)]
+    pub(crate) listen: SocketAddr,
+
+    /// Listen on a non-loopback address without `gateway.auth`: only on a network where
+    /// every client may call every tool.
+    #[arg(long, conflicts_with = "stdio")]
+    pub(crate) allow_unauthenticated: bool,
+
+    /// Serve MCP over stdin/stdout instead of HTTP.
+    #[arg(long, conflicts_with_all = ["listen", "allow_host"])]
+    pub(crate) stdio: bool,
 
     /// Also accept this Host header (besides loopback names); repeatable. Needed when
-    /// clients reach the gateway by a name, e.g. behind --listen 0.0.0.0:8383.
+    /// clients reach the server by a name, e.g. behind --listen 0.0.0.0:8383.
     #[arg(long, value_name = "HOST")]
     pub(crate) allow_host: Vec<String>,
 }

@@ -25,8 +25,12 @@ pub(crate) async fn run(args: AgentServeArgs) -> anyhow::Result<ExitCode> {
     } else {
         loader(&args.config).load()?
     };
-    if !args.stdio {
-        refuse_unauthenticated(args.listen, args.allow_unauthenticated, Some(&config))?;
+    if !args.edge.stdio {
+        refuse_unauthenticated(
+            args.edge.listen,
+            args.edge.allow_unauthenticated,
+            Some(&config),
+        )?;
     }
     if config.agents.is_empty() {
         config.agents.insert("agent".into(), AgentConfig::default());
@@ -62,7 +66,7 @@ async fn serve(args: &AgentServeArgs, config: &Config, mesh: &Mesh) -> anyhow::R
     // Calls of the agent itself are checked, limited and audited like its tools' calls.
     config.apply_gateway(server.catalog_server().registry())?;
     let shutdown = CancellationToken::new();
-    if args.stdio {
+    if args.edge.stdio {
         let server = server.with_default_caller(stdio_identity(Some(config)).caller());
         let served = tokio::select! {
             served = server.serve_stdio(shutdown.clone()) => served,
@@ -72,18 +76,18 @@ async fn serve(args: &AgentServeArgs, config: &Config, mesh: &Mesh) -> anyhow::R
         return Ok(served?);
     }
     let metrics = install_metrics()?;
-    let listener = HttpServer::bind(args.listen)
+    let listener = HttpServer::bind(args.edge.listen)
         .await
-        .map_err(|e| bind_error(args.listen, e))?;
+        .map_err(|e| bind_error(args.edge.listen, e))?;
     let url = listener.mcp_url_for(config.gateway.tls.is_some());
     let mut http = HttpOptions::default().drain_timeout(args.drain_timeout);
     if let Some(tls) = &config.gateway.tls {
         http = http.tls(tls.clone());
     }
-    for host in &args.allow_host {
+    for host in &args.edge.allow_host {
         http = http.allow_host(host.clone());
     }
-    if let Some(auth) = authenticator(Some(config), &url, args.listen)? {
+    if let Some(auth) = authenticator(Some(config), &url, args.edge.listen)? {
         http = http.authenticate(auth);
     }
     let state = GatewayState::ready(server.catalog_server().clone(), http).with_metrics(metrics);

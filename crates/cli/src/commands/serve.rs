@@ -79,19 +79,23 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
         }
         None => None,
     };
-    if !args.stdio {
-        refuse_unauthenticated(args.listen, args.allow_unauthenticated, config.as_ref())?;
+    if !args.edge.stdio {
+        refuse_unauthenticated(
+            args.edge.listen,
+            args.edge.allow_unauthenticated,
+            config.as_ref(),
+        )?;
     }
     let metrics = install_metrics()?;
     let options = ServerOptions::default().call_timeout(args.call_timeout);
-    if args.stdio {
+    if args.edge.stdio {
         let identity = stdio_identity(config.as_ref());
         return serve_stdio(&args, loader, options, identity).await;
     }
 
-    let listener = HttpServer::bind(args.listen)
+    let listener = HttpServer::bind(args.edge.listen)
         .await
-        .map_err(|e| bind_error(args.listen, e))?;
+        .map_err(|e| bind_error(args.edge.listen, e))?;
     let tls = config.as_ref().and_then(|c| c.gateway.tls.clone());
     let url = listener.mcp_url_for(tls.is_some());
     let mut http = HttpOptions::default()
@@ -100,10 +104,10 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(tls) = tls {
         http = http.tls(tls);
     }
-    for host in &args.allow_host {
+    for host in &args.edge.allow_host {
         http = http.allow_host(host.clone());
     }
-    if let Some(auth) = authenticator(config.as_ref(), &url, args.listen)? {
+    if let Some(auth) = authenticator(config.as_ref(), &url, args.edge.listen)? {
         http = http.authenticate(auth);
     }
     let state = GatewayState::new(http).with_metrics(metrics);

@@ -190,7 +190,11 @@ impl Registry {
     }
 
     /// [`permits`](Self::permits) for a call under `ctx`, as the error the call fails with.
-    pub(crate) fn admit(
+    ///
+    /// # Errors
+    ///
+    /// [`CallError::Denied`](toolmesh_core::CallError::Denied) naming the missing grant.
+    pub fn admit(
         &self,
         ctx: &toolmesh_core::CallContext,
         rendered: &str,

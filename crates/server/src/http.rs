@@ -150,6 +150,8 @@ struct Inner {
     posts: AtomicUsize,
     /// Notified when `posts` drops to zero.
     idle: Notify,
+    /// Callers of verified TLS client certificates, by connection.
+    client_callers: tls::ClientCallers,
 }
 
 /// What the HTTP edge serves. Starts *not ready* (`/readyz` 503, `/mcp` 503) unless
@@ -188,6 +190,7 @@ impl GatewayState {
                 sessions: CancellationToken::new(),
                 posts: AtomicUsize::new(0),
                 idle: Notify::new(),
+                client_callers: Arc::default(),
             }),
         }
     }
@@ -337,6 +340,18 @@ pub fn router(state: GatewayState) -> Router {
         ),
         None => (mcp, status),
     };
+    // Wraps authentication, so runs first: a verified client certificate is a credential.
+    let client_callers = state.inner.client_callers.clone();
+    let (mcp, status) = (
+        mcp.layer(axum::middleware::from_fn_with_state(
+            client_callers.clone(),
+            client_certificate,
+        )),
+        status.layer(axum::middleware::from_fn_with_state(
+            client_callers,
+            client_certificate,
+        )),
+    );
     let mcp = mcp.layer(axum::middleware::from_fn_with_state(
         allowed.clone(),
         guard::guard,
@@ -357,6 +372,30 @@ pub fn router(state: GatewayState) -> Router {
         .layer(RequestBodyLimitLayer::new(options.max_body_bytes))
         .merge(mcp)
 }
+
+/// The caller of the connection's verified client certificate, if any, into the request
+/// (as [`ClientCertificate`] for authentication, and as the [`Caller`](crate::Caller)).
+async fn client_certificate(
+    State(callers): State<tls::ClientCallers>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let caller = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<SocketAddr>>()
+        .and_then(|axum::extract::ConnectInfo(peer)| callers.get(peer).map(|c| c.clone()));
+    if let Some(caller) = caller {
+        request
+            .extensions_mut()
+            .insert(ClientCertificate(caller.clone()));
+        request.extensions_mut().insert(caller);
+    }
+    next.run(request).await
+}
+
+/// The caller a verified TLS client certificate names (`cert:COMMON-NAME`).
+#[derive(Debug, Clone)]
+pub struct ClientCertificate(pub crate::Caller);
 
 /// `/mcp` answers 503 until a catalog is served.
 async fn require_ready(
@@ -476,9 +515,10 @@ impl HttpServer {
         let mut server = match state.options().tls.clone() {
             Some(tls) => {
                 // Tapped only for axum's connect info (the peer's address).
-                let listener = TlsListener::new(self.listener, tls)
-                    .map_err(|e| ServerError::Tls(e.to_string()))?
-                    .tap_io(|_| {});
+                let listener =
+                    TlsListener::new(self.listener, tls, state.inner.client_callers.clone())
+                        .map_err(|e| ServerError::Tls(e.to_string()))?
+                        .tap_io(|_| {});
                 tokio::spawn(
                     axum::serve(listener, app)
                         .with_graceful_shutdown(stop.cancelled_owned())

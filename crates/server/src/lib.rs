@@ -10,8 +10,8 @@ pub use error::ServerError;
 pub use expose::{AgentServer, ExposeAsMcpServer};
 pub use http::auth;
 pub use http::{
-    GatewayState, HttpOptions, HttpServer, ReloadSnapshot, ReloadSource, TlsConfig, TlsError,
-    router, serve_http,
+    ClientCertificate, GatewayState, HttpOptions, HttpServer, ReloadSnapshot, ReloadSource,
+    TlsConfig, TlsError, router, serve_http,
 };
 pub use server::{Caller, CatalogServer, DENIED_CODE, ROUTING_META_KEY, ServerOptions};
 pub use stdio::{serve_io, serve_stdio};

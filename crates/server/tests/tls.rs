@@ -3,8 +3,12 @@
 
 use std::{path::Path, time::Duration};
 
+use std::{collections::BTreeMap, sync::Arc};
+
+use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
-use toolmesh_registry::{Registry, RegistryOptions};
+use toolmesh_core::ServerId;
+use toolmesh_registry::{NativeBackend, Policy, Registry, RegistryOptions, RoleGrant, ServiceSpec};
 use toolmesh_server::{CatalogServer, GatewayState, HttpOptions, HttpServer, TlsConfig};
 
 /// A self-signed certificate for 127.0.0.1 written as `cert.pem` / `key.pem` in `dir`;
@@ -33,10 +37,7 @@ fn client(cert: &str) -> anyhow::Result<reqwest::Client> {
 async fn the_edge_serves_https_and_picks_up_a_renewed_certificate() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let first = issue(dir.path())?;
-    let tls = TlsConfig {
-        cert: dir.path().join("cert.pem"),
-        key: dir.path().join("key.pem"),
-    };
+    let tls = TlsConfig::new(dir.path().join("cert.pem"), dir.path().join("key.pem"));
     let registry = Registry::new(RegistryOptions::default());
     let state = GatewayState::ready(
         CatalogServer::new(registry.clone()),
@@ -93,16 +94,120 @@ async fn the_edge_serves_https_and_picks_up_a_renewed_certificate() -> anyhow::R
 fn files_that_do_not_load_are_named() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     std::fs::write(dir.path().join("cert.pem"), "not a certificate")?;
-    let error = TlsConfig {
-        cert: dir.path().join("cert.pem"),
-        key: dir.path().join("missing.pem"),
-    }
-    .server_config()
-    .unwrap_err()
-    .to_string();
+    let error = TlsConfig::new(dir.path().join("cert.pem"), dir.path().join("missing.pem"))
+        .server_config()
+        .unwrap_err()
+        .to_string();
     assert!(
         error.contains("cert.pem") && error.contains("no certificate"),
         "{error}"
     );
+    Ok(())
+}
+
+/// A certificate authority and a client certificate it signed for `name`: (CA PEM,
+/// client certificate PEM + key PEM).
+fn client_certificate(name: &str) -> anyhow::Result<(String, String)> {
+    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new())?;
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(rcgen::DnType::CommonName, "toolmesh test CA");
+    let ca_key = rcgen::KeyPair::generate()?;
+    let ca_cert = ca.self_signed(&ca_key)?;
+    let issuer = rcgen::Issuer::new(ca, ca_key);
+    let mut client = rcgen::CertificateParams::new(Vec::<String>::new())?;
+    client
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, name);
+    client.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+    let client_key = rcgen::KeyPair::generate()?;
+    let client_cert = client.signed_by(&client_key, &issuer)?;
+    Ok((
+        ca_cert.pem(),
+        format!("{}{}", client_cert.pem(), client_key.serialize_pem()),
+    ))
+}
+
+/// `tools/call` of `tool` as one JSON request (stateless serving).
+async fn call(
+    client: &reqwest::Client,
+    url: &str,
+    tool: &str,
+    arguments: Value,
+) -> anyhow::Result<Value> {
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                      "params": {"name": tool, "arguments": arguments}});
+    let answer = client
+        .post(url)
+        .header("accept", "application/json, text/event-stream")
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await?;
+    Ok(serde_json::from_str(&answer.text().await?)?)
+}
+
+#[tokio::test]
+async fn a_client_certificate_is_a_caller_with_the_roles_of_its_name() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let server_cert = issue(dir.path())?;
+    let (ca, identity) = client_certificate("robot-1")?;
+    std::fs::write(dir.path().join("clients.pem"), &ca)?;
+    let mut tls = TlsConfig::new(dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    tls.client_ca = Some(dir.path().join("clients.pem"));
+    tls.client_roles = BTreeMap::from([("robot-1".to_owned(), vec!["calc".to_owned()])]);
+
+    let toolbox = toolmesh_tools::Toolbox::default_tools(&Default::default())?;
+    let mut spec = ServiceSpec::native(
+        ServerId::new("native"),
+        NativeBackend {
+            tools: toolbox.definitions(),
+            invoker: Arc::new(toolbox),
+            prefer: true,
+        },
+    );
+    spec.prefix = false;
+    let registry = Registry::from_specs(vec![spec], RegistryOptions::default()).await?;
+    let roles = BTreeMap::from([(
+        "calc".to_owned(),
+        RoleGrant {
+            allow: vec!["calculator".to_owned()],
+            deny: Vec::new(),
+        },
+    )]);
+    registry.set_policy(Some(Policy::new(&roles)?));
+    let state = GatewayState::ready(
+        CatalogServer::new(registry.clone()),
+        HttpOptions::default().tls(tls).stateless(true),
+    );
+    let server = HttpServer::bind("127.0.0.1:0".parse()?).await?;
+    let url = server.mcp_url_for(true);
+    let stop = CancellationToken::new();
+    let serving = tokio::spawn(server.serve(state, stop.clone()));
+
+    let robot = reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(server_cert.as_bytes())?])
+        .identity(reqwest::Identity::from_pem(identity.as_bytes())?)
+        .build()?;
+    let allowed = call(&robot, &url, "calculator", json!({"expression": "1 + 1"})).await?;
+    assert_eq!(allowed["result"]["isError"], false, "{allowed}");
+    // Refused before its arguments are even looked at.
+    let refused = call(&robot, &url, "time_now", json!({"no": "such argument"})).await?;
+    let message = refused["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        refused["error"]["code"] == -32003 && message.contains("`cert:robot-1`"),
+        "{refused}"
+    );
+
+    // Without a certificate the client is no one in particular: no roles, no policy.
+    let anonymous = reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(server_cert.as_bytes())?])
+        .build()?;
+    let answered = call(&anonymous, &url, "time_now", json!({})).await?;
+    assert!(answered.get("result").is_some(), "{answered}");
+
+    stop.cancel();
+    serving.await??;
+    registry.shutdown().await;
     Ok(())
 }

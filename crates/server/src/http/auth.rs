@@ -58,6 +58,8 @@ pub enum AuthMethod {
     Anonymous,
     /// The user who started the process (stdio serving).
     Local,
+    /// A TLS client certificate signed by `gateway.tls.client_ca`.
+    ClientCertificate,
 }
 
 /// Who a request is made for, as authentication established it.
@@ -266,6 +268,7 @@ impl Authenticator {
         &self,
         uri: &Uri,
         headers: &HeaderMap,
+        certificate: Option<&crate::Caller>,
     ) -> Result<Identity, Refusal> {
         if query_carries_token(uri.query()) {
             return Err(Refusal::invalid(
@@ -277,6 +280,13 @@ impl Authenticator {
         let presented = credentials(headers)
             .map_err(|malformed| Refusal::invalid("invalid_request", malformed.0))?;
         let Some(presented) = presented else {
+            if let Some(client) = certificate {
+                return Ok(Identity::new(
+                    client.principal.to_string(),
+                    client.roles.iter().cloned(),
+                    AuthMethod::ClientCertificate,
+                ));
+            }
             return match self.inner.mode {
                 AuthMode::Optional => Ok(self.inner.anonymous.clone()),
                 AuthMode::Required => Err(Refusal::Missing),
@@ -391,7 +401,14 @@ pub(crate) async fn authenticate(
     mut request: Request,
     next: Next,
 ) -> Response {
-    match auth.authenticate(request.uri(), request.headers()).await {
+    let certificate = request
+        .extensions()
+        .get::<super::ClientCertificate>()
+        .map(|c| c.0.clone());
+    match auth
+        .authenticate(request.uri(), request.headers(), certificate.as_ref())
+        .await
+    {
         Ok(identity) => {
             metrics::counter!("toolmesh_auth_accepted_total", "method" => method_label(identity.method))
                 .increment(1);
@@ -417,5 +434,6 @@ fn method_label(method: AuthMethod) -> &'static str {
         AuthMethod::Jwt => "jwt",
         AuthMethod::Anonymous => "anonymous",
         AuthMethod::Local => "local",
+        AuthMethod::ClientCertificate => "client_certificate",
     }
 }

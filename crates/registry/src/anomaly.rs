@@ -4,10 +4,12 @@
 //! the report until the next one replaces it.
 
 use std::{
-    collections::{HashMap, VecDeque},
+    collections::VecDeque,
     sync::Mutex,
     time::{Duration, SystemTime},
 };
+
+use dashmap::DashMap;
 
 use serde::Serialize;
 
@@ -51,7 +53,8 @@ struct Baseline {
 /// Rolling baselines per tool, and the recent anomalies.
 #[derive(Default)]
 pub(crate) struct Anomalies {
-    tools: Mutex<HashMap<String, Baseline>>,
+    /// Sharded: calls of different tools do not wait on each other.
+    tools: DashMap<String, Baseline>,
     recent: Mutex<VecDeque<Anomaly>>,
 }
 
@@ -61,12 +64,9 @@ impl Anomalies {
         let millis = latency.as_secs_f64() * 1000.0;
         let mut found = Vec::new();
         {
-            let mut tools = self.tools.lock().unwrap_or_else(|p| p.into_inner());
-            if !tools.contains_key(tool) {
-                tools.insert(tool.to_owned(), Baseline::default());
-            }
-            let Some(b) = tools.get_mut(tool) else {
-                return found;
+            let mut b = match self.tools.get_mut(tool) {
+                Some(b) => b,
+                None => self.tools.entry(tool.to_owned()).or_default(),
             };
             b.calls += 1;
             let failure = if failed { 1.0 } else { 0.0 };

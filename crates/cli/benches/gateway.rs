@@ -269,8 +269,75 @@ async fn body() -> anyhow::Result<Vec<Value>> {
     let (peak, _) = gateway.memory_mb()?;
     println!("toolmesh serve --stateless: peak RSS {peak:.1} MiB");
     stateless.session.close(Duration::from_secs(1)).await;
-    direct.session.close(Duration::from_secs(1)).await;
     gateway.stop().await;
+    rows.extend(authenticated(&config, dir.path()).await?);
+    direct.session.close(Duration::from_secs(1)).await;
+    Ok(rows)
+}
+
+/// The same gateway with `gateway.auth` (an API key, then a JWT), a role granting the tool
+/// and an audit file, against the unauthenticated gateway, in the same run.
+async fn authenticated(
+    plain_config: &std::path::Path,
+    dir: &std::path::Path,
+) -> anyhow::Result<Vec<Value>> {
+    const TARGET_AUTH_ADDED_P50_US: i64 = 10;
+    const KEY: &str = "tm_benchmark-key";
+    const SECRET: &str = "a-benchmark-secret-of-32-bytes-or-more";
+    const RESOURCE: &str = "http://127.0.0.1/mcp";
+    use sha2::Digest;
+    let digest: String = sha2::Sha256::digest(KEY.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let config = dir.join("authenticated.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "{}gateway:\n  auth:\n    resource: {RESOURCE}\n    api_keys: [{{ id: bench, sha256: {digest}, roles: [bench] }}]\n\
+             \x20   jwt: {{ issuer: bench, hs256_secret: {SECRET} }}\n\
+             \x20 roles: {{ bench: {{ allow: [\"fixture__*\"] }} }}\n\
+             \x20 audit: {{ file: \"{}\" }}\n",
+            std::fs::read_to_string(plain_config)?,
+            dir.join("audit.jsonl").display()
+        ),
+    )?;
+    let token = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &json!({ "sub": "bench", "iss": "bench", "aud": RESOURCE, "roles": ["bench"],
+                 "exp": jsonwebtoken::get_current_timestamp() + 3600 }),
+        &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes())?,
+    )?;
+    let plain = Gateway::start(plain_config, &[]).await?;
+    let authed = Gateway::start(&config, &[]).await?;
+    let open = Echo {
+        session: Session::connect(&Endpoint::url(plain.url.clone())).await?,
+        tool: "fixture__echo",
+    };
+    let mut rows = Vec::new();
+    for (how, credential) in [("API key", KEY.to_owned()), ("JWT (HS256)", token)] {
+        let caller = Echo {
+            session: Session::connect(&Endpoint::url(authed.url.clone()).bearer(credential))
+                .await?,
+            tool: "fixture__echo",
+        };
+        anyhow::ensure!(caller.call().await, "echo with the {how} failed");
+        let mut row = bench::compare(
+            &format!(
+                "echo via toolmesh serve with auth ({how}) + roles + audit vs without, 1 in flight"
+            ),
+            &open,
+            &caller,
+            1,
+        )
+        .await;
+        row["target_added_p50_us"] = json!(TARGET_AUTH_ADDED_P50_US);
+        rows.push(row);
+        caller.session.close(Duration::from_secs(1)).await;
+    }
+    open.session.close(Duration::from_secs(1)).await;
+    plain.stop().await;
+    authed.stop().await;
     Ok(rows)
 }
 

@@ -202,3 +202,38 @@ async fn roles_limit_what_a_key_sees_and_calls_and_every_call_is_audited() -> Te
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn a_clients_credential_is_never_passed_to_an_upstream() -> TestResult {
+    // The upstream takes only its own token; the client presents the gateway's key.
+    let upstream = toolmesh_testkit::FixtureServer::start(
+        toolmesh_testkit::FixtureOptions::new().require_bearer("upstream-secret"),
+    )
+    .await?;
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("toolmesh.yaml");
+    let key = "tm_gateway-key";
+    std::fs::write(
+        &path,
+        format!(
+            "servers:\n  fixture:\n    url: {}\n    auth: {{ type: bearer, token: upstream-secret }}\n\
+             gateway:\n  auth:\n    api_keys: [{{ id: client, sha256: {}, roles: [ops] }}]\n",
+            upstream.http_url(),
+            hex_sha256(key)
+        ),
+    )?;
+    let gateway = Gateway::with_config(&path, &["--no-watch"]).await?;
+    let ctx = CallContext::with_timeout(Duration::from_secs(10));
+    let session = Session::connect(&Endpoint::url(gateway.url.clone()).bearer(key)).await?;
+    let echoed = session
+        .call_tool(
+            "fixture__echo",
+            json!({"message": "hi"}).as_object().cloned(),
+            &ctx,
+        )
+        .await?;
+    // Had the client's key replaced the configured token, the upstream would refuse.
+    assert_ne!(echoed.is_error, Some(true), "{echoed:?}");
+    session.close(Duration::from_secs(1)).await;
+    Ok(())
+}

@@ -190,11 +190,7 @@ impl Registry {
     }
 
     /// [`permits`](Self::permits) for a call under `ctx`, as the error the call fails with.
-    ///
-    /// # Errors
-    ///
-    /// [`CallError::Denied`](toolmesh_core::CallError::Denied) naming the missing grant.
-    pub fn admit(
+    pub(crate) fn admit(
         &self,
         ctx: &toolmesh_core::CallContext,
         rendered: &str,

@@ -159,6 +159,36 @@ impl Registry {
         }
     }
 
+    /// Whether the caller of `ctx` may call `tool`, checked before anything else about the
+    /// call is looked at (its arguments, say); a refusal is counted and audited like a
+    /// refused call. An unknown tool passes: the call itself reports it.
+    ///
+    /// # Errors
+    ///
+    /// [`CallError::Denied`] naming the missing grant.
+    pub fn authorize(
+        &self,
+        tool: &str,
+        arguments: Option<&JsonObject>,
+        ctx: &CallContext,
+    ) -> Result<(), CallError> {
+        let Some(entry) = self.catalog().resolve(tool).cloned() else {
+            return Ok(());
+        };
+        let admitted = self.admit(ctx, &entry.rendered, entry.name.tool());
+        if let (Err(refused), Some(audit)) = (&admitted, self.inner.audit.load_full()) {
+            let outcome = Err(refused.clone());
+            audit.record(
+                tool,
+                ctx,
+                audit.arguments(arguments),
+                &outcome,
+                Duration::ZERO,
+            );
+        }
+        admitted
+    }
+
     /// [`call`](Self::call) without the audit.
     async fn admit_and_route(
         &self,

@@ -316,11 +316,9 @@ impl CatalogServer {
         self.shared.in_flight.fetch_add(1, Ordering::AcqRel);
         let _guard = InFlight(&self.shared);
         // Refused callers learn nothing of the tool, not even its schema.
-        if let Some(entry) = self.shared.registry.catalog().resolve(name) {
-            self.shared
-                .registry
-                .admit(ctx, &entry.rendered, entry.name.tool())?;
-        }
+        self.shared
+            .registry
+            .authorize(name, arguments.as_ref(), ctx)?;
         // Validated as a JSON value without copying the arguments; none are `{}`.
         let given = arguments.is_some();
         let value = Value::Object(arguments.unwrap_or_default());

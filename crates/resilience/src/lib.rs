@@ -14,7 +14,7 @@ pub use budget::{RetryBudget, RetryBudgetConfig, RetryBudgetStats};
 pub use bulkhead::{Bulkhead, BulkheadConfig, BulkheadPermit};
 pub use cache::{CacheConfig, Cached, ResultCache};
 pub use hedge::hedge;
-pub use rate_limit::{RateLimitConfig, RateLimiter, TokioClock};
+pub use rate_limit::{RateLimitConfig, RateLimiter, SWEEP_EVERY, TokioClock};
 
 /// governor clocks, for [`RateLimiter::with_clock`]: [`FakeRelativeClock`] for tests,
 /// [`MonotonicClock`] for the OS clock without tokio.

@@ -1,7 +1,15 @@
 //! Keyed rate limiting (GCRA, from governor): one budget per key — a tool, a principal,
 //! an instance, or any combination the caller folds into the key.
 
-use std::{fmt, num::NonZeroU32, sync::Arc, time::Duration};
+use std::{
+    fmt,
+    num::NonZeroU32,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
 
 use governor::{
     Quota, clock::Clock, middleware::NoOpMiddleware, nanos::Nanos, state::keyed::DashMapStateStore,
@@ -81,17 +89,22 @@ type Limiter<C> = governor::RateLimiter<
 
 /// A keyed rate limiter; cloning shares it.
 ///
-/// State is kept per key in a dashmap that grows with the keys seen: call
-/// [`retain_recent`](Self::retain_recent) now and then (e.g. every minute) to drop keys
-/// that are back at a full burst.
+/// State is kept per key in a dashmap: every [`SWEEP_EVERY`] checks it forgets the keys
+/// whose budget is full again, so many callers seen once do not stay in memory
+/// ([`retain_recent`](Self::retain_recent) does the same on demand).
 pub struct RateLimiter<C: Clock = TokioClock> {
     limiter: Arc<Limiter<C>>,
+    checks: Arc<AtomicU64>,
 }
+
+/// Checks between two sweeps of idle keys (amortized: a sweep visits every key).
+pub const SWEEP_EVERY: u64 = 4096;
 
 impl<C: Clock> Clone for RateLimiter<C> {
     fn clone(&self) -> Self {
         Self {
             limiter: self.limiter.clone(),
+            checks: self.checks.clone(),
         }
     }
 }
@@ -121,6 +134,7 @@ impl<C: Clock> RateLimiter<C> {
                 config.quota(),
                 clock,
             )),
+            checks: Arc::default(),
         }
     }
 
@@ -133,6 +147,9 @@ impl<C: Clock> RateLimiter<C> {
 
     /// [`check`](Self::check) for a key the caller already holds as `Arc<str>`.
     pub fn check_key(&self, key: &Arc<str>) -> Result<(), CallError> {
+        if self.checks.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1 {
+            self.limiter.retain_recent();
+        }
         self.limiter.check_key(key).map_err(|not_until| {
             let retry_in = not_until.wait_time_from(self.limiter.clock().now());
             CallError::RateLimited {
@@ -215,6 +232,23 @@ mod tests {
         clock.advance(Duration::from_secs(1));
         limiter.retain_recent();
         assert!(limiter.is_empty());
+    }
+
+    #[test]
+    fn idle_keys_are_forgotten_as_checks_go_on() {
+        let clock = FakeRelativeClock::default();
+        let limiter = RateLimiter::with_clock(config(), clock.clone());
+        for i in 0..1000 {
+            limiter.check(&format!("principal:{i}")).unwrap();
+        }
+        assert_eq!(limiter.len(), 1000);
+        clock.advance(Duration::from_secs(1));
+        // One caller keeps calling; the others, idle and full again, are swept.
+        let busy: Arc<str> = Arc::from("principal:busy");
+        for _ in 0..SWEEP_EVERY {
+            let _ = limiter.check_key(&busy);
+        }
+        assert!(limiter.len() <= 1, "{} keys kept", limiter.len());
     }
 
     #[tokio::test(start_paused = true)]

@@ -79,14 +79,7 @@ impl Caller for OneStep {
 
 async fn overhead() -> anyhow::Result<Vec<Value>> {
     let toolbox = Toolbox::default_tools(&ToolsConfig::default())?;
-    let mut spec = ServiceSpec::native(
-        ServerId::new("native"),
-        NativeBackend {
-            tools: toolbox.definitions(),
-            invoker: std::sync::Arc::new(toolbox),
-            prefer: true,
-        },
-    );
+    let mut spec = ServiceSpec::native(ServerId::new("native"), NativeBackend::toolbox(toolbox));
     spec.prefix = false;
     let registry = Registry::from_specs(vec![spec], RegistryOptions::default()).await?;
     let call = Reply::ToolCalls(vec![ScriptedCall::new(

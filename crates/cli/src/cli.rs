@@ -177,17 +177,8 @@ Examples:
 
 #[derive(Debug, Args)]
 pub(crate) struct AgentServeArgs {
-    /// Configuration file with `llm:`, `agents:` and `servers:`; repeat to merge.
-    #[arg(short, long = "config", value_name = "FILE")]
-    pub(crate) config: Vec<PathBuf>,
-
-    /// The agent to serve, from `agents:` (needed when several are configured).
-    #[arg(long, value_name = "NAME")]
-    pub(crate) agent: Option<String>,
-
-    /// The model, overriding the configuration and TOOLMESH_MODEL.
-    #[arg(long, value_name = "MODEL")]
-    pub(crate) model: Option<String>,
+    #[command(flatten)]
+    pub(crate) choice: AgentChoice,
 
     #[command(flatten)]
     pub(crate) edge: EdgeArgs,
@@ -215,19 +206,26 @@ Examples:
   toolmesh agent run --config toolmesh.yaml --agent researcher --json \"Find papers on MCP\"
   OPENAI_BASE_URL=http://localhost:11434/v1 toolmesh agent chat --model llama3.1";
 
+/// Which agent, from which configuration, on which model: shared by the agent commands.
 #[derive(Debug, Args)]
-pub(crate) struct AgentArgs {
+pub(crate) struct AgentChoice {
     /// Configuration file with `llm:`, `agents:` and `servers:`; repeat to merge.
     #[arg(short, long = "config", value_name = "FILE")]
     pub(crate) config: Vec<PathBuf>,
 
-    /// The agent to run, from `agents:` (needed when several are configured).
+    /// The agent, from `agents:` (needed when several are configured).
     #[arg(long, value_name = "NAME")]
     pub(crate) agent: Option<String>,
 
     /// The model, overriding the configuration and TOOLMESH_MODEL.
     #[arg(long, value_name = "MODEL")]
     pub(crate) model: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct AgentArgs {
+    #[command(flatten)]
+    pub(crate) choice: AgentChoice,
 
     /// Model calls per run (default 10, or the agent's `max_steps`).
     #[arg(long, value_name = "N")]

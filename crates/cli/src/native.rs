@@ -1,7 +1,5 @@
 //! The embedded default: toolmesh's native tools as the service `native`.
 
-use std::sync::Arc;
-
 use toolmesh::{
     Registry, ServerId, ServiceSpec,
     layers::registry::{NativeBackend, RegistryOptions},
@@ -17,11 +15,7 @@ pub(crate) fn default_native_service() -> anyhow::Result<ServiceSpec> {
     let toolbox = Toolbox::default_tools(&ToolsConfig::default())?;
     Ok(ServiceSpec::native(
         ServerId::new(NATIVE),
-        NativeBackend {
-            tools: toolbox.definitions(),
-            invoker: Arc::new(toolbox),
-            prefer: true,
-        },
+        NativeBackend::toolbox(toolbox),
     ))
 }
 

@@ -85,8 +85,8 @@ pub struct CallContext {
     /// other cannot loop forever.
     pub depth: u32,
     /// The id of the request that asked for the call (the JSON-RPC id at the edge), for
-    /// the audit log.
-    pub request_id: Option<Arc<str>>,
+    /// the audit log; kept as the id itself (cloning it allocates nothing).
+    pub request_id: Option<rmcp::model::RequestId>,
 }
 
 /// The `_meta` key carrying [`CallContext::depth`] across MCP hops.

@@ -18,4 +18,4 @@ pub use relay::Relay;
 pub use result::result_text;
 
 /// rmcp model types that appear in toolmesh's public API.
-pub use rmcp::model::{CallToolResult, JsonObject, Tool, ToolAnnotations};
+pub use rmcp::model::{CallToolResult, JsonObject, RequestId, Tool, ToolAnnotations};

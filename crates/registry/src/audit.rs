@@ -157,7 +157,7 @@ impl Audit {
         };
         let line = json!({
             "time": humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
-            "request_id": ctx.request_id.as_deref(),
+            "request_id": ctx.request_id,
             "principal": ctx.principal.as_deref(),
             "roles": ctx.roles.as_deref(),
             "tool": tool,

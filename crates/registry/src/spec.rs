@@ -57,6 +57,15 @@ pub struct NativeBackend {
 }
 
 impl NativeBackend {
+    /// Every tool of `toolbox`, preferred over the service's MCP instances.
+    pub fn toolbox(toolbox: toolmesh_tools::Toolbox) -> Self {
+        Self {
+            tools: toolbox.definitions(),
+            invoker: Arc::new(toolbox),
+            prefer: true,
+        }
+    }
+
     /// Whether it implements `tool`.
     pub fn offers(&self, tool: &str) -> bool {
         self.tools.iter().any(|t| t.name == tool)

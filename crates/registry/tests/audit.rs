@@ -24,7 +24,7 @@ async fn registry(fixture: &FixtureServer) -> anyhow::Result<Registry> {
 fn alice(request: &str) -> CallContext {
     let mut ctx = CallContext::with_timeout(Duration::from_secs(10)).principal("alice");
     ctx.roles = Some(Arc::from(vec!["reader".to_owned()]));
-    ctx.request_id = Some(request.into());
+    ctx.request_id = Some(toolmesh_core::RequestId::String(request.into()));
     ctx
 }
 

@@ -549,10 +549,9 @@ impl ServerHandler for CatalogServer {
             .and_then(Value::as_u64)
             .map_or(0, |depth| u32::try_from(depth).unwrap_or(u32::MAX));
         let caller = self.caller(&context.extensions);
-        let request_id: Arc<str> = context.id.to_string().into();
         let mut ctx = self.context_for(&request.name, Some(context.ct));
         ctx.depth = depth;
-        ctx.request_id = Some(request_id);
+        ctx.request_id = Some(context.id.clone());
         if let Some(caller) = &caller {
             caller.apply(&mut ctx);
         }

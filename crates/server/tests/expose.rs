@@ -24,14 +24,7 @@ use toolmesh_transport::{Endpoint, Session};
 /// The native tools as one unprefixed service.
 async fn native_registry() -> anyhow::Result<Registry> {
     let toolbox = Toolbox::default_tools(&Default::default())?;
-    let mut spec = ServiceSpec::native(
-        ServerId::new("native"),
-        NativeBackend {
-            tools: toolbox.definitions(),
-            invoker: Arc::new(toolbox),
-            prefer: true,
-        },
-    );
+    let mut spec = ServiceSpec::native(ServerId::new("native"), NativeBackend::toolbox(toolbox));
     spec.prefix = false;
     Ok(Registry::from_specs(vec![spec], RegistryOptions::default()).await?)
 }

@@ -3,7 +3,7 @@
 
 use std::{path::Path, time::Duration};
 
-use std::{collections::BTreeMap, sync::Arc};
+use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
@@ -158,14 +158,7 @@ async fn a_client_certificate_is_a_caller_with_the_roles_of_its_name() -> anyhow
     tls.client_roles = BTreeMap::from([("robot-1".to_owned(), vec!["calc".to_owned()])]);
 
     let toolbox = toolmesh_tools::Toolbox::default_tools(&Default::default())?;
-    let mut spec = ServiceSpec::native(
-        ServerId::new("native"),
-        NativeBackend {
-            tools: toolbox.definitions(),
-            invoker: Arc::new(toolbox),
-            prefer: true,
-        },
-    );
+    let mut spec = ServiceSpec::native(ServerId::new("native"), NativeBackend::toolbox(toolbox));
     spec.prefix = false;
     let registry = Registry::from_specs(vec![spec], RegistryOptions::default()).await?;
     let roles = BTreeMap::from([(

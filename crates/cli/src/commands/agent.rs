@@ -7,7 +7,7 @@ use futures::StreamExt;
 use toolmesh::{Agent, Config, RunResult, agent::AgentEvent};
 
 use crate::{
-    cli::{AgentArgs, AgentRunArgs},
+    cli::{AgentArgs, AgentChoice, AgentRunArgs},
     output::{emit, emit_raw},
     target::{AgentTools, loader, spinner},
 };
@@ -18,29 +18,40 @@ struct Session {
     tools: AgentTools,
 }
 
-impl Session {
-    async fn open(args: &AgentArgs) -> anyhow::Result<Self> {
-        let mut config = if args.config.is_empty() {
+impl AgentChoice {
+    /// The configuration (empty without `--config`) with a default agent when it names
+    /// none, and `--model` applied to every agent.
+    pub(super) fn config(&self) -> anyhow::Result<Config> {
+        let mut config = if self.config.is_empty() {
             Config::default()
         } else {
-            loader(&args.config).load()?
+            loader(&self.config).load()?
         };
         if config.agents.is_empty() {
             config
                 .agents
                 .insert("agent".into(), toolmesh::config::AgentConfig::default());
         }
-        for agent in config.agents.values_mut() {
-            if let Some(model) = &args.model {
+        if let Some(model) = &self.model {
+            for agent in config.agents.values_mut() {
                 agent.model = Some(model.clone());
             }
-            if let Some(steps) = args.max_steps {
+        }
+        Ok(config)
+    }
+}
+
+impl Session {
+    async fn open(args: &AgentArgs) -> anyhow::Result<Self> {
+        let mut config = args.choice.config()?;
+        if let Some(steps) = args.max_steps {
+            for agent in config.agents.values_mut() {
                 agent.max_steps = Some(steps);
             }
         }
         // After the agents are settled: exposed agents are built when the mesh starts.
         let tools = AgentTools::start(&config).await?;
-        let agent = config.agent(args.agent.as_deref(), tools.registry.clone());
+        let agent = config.agent(args.choice.agent.as_deref(), tools.registry.clone());
         match agent {
             Ok(agent) => Ok(Self { agent, tools }),
             Err(e) => {

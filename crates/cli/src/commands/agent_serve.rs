@@ -6,7 +6,6 @@ use tokio_util::sync::CancellationToken;
 use toolmesh::{
     Config, Mesh,
     agent::{ExposeAsMcpServer, ExposeOptions},
-    config::AgentConfig,
 };
 use toolmesh_server::{GatewayState, HttpOptions, HttpServer};
 
@@ -17,28 +16,16 @@ use super::{
     },
     stop_signal,
 };
-use crate::{cli::AgentServeArgs, target::loader};
+use crate::cli::AgentServeArgs;
 
 pub(crate) async fn run(args: AgentServeArgs) -> anyhow::Result<ExitCode> {
-    let mut config = if args.config.is_empty() {
-        Config::default()
-    } else {
-        loader(&args.config).load()?
-    };
+    let config = args.choice.config()?;
     if !args.edge.stdio {
         refuse_unauthenticated(
             args.edge.listen,
             args.edge.allow_unauthenticated,
             Some(&config),
         )?;
-    }
-    if config.agents.is_empty() {
-        config.agents.insert("agent".into(), AgentConfig::default());
-    }
-    if let Some(model) = &args.model {
-        for agent in config.agents.values_mut() {
-            agent.model = Some(model.clone());
-        }
     }
     let mesh = Mesh::start(&config).await?;
     let served = serve(&args, &config, &mesh).await;
@@ -47,7 +34,7 @@ pub(crate) async fn run(args: AgentServeArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn serve(args: &AgentServeArgs, config: &Config, mesh: &Mesh) -> anyhow::Result<()> {
-    let agent = config.agent(args.agent.as_deref(), mesh.registry().clone())?;
+    let agent = config.agent(args.choice.agent.as_deref(), mesh.registry().clone())?;
     let options = match config
         .agents
         .get(agent.name())

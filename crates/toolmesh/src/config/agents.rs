@@ -287,11 +287,7 @@ impl super::Config {
             .map_err(|e| AgentError::Config(format!("native_tools: {e}")))?;
         let mut spec = ServiceSpec::native(
             toolmesh_core::ServerId::new(NATIVE_SERVICE),
-            toolmesh_registry::NativeBackend {
-                tools: toolbox.definitions(),
-                invoker: std::sync::Arc::new(toolbox),
-                prefer: true,
-            },
+            toolmesh_registry::NativeBackend::toolbox(toolbox),
         );
         spec.prefix = false;
         Ok(spec)

@@ -4,7 +4,7 @@ mod anomaly;
 mod arguments;
 mod audit;
 mod catalog;
-mod discovery;
+pub mod discovery;
 mod error;
 mod events;
 mod limits;

@@ -4,6 +4,7 @@
 
 mod conformance;
 mod peers;
+mod system;
 
 use std::{
     path::{Path, PathBuf},
@@ -84,6 +85,7 @@ fn has_nextest() -> bool {
 }
 
 fn test(root: &Path, extra: &[String]) -> anyhow::Result<()> {
+    system::install()?;
     let peers = peers::install(root)?;
     // The fixture binary is spawned by tests of other crates: build it first.
     run(cargo()
@@ -107,6 +109,7 @@ fn test(root: &Path, extra: &[String]) -> anyhow::Result<()> {
 }
 
 fn bench(root: &Path, name: &str) -> anyhow::Result<()> {
+    system::install()?;
     // Every side-by-side benchmark spawns the fixture from target/release.
     run(cargo().current_dir(root).args([
         "build",

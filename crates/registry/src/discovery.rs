@@ -3,6 +3,7 @@
 //! Registry, `server.json` files) add to the configured services.
 
 mod capability;
+pub mod etcd;
 mod merge;
 
 pub use capability::ServiceMatch;

@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod conformance;
+pub mod etcd;
 pub mod fixture;
 mod harness;
 pub mod llm;
@@ -10,6 +11,7 @@ pub mod peers;
 pub mod process;
 pub mod replay;
 
+pub use etcd::EtcdServer;
 pub use harness::{FixtureServer, fixture_bin, stdio_command, try_fixture_bin};
 pub use llm::{Reply, ScriptedCall, ScriptedLlm, ScriptedLlmBuilder};
 pub use options::FixtureOptions;

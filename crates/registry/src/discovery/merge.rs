@@ -72,10 +72,20 @@ mod tests {
         let names: Vec<_> = merged.iter().map(|s| s.id.to_string()).collect();
         assert_eq!(names, ["search", "files", "alpha", "zeta"]);
         let search = &merged[0];
-        assert_eq!(search.max_failover_attempts, 7, "the configuration keeps its settings");
+        assert_eq!(
+            search.max_failover_attempts, 7,
+            "the configuration keeps its settings"
+        );
         let ids: Vec<_> = search.instances.iter().map(|i| i.id.to_string()).collect();
         assert_eq!(ids, ["search-1", "search-2"]);
-        assert_eq!(search.instances[0].endpoint, Endpoint::url("http://127.0.0.1:1/search-1"));
-        assert_eq!(merged[3].instances.len(), 2, "two sources' instances of one new service");
+        assert_eq!(
+            search.instances[0].endpoint,
+            Endpoint::url("http://127.0.0.1:1/search-1")
+        );
+        assert_eq!(
+            merged[3].instances.len(),
+            2,
+            "two sources' instances of one new service"
+        );
     }
 }

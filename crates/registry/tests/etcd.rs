@@ -1,0 +1,186 @@
+//! The registry in a real etcd: registrations appear in a follower's view, disappear on
+//! close or lease expiry, and the view survives etcd going away and coming back.
+
+use std::time::Duration;
+
+use tokio::sync::watch;
+use toolmesh_registry::discovery::{
+    Discovered, SourceHealth,
+    etcd::{EtcdMembership, EtcdOptions, Member, MemberRecord, Registration},
+};
+use toolmesh_testkit::EtcdServer;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+fn member(service: &str, id: &str, port: u16) -> Member {
+    Member {
+        service: service.into(),
+        id: id.into(),
+        record: MemberRecord::new(format!("http://127.0.0.1:{port}/mcp")),
+    }
+}
+
+fn instances(view: &Discovered) -> Vec<String> {
+    view.services
+        .iter()
+        .flat_map(|s| {
+            s.instances
+                .iter()
+                .map(move |i| format!("{}/{}", s.id, i.id))
+        })
+        .collect()
+}
+
+async fn until(
+    view: &mut watch::Receiver<Discovered>,
+    what: &str,
+    check: impl Fn(&Discovered) -> bool,
+) -> anyhow::Result<()> {
+    let waited = tokio::time::timeout(WAIT, view.wait_for(|v| check(v)))
+        .await
+        .map(|seen| seen.map(|_| ()));
+    match waited {
+        Ok(seen) => Ok(seen?),
+        Err(_) => anyhow::bail!(
+            "timed out waiting for {what}; view: {:?}",
+            instances(&view.borrow())
+        ),
+    }
+}
+
+#[tokio::test]
+async fn a_registration_appears_and_a_close_removes_it_at_once() -> anyhow::Result<()> {
+    let etcd = EtcdServer::start().await?;
+    let options = EtcdOptions::new([etcd.endpoint()]).prefix("/t1");
+    let membership = EtcdMembership::start(options.clone()).await?;
+    let mut view = membership.view();
+    assert_eq!(view.borrow().health, SourceHealth::Live);
+    assert!(instances(&view.borrow()).is_empty());
+
+    let registration = Registration::start(
+        options.clone(),
+        vec![
+            member("search", "a", 1001),
+            member("search", "b", 1002),
+            member("files", "x", 1003),
+        ],
+        Duration::from_secs(30),
+    )?;
+    registration.registered(WAIT).await?;
+    until(&mut view, "three instances", |v| instances(v).len() == 3).await?;
+    assert_eq!(
+        instances(&view.borrow()),
+        ["files/x", "search/a", "search/b"]
+    );
+
+    // Closing revokes the lease: gone long before the 30 s TTL.
+    registration.close().await;
+    until(&mut view, "none", |v| instances(v).is_empty()).await?;
+
+    // A follower started later loads what is there.
+    let kept = Registration::start(
+        options.clone(),
+        vec![member("s", "late", 1)],
+        Duration::from_secs(30),
+    )?;
+    kept.registered(WAIT).await?;
+    let second = EtcdMembership::start(options).await?;
+    assert_eq!(instances(&second.view().borrow()), ["s/late"]);
+    kept.close().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_registrar_that_stops_renewing_expires_after_its_ttl() -> anyhow::Result<()> {
+    let etcd = EtcdServer::start().await?;
+    let options = EtcdOptions::new([etcd.endpoint()]).prefix("/t2");
+    let membership = EtcdMembership::start(options.clone()).await?;
+    let mut view = membership.view();
+    let registration = Registration::start(
+        options,
+        vec![member("svc", "one", 1)],
+        Duration::from_secs(2),
+    )?;
+    let lease = registration.registered(WAIT).await?;
+    until(&mut view, "the instance", |v| instances(v).len() == 1).await?;
+    // Kept past twice its TTL while it runs: the lease is renewed, not re-granted.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(instances(&view.borrow()), ["svc/one"]);
+    assert_eq!(
+        *registration.state().borrow(),
+        toolmesh_registry::discovery::etcd::RegistrationState::Registered { lease }
+    );
+    // Dropped without closing, as when the process dies: the lease runs out.
+    drop(registration);
+    until(&mut view, "expiry", |v| instances(v).is_empty()).await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_view_outlives_etcd_and_catches_up_when_it_returns() -> anyhow::Result<()> {
+    let mut etcd = EtcdServer::start().await?;
+    let options = EtcdOptions::new([etcd.endpoint()]).prefix("/t3");
+    let registration = Registration::start(
+        options.clone(),
+        vec![member("svc", "kept", 1)],
+        Duration::from_secs(30),
+    )?;
+    registration.registered(WAIT).await?;
+    let membership = EtcdMembership::start(options.clone()).await?;
+    let mut view = membership.view();
+    until(&mut view, "the instance", |v| instances(v).len() == 1).await?;
+
+    etcd.kill().await;
+    until(&mut view, "lost", |v| {
+        matches!(v.health, SourceHealth::Lost { .. })
+    })
+    .await?;
+    assert_eq!(
+        instances(&view.borrow()),
+        ["svc/kept"],
+        "the last membership stays"
+    );
+
+    etcd.restart().await?;
+    until(&mut view, "live", |v| v.health == SourceHealth::Live).await?;
+    // Changes made after the return reach the follower (the watch resumed).
+    let added = Registration::start(
+        options,
+        vec![member("svc", "new", 2)],
+        Duration::from_secs(30),
+    )?;
+    added.registered(WAIT).await?;
+    until(&mut view, "both", |v| instances(v).len() == 2).await?;
+    let mut state = registration.state();
+    tokio::time::timeout(
+        WAIT,
+        state.wait_for(|s| {
+            matches!(
+                s,
+                toolmesh_registry::discovery::etcd::RegistrationState::Registered { .. }
+            )
+        }),
+    )
+    .await??;
+    added.close().await;
+    registration.close().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn unreachable_etcd_is_an_error_unless_not_required() -> anyhow::Result<()> {
+    let port = toolmesh_testkit::peers::free_port()?;
+    let mut options = EtcdOptions::new([format!("http://127.0.0.1:{port}")]);
+    options.timeout = Duration::from_secs(1);
+    let error = EtcdMembership::start(options.clone())
+        .await
+        .expect_err("nothing listens");
+    assert!(error.to_string().contains("unreachable"), "{error}");
+    options.required = false;
+    let membership = EtcdMembership::start(options).await?;
+    assert!(matches!(
+        membership.view().borrow().health,
+        SourceHealth::Lost { .. }
+    ));
+    Ok(())
+}

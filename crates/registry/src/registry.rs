@@ -284,7 +284,7 @@ impl Registry {
                 .map(|(spec, tools)| Service::start_with_tools(spec, tools)),
         )
         .await;
-        let started = self.started(started).await?;
+        let started = self.started(started, &[]).await?;
         self.swap(|list| list.extend(started.iter().cloned()));
         Ok(())
     }
@@ -294,6 +294,7 @@ impl Registry {
     async fn started(
         &self,
         results: Vec<Result<Arc<Service>, RegistryError>>,
+        running: &[Arc<Service>],
     ) -> Result<Vec<Arc<Service>>, RegistryError> {
         let mut ok = Vec::with_capacity(results.len());
         let mut first_error = None;
@@ -306,7 +307,7 @@ impl Registry {
             }
         }
         if let Some(e) = first_error {
-            futures::future::join_all(ok.iter().map(|s| s.shutdown())).await;
+            futures::future::join_all(ok.iter().map(|s| s.shutdown_except(running))).await;
             return Err(e);
         }
         for service in &ok {
@@ -358,8 +359,12 @@ impl Registry {
         if fresh.is_empty() && specs.len() == current.services.len() {
             return Ok(());
         }
-        let started = futures::future::join_all(fresh.into_iter().map(Service::start)).await;
-        let started = self.started(started).await?;
+        let started = futures::future::join_all(fresh.into_iter().map(|spec| {
+            let previous = current.service(&spec.id).cloned();
+            async move { Service::start_from(spec, previous.as_deref()).await }
+        }))
+        .await;
+        let started = self.started(started, &current.services).await?;
         let next: Vec<Arc<Service>> = specs
             .iter()
             .filter_map(|spec| {
@@ -388,7 +393,7 @@ impl Registry {
                 change,
             });
         }
-        futures::future::join_all(retired.iter().map(|s| s.shutdown())).await;
+        futures::future::join_all(retired.iter().map(|s| s.shutdown_except(&next))).await;
         Ok(())
     }
 
@@ -459,7 +464,11 @@ impl Registry {
     /// Follows a service's instances: list changes rebuild the catalog, health and breaker
     /// changes become mesh events. Ends when the service is gone.
     fn watch(&self, service: &Arc<Service>) {
-        for instance in &service.instances {
+        let unwatched = service
+            .instances
+            .iter()
+            .filter(|i| !i.watched.swap(true, std::sync::atomic::Ordering::Relaxed));
+        for instance in unwatched {
             let mut pool_events = instance.pool.events();
             let mut breaker_events = instance.pool.breaker().subscribe();
             let inner: Weak<Inner> = Arc::downgrade(&self.inner);

@@ -35,6 +35,9 @@ pub(crate) struct Instance {
     pub(crate) duration: metrics::Histogram,
     pub(crate) load: Arc<LoadStats>,
     pub(crate) enabled: AtomicBool,
+    /// Whether the registry follows its events already (an instance kept across a change
+    /// of its service is followed once).
+    pub(crate) watched: AtomicBool,
     tools: ArcSwapOption<Vec<Arc<Tool>>>,
     prompts: ArcSwapOption<Vec<Prompt>>,
     resources: ArcSwapOption<Vec<Resource>>,
@@ -153,8 +156,34 @@ pub(crate) struct Service {
 impl Service {
     /// Starts a pool per instance (concurrently) and lists their tools.
     pub(crate) async fn start(spec: ServiceSpec) -> Result<Arc<Self>, RegistryError> {
-        let service = Self::start_pools(spec).await?;
-        service.refresh_tools().await;
+        Self::start_from(spec, None).await
+    }
+
+    /// Starts `spec` as the successor of `previous`: instances it keeps unchanged (same
+    /// spec, pool settings and timeout) carry over with their pool, load and tool lists —
+    /// a membership change does not reconnect the rest — and only new ones are listed.
+    pub(crate) async fn start_from(
+        spec: ServiceSpec,
+        previous: Option<&Self>,
+    ) -> Result<Arc<Self>, RegistryError> {
+        let reusable = previous.filter(|p| {
+            p.spec.instance_config == spec.instance_config && p.spec.timeout == spec.timeout
+        });
+        let service = Self::start_pools(spec, reusable).await?;
+        let fresh: Vec<&Arc<Instance>> = service
+            .instances
+            .iter()
+            .filter(|i| !reusable.is_some_and(|p| p.instances.iter().any(|o| Arc::ptr_eq(o, i))))
+            .collect();
+        let listed = futures::future::join_all(fresh.iter().map(|i| i.refresh())).await;
+        let at = if listed.into_iter().any(|ok| ok) {
+            Some(Instant::now())
+        } else {
+            reusable.and_then(|p| p.listed_at.lock().ok().and_then(|at| *at))
+        };
+        if let Ok(mut listed_at) = service.listed_at.lock() {
+            *listed_at = at;
+        }
         Ok(service)
     }
 
@@ -163,7 +192,7 @@ impl Service {
         spec: ServiceSpec,
         tools: Vec<Tool>,
     ) -> Result<Arc<Self>, RegistryError> {
-        let service = Self::start_pools(spec).await?;
+        let service = Self::start_pools(spec, None).await?;
         let tools: Vec<Arc<Tool>> = tools.into_iter().map(Arc::new).collect();
         for instance in &service.instances {
             instance.set_tools(tools.clone());
@@ -174,7 +203,10 @@ impl Service {
         Ok(service)
     }
 
-    async fn start_pools(spec: ServiceSpec) -> Result<Arc<Self>, RegistryError> {
+    async fn start_pools(
+        spec: ServiceSpec,
+        previous: Option<&Self>,
+    ) -> Result<Arc<Self>, RegistryError> {
         if let Err(e) = toolmesh_core::ToolName::new(&spec.namespace, "x") {
             return Err(RegistryError::InvalidSpec {
                 service: spec.id.clone(),
@@ -194,7 +226,13 @@ impl Service {
             let mut endpoint = i.endpoint.clone();
             endpoint.timeout.get_or_insert(spec.timeout);
             let labels = CallLabels::new(spec.id.as_str(), i.id.as_str());
+            let kept = previous
+                .and_then(|p| p.instances.iter().find(|o| o.spec == i))
+                .cloned();
             async move {
+                if let Some(kept) = kept {
+                    return Ok(kept);
+                }
                 let pool = InstancePool::start(i.id.clone(), endpoint, config).await;
                 pool.map(|pool| {
                     Arc::new(Instance {
@@ -204,6 +242,7 @@ impl Service {
                         pool,
                         load: Arc::new(LoadStats::new()),
                         enabled: AtomicBool::new(true),
+                        watched: AtomicBool::new(false),
                         tools: ArcSwapOption::empty(),
                         prompts: ArcSwapOption::empty(),
                         resources: ArcSwapOption::empty(),
@@ -329,6 +368,17 @@ impl Service {
 
     /// Drains and closes every instance.
     pub(crate) async fn shutdown(&self) {
-        futures::future::join_all(self.instances.iter().map(|i| i.pool.shutdown())).await;
+        self.shutdown_except(&[]).await;
+    }
+
+    /// Drains and closes its instances but those of `kept` (its successors, which carry
+    /// some of them over).
+    pub(crate) async fn shutdown_except(&self, kept: &[Arc<Self>]) {
+        let gone = self.instances.iter().filter(|i| {
+            !kept
+                .iter()
+                .any(|s| s.instances.iter().any(|k| Arc::ptr_eq(k, i)))
+        });
+        futures::future::join_all(gone.map(|i| i.pool.shutdown())).await;
     }
 }

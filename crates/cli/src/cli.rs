@@ -65,6 +65,51 @@ pub(crate) enum Command {
     /// Credentials for the gateway's clients.
     #[command(subcommand)]
     Auth(AuthCommand),
+    /// Keep an MCP server registered in the shared registry (etcd) while this runs.
+    #[command(after_help = REGISTER_HELP)]
+    Register(RegisterArgs),
+}
+
+const REGISTER_HELP: &str = "\
+Every gateway following the same etcd (registry.etcd in its configuration) routes to the
+instance within a moment; when this command stops (Ctrl-C, SIGTERM) the registration is
+withdrawn at once, and when it dies the lease runs out after --ttl. Runs beside the server,
+as a sidecar. Progress and errors go to stderr.
+
+Examples:
+  toolmesh register --etcd http://127.0.0.1:2379 --service search --url http://10.0.0.5:8080/mcp
+  toolmesh register --etcd http://etcd:2379 --service search --url http://search-2:8080/mcp \\
+      --id search-2 --ttl 10s --tier 2 --capability gpu";
+
+#[derive(Debug, Args)]
+pub(crate) struct RegisterArgs {
+    /// etcd client URL(s), comma-separated.
+    #[arg(long, value_name = "URL", value_delimiter = ',', required = true)]
+    pub(crate) etcd: Vec<String>,
+    /// The service the instance serves (its tools' namespace in the gateways' catalogs).
+    #[arg(long, value_name = "NAME")]
+    pub(crate) service: String,
+    /// The instance's streamable-HTTP MCP endpoint, as the gateways reach it.
+    #[arg(long, value_name = "MCP_URL")]
+    pub(crate) url: String,
+    /// Lease: how long the registration outlives this process if it dies.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub(crate) ttl: std::time::Duration,
+    /// The instance's id, unique within the service; default: from the URL's host and port.
+    #[arg(long, value_name = "ID")]
+    pub(crate) id: Option<String>,
+    /// Key prefix shared with the gateways (registry.etcd.prefix).
+    #[arg(long, value_name = "PREFIX", default_value = "/toolmesh")]
+    pub(crate) prefix: String,
+    /// Priority tier: lower is preferred; higher tiers are backups.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub(crate) tier: u32,
+    /// Share of traffic under the `weighted` strategy.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub(crate) weight: u32,
+    /// What this instance can do beyond its service (repeatable), for `capability_match`.
+    #[arg(long = "capability", value_name = "NAME")]
+    pub(crate) capabilities: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]

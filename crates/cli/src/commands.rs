@@ -5,6 +5,7 @@ mod agent_serve;
 mod auth;
 mod call;
 mod config;
+mod register;
 mod serve;
 mod status;
 mod tools;
@@ -32,6 +33,7 @@ pub(crate) async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Auth(AuthCommand::HashKey(args)) => {
             auth::hash_key(&args).map(|()| ExitCode::SUCCESS)
         }
+        Command::Register(args) => register::run(args).await,
     }
 }
 

@@ -41,3 +41,45 @@ pub enum SourceHealth {
         since: SystemTime,
     },
 }
+
+/// A discovery source's state for `/status` and `/readyz`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SourceStatus {
+    /// Which source (`etcd`, `mcp_registry`).
+    pub source: String,
+    /// `starting`, `live` or `lost`.
+    pub state: &'static str,
+    /// Why it is lost.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// For how long, in whole seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lost_for_secs: Option<u64>,
+    /// Services it currently contributes.
+    pub services: usize,
+    /// Instances it currently contributes.
+    pub instances: usize,
+}
+
+impl SourceStatus {
+    /// The state of `source` from its latest `view`.
+    pub fn of(source: &str, view: &Discovered) -> Self {
+        let (state, error, lost_for_secs) = match &view.health {
+            SourceHealth::Starting => ("starting", None, None),
+            SourceHealth::Live => ("live", None, None),
+            SourceHealth::Lost { error, since } => (
+                "lost",
+                Some(error.clone()),
+                Some(since.elapsed().map_or(0, |d| d.as_secs())),
+            ),
+        };
+        Self {
+            source: source.to_owned(),
+            state,
+            error,
+            lost_for_secs,
+            services: view.services.len(),
+            instances: view.services.iter().map(|s| s.instances.len()).sum(),
+        }
+    }
+}

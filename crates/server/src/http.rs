@@ -52,6 +52,10 @@ pub struct ReloadSnapshot {
     pub generation: u64,
     /// Why the latest edit was not applied; the previous configuration stays in force.
     pub last_error: Option<String>,
+    /// The discovery sources (the shared registry in etcd): whether each is live, and
+    /// what it contributes. `/status` shows them under `discovery`.
+    #[serde(skip)]
+    pub discovery: Vec<toolmesh_registry::discovery::SourceStatus>,
 }
 
 /// Reads the current [`ReloadSnapshot`] (for instance from `toolmesh::Mesh::reload_status`).

@@ -21,6 +21,7 @@ mod interpolate;
 mod load;
 mod mcp_servers;
 mod overrides;
+mod registry;
 mod server;
 mod services;
 mod watch;
@@ -40,6 +41,7 @@ pub use load::{ConfigLoader, Format};
 pub use overrides::{
     BreakerOverrides, BulkheadOverrides, HealthCheckOverrides, PoolOverrides, ReconnectOverrides,
 };
+pub use registry::RegistryConfig;
 pub use server::{InstanceEntry, Prefer, ServerConfig};
 pub use watch::ConfigWatcher;
 pub use workflows::Workflows;
@@ -73,6 +75,9 @@ pub struct Config {
     /// How the gateway serves its clients (inbound authentication).
     #[serde(skip_serializing_if = "GatewayConfig::is_unset")]
     pub gateway: GatewayConfig,
+    /// Where services come from besides `servers:` (the shared registry in etcd).
+    #[serde(skip_serializing_if = "RegistryConfig::is_unset")]
+    pub registry: RegistryConfig,
 }
 
 /// A configuration as written: `defaults` holds only the keys given, so that they
@@ -96,6 +101,8 @@ struct ConfigFile {
     workflows: Workflows,
     #[serde(default)]
     gateway: GatewayConfig,
+    #[serde(default)]
+    registry: RegistryConfig,
 }
 
 impl From<ConfigFile> for Config {
@@ -108,6 +115,7 @@ impl From<ConfigFile> for Config {
             agents: file.agents,
             workflows: file.workflows,
             gateway: file.gateway,
+            registry: file.registry,
         }
     }
 }
@@ -124,6 +132,7 @@ pub(crate) const TOP_LEVEL_KEYS: &[&str] = &[
     "agents",
     "workflows",
     "gateway",
+    "registry",
 ];
 
 impl Config {
@@ -191,7 +200,8 @@ impl Config {
     /// A warning when the configuration defines no server: it loads, but serves nothing
     /// (often the wrong file, or servers under a misspelt parent key).
     pub fn emptiness(&self) -> Option<&'static str> {
-        (self.servers.is_empty() && self.agents.is_empty() && self.workflows.is_empty()).then_some(
+        let discovers = self.registry.etcd.is_some();
+        (self.servers.is_empty() && self.agents.is_empty() && self.workflows.is_empty() && !discovers).then_some(
             "the configuration defines no servers, so no tools will be served; add them under `servers:` (servers: { search: { url: http://host:port/mcp } })",
         )
     }
@@ -210,6 +220,7 @@ impl Config {
         services::build(&config).map_err(|problem| locate(figment, problem))?;
         workflows::check(&config).map_err(|problem| locate(figment, problem))?;
         gateway::check(&config.gateway).map_err(|problem| locate(figment, problem))?;
+        registry::check(&config.registry).map_err(|problem| locate(figment, problem))?;
         if let Some(warning) = config.emptiness() {
             tracing::warn!("{warning}");
         }

@@ -15,7 +15,10 @@ pub mod agent {
 /// Layer 2, service management: the MCP servers and their instances — registry,
 /// discovery, routing strategies, the router with failover, sessions.
 pub mod services {
-    pub use crate::{Config, ConfigLoader, ConfigWatcher, Mesh, ReloadStatus};
+    pub use crate::{Config, ConfigLoader, ConfigWatcher, Mesh, ReloadStatus, SourceViews};
+    /// Where services come from besides the configuration: the shared registry in etcd
+    /// (registration and following), and the merge rule.
+    pub use toolmesh_registry::discovery;
     pub use toolmesh_registry::{
         CallMeta, Catalog, CatalogEntry, InstanceSpec, MeshEvent, NativeBackend, Registry,
         RegistryOptions, Routed, ServiceMatch, ServiceSpec, Strategy, ToolPolicy,
@@ -40,7 +43,7 @@ pub mod enterprise {
         router, serve_http, serve_io, serve_stdio,
     };
 }
-pub use mesh::{Error, Mesh, ReloadStatus};
+pub use mesh::{Error, Mesh, ReloadStatus, SourceViews};
 pub use toolmesh_agent::workflow::{Workflow, WorkflowError, WorkflowResult};
 pub use toolmesh_agent::{Agent, AgentError, Llm, LlmEndpoint, RunResult, ToolSelection};
 pub use toolmesh_core::{

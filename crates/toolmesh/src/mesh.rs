@@ -1,13 +1,23 @@
-//! [`Mesh`]: a configuration brought to life — its services registered, and optionally its
-//! files followed so that edits apply without dropping in-flight calls.
+//! [`Mesh`]: a configuration brought to life — its services registered with what the
+//! discovery sources add (the shared registry in etcd), and optionally its files followed so
+//! that edits apply without dropping in-flight calls.
 
-use std::panic::AssertUnwindSafe;
+mod compose;
+mod sources;
+
+use std::{panic::AssertUnwindSafe, sync::Arc};
 
 use futures::FutureExt as _;
 use tokio::{sync::watch, task::JoinHandle};
-use toolmesh_registry::{Registry, RegistryError, RegistryOptions, ServiceSpec};
+use toolmesh_registry::{
+    Registry, RegistryError, RegistryOptions, ServiceSpec, discovery::etcd::EtcdError,
+};
+
+pub use sources::SourceViews;
 
 use crate::{Config, ConfigError, ConfigLoader, ConfigWatcher, config::NATIVE_SERVICE};
+use compose::Composer;
+use sources::Sources;
 
 /// Why a mesh could not start.
 #[derive(Debug, thiserror::Error)]
@@ -25,6 +35,9 @@ pub enum Error {
     /// An exposed workflow could not be built.
     #[error(transparent)]
     Workflow(#[from] toolmesh_agent::workflow::WorkflowError),
+    /// The shared registry could not be used.
+    #[error(transparent)]
+    Etcd(#[from] EtcdError),
 }
 
 /// The outcome of the latest reload, for status pages and tests.
@@ -41,6 +54,9 @@ pub struct Mesh {
     registry: Registry,
     status: watch::Receiver<ReloadStatus>,
     follower: Option<JoinHandle<()>>,
+    composer: Arc<Composer>,
+    views: SourceViews,
+    discovery: Option<JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for Mesh {
@@ -53,22 +69,43 @@ impl std::fmt::Debug for Mesh {
 }
 
 impl Mesh {
-    /// Registers every service of `config`.
+    /// Registers every service of `config` and what its discovery sources hold (loaded
+    /// before the first call is routed), then follows the sources.
     pub async fn start(config: &Config) -> Result<Self, Error> {
-        let registry = Registry::from_specs(config.services()?, RegistryOptions::default()).await?;
+        let mut sources = Sources::start(config).await?;
+        let servers = config.services()?;
+        let specs =
+            toolmesh_registry::discovery::merge(servers.clone(), &sources.views.discovered());
+        let registry = Registry::from_specs(specs, RegistryOptions::default()).await?;
         config.apply_gateway(&registry)?;
+        let mut configured = servers.clone();
         for spec in agent_services(config, &registry)? {
-            registry.add_service(spec).await?;
+            registry.add_service(spec.clone()).await?;
+            configured.push(spec);
         }
         // Exposed workflows last: their steps may call the exposed agents.
         if let Some(spec) = config.exposed_workflows(&registry)? {
-            registry.add_service(spec).await?;
+            registry.add_service(spec.clone()).await?;
+            configured.push(spec);
         }
+        sources.publish(&config.registry, &servers).await?;
+        let views = sources.views.clone();
+        let composer = Arc::new(Composer::new(registry.clone(), configured, sources));
+        let discovery =
+            (!views.is_empty()).then(|| tokio::spawn(follow(views.clone(), composer.clone())));
         Ok(Self {
             registry,
             status: watch::channel(ReloadStatus::default()).1,
             follower: None,
+            composer,
+            views,
+            discovery,
         })
+    }
+
+    /// The discovery sources' views, for status pages.
+    pub fn sources(&self) -> SourceViews {
+        self.views.clone()
     }
 
     /// Loads the configuration, starts it, and follows its files: each valid edit is
@@ -79,11 +116,11 @@ impl Mesh {
         let mut watcher = ConfigWatcher::new(loader.clone())?;
         let mut mesh = Self::start(&loader.load()?).await?;
         let (tx, rx) = watch::channel(ReloadStatus::default());
-        let registry = mesh.registry.clone();
+        let composer = mesh.composer.clone();
         mesh.status = rx;
         mesh.follower = Some(tokio::spawn(async move {
             loop {
-                let outcome = reload_once(&mut watcher, &registry).await;
+                let outcome = reload_once(&mut watcher, &composer).await;
                 tx.send_modify(|status| match outcome {
                     Ok(()) => {
                         status.generation += 1;
@@ -109,11 +146,16 @@ impl Mesh {
         self.status.clone()
     }
 
-    /// Stops following the files, drains and closes every service.
+    /// Stops following the files and sources, withdraws what it published, drains and
+    /// closes every service.
     pub async fn shutdown(mut self) {
-        if let Some(follower) = self.follower.take() {
-            follower.abort();
+        for task in [self.follower.take(), self.discovery.take()]
+            .into_iter()
+            .flatten()
+        {
+            task.abort();
         }
+        self.composer.close().await;
         self.registry.shutdown().await;
     }
 }
@@ -130,20 +172,36 @@ fn agent_services(config: &Config, registry: &Registry) -> Result<Vec<ServiceSpe
     Ok(specs)
 }
 
+/// Applies every change of the sources' views (a burst of changes is one apply: the views
+/// hold only the latest state). A failed apply keeps the previous services.
+async fn follow(mut views: SourceViews, composer: Arc<Composer>) {
+    loop {
+        views.changed().await;
+        if let Err(e) = composer.recompose().await {
+            tracing::warn!("discovered services not applied (the previous ones stay): {e}");
+        }
+    }
+}
+
 /// Waits for the next edit and applies it. A panic while loading or applying is caught
 /// and reported like any other error: the follower must outlive every bad edit.
-async fn reload_once(watcher: &mut ConfigWatcher, registry: &Registry) -> Result<(), String> {
+async fn reload_once(watcher: &mut ConfigWatcher, composer: &Composer) -> Result<(), String> {
     let attempt = async {
         let config = watcher.next().await.map_err(|e| e.to_string())?;
-        let mut specs = config.services().map_err(|e| e.to_string())?;
+        let registry = composer.registry();
+        let servers = config.services().map_err(|e| e.to_string())?;
         config.apply_gateway(registry).map_err(|e| e.to_string())?;
+        let mut specs = servers.clone();
         specs.extend(agent_services(&config, registry).map_err(|e| e.to_string())?);
         specs.extend(
             config
                 .exposed_workflows(registry)
                 .map_err(|e| e.to_string())?,
         );
-        registry.apply(specs).await.map_err(|e| e.to_string())
+        composer
+            .reconfigure(specs, &config.registry, &servers)
+            .await
+            .map_err(|e| e.to_string())
     };
     match AssertUnwindSafe(attempt).catch_unwind().await {
         Ok(outcome) => outcome,
@@ -163,8 +221,11 @@ async fn reload_once(watcher: &mut ConfigWatcher, registry: &Registry) -> Result
 
 impl Drop for Mesh {
     fn drop(&mut self) {
-        if let Some(follower) = self.follower.take() {
-            follower.abort();
+        for task in [self.follower.take(), self.discovery.take()]
+            .into_iter()
+            .flatten()
+        {
+            task.abort();
         }
     }
 }

@@ -132,11 +132,13 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     };
     if let Services::Mesh(mesh) = &services {
         let reload = mesh.reload_status();
+        let sources = mesh.sources();
         state.set_reload_source(move || {
             let status = reload.borrow();
             ReloadSnapshot {
                 generation: status.generation,
                 last_error: status.last_error.clone(),
+                discovery: sources.status(),
             }
         });
     }

@@ -25,7 +25,29 @@ pub(super) async fn readyz(State(state): State<GatewayState>) -> Response {
         let body = "no tools: every configured server is down; see /status\n";
         (StatusCode::SERVICE_UNAVAILABLE, body).into_response()
     } else if state.is_ready() {
-        (StatusCode::OK, "ready\n").into_response()
+        // A lost registry source does not stop the gateway routing on what it last knew:
+        // still ready, and said so.
+        let lost: Vec<String> = state
+            .reload()
+            .map(|r| r.discovery)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|s| s.state == "lost")
+            .map(|s| {
+                format!(
+                    "registry source {} unreachable for {}s ({}); routing on the last known membership",
+                    s.source,
+                    s.lost_for_secs.unwrap_or_default(),
+                    s.error.unwrap_or_default()
+                )
+            })
+            .collect();
+        let mut body = "ready\n".to_owned();
+        for line in lost {
+            body.push_str(&line);
+            body.push('\n');
+        }
+        (StatusCode::OK, body).into_response()
     } else if state.server().is_some() {
         (StatusCode::SERVICE_UNAVAILABLE, "draining\n").into_response()
     } else {
@@ -64,9 +86,14 @@ pub(super) async fn status(State(state): State<GatewayState>, request: Request) 
             "detail".to_owned(),
             Value::from(if full { "full" } else { "basic" }),
         );
+        let reload = reload.unwrap_or_default();
+        object.insert(
+            "discovery".to_owned(),
+            serde_json::to_value(&reload.discovery).unwrap_or_default(),
+        );
         object.insert(
             "reload".to_owned(),
-            serde_json::to_value(reload.unwrap_or_default()).unwrap_or_default(),
+            serde_json::to_value(reload).unwrap_or_default(),
         );
         object.insert(
             "anomalies".to_owned(),

@@ -3,12 +3,12 @@
 use std::{path::PathBuf, time::Duration};
 
 use etcd_client::{Certificate, Client, ConnectOptions, Identity, TlsOptions};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::EtcdError;
 
 /// `registry.etcd` in the configuration.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct EtcdOptions {
     /// Client URLs of the cluster (`http://127.0.0.1:2379`; `https://` with `tls`).
@@ -17,7 +17,8 @@ pub struct EtcdOptions {
     pub prefix: String,
     /// User name, for an etcd with authentication on.
     pub username: Option<String>,
-    /// Its password.
+    /// Its password (never shown).
+    #[serde(skip_serializing)]
     pub password: Option<String>,
     /// TLS to etcd.
     pub tls: Option<EtcdTls>,
@@ -30,7 +31,7 @@ pub struct EtcdOptions {
 }
 
 /// TLS settings for etcd's client port.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EtcdTls {
     /// CA certificate (PEM) that signed etcd's server certificate.

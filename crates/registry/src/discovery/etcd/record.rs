@@ -44,6 +44,25 @@ impl MemberRecord {
         }
     }
 
+    /// A digest of `tools` (names and input schemas, in name order), for `tools_digest`.
+    pub fn digest_of(tools: &[toolmesh_core::Tool]) -> String {
+        use sha2::Digest as _;
+        let mut sorted: Vec<_> = tools
+            .iter()
+            .map(|t| (t.name.as_ref(), &t.input_schema))
+            .collect();
+        sorted.sort_by(|a, b| a.0.cmp(b.0));
+        let bytes = serde_json::to_vec(&sorted).unwrap_or_default();
+        let digest = sha2::Sha256::digest(bytes);
+        format!(
+            "sha256:{}",
+            digest
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        )
+    }
+
     /// The instance it describes.
     pub fn instance(&self, id: &str) -> InstanceSpec {
         let mut instance = InstanceSpec::new(InstanceId::new(id), Endpoint::url(&self.endpoint));

@@ -3,6 +3,7 @@
 //! Registry, `server.json` files) add to the configured services.
 
 mod capability;
+pub mod mcp_registry;
 mod merge;
 
 pub use capability::ServiceMatch;

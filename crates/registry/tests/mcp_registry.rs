@@ -7,7 +7,7 @@ use std::{
     collections::HashMap,
     net::SocketAddr,
     path::{Path, PathBuf},
-    sync::{Arc, Mutex},
+    sync::{Arc, Mutex, PoisonError},
     time::Duration,
 };
 
@@ -70,7 +70,11 @@ async fn servers(
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
     let page = page_for(&query);
-    replay.queries.lock().unwrap().push(query);
+    replay
+        .queries
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .push(query);
     let Some(page) = page else {
         return (
             StatusCode::BAD_REQUEST,
@@ -145,7 +149,11 @@ impl ReplayRegistry {
     }
 
     fn queries(&self) -> Vec<HashMap<String, String>> {
-        self.replay.queries.lock().unwrap().clone()
+        self.replay
+            .queries
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 }
 
@@ -355,8 +363,10 @@ async fn local_server_json_files_work_like_registry_entries() -> anyhow::Result<
         "re-read"
     );
 
-    let mut missing = McpRegistryOptions::default();
-    missing.files = vec![dir.path().join("absent.json")];
+    let missing = McpRegistryOptions {
+        files: vec![dir.path().join("absent.json")],
+        ..McpRegistryOptions::default()
+    };
     let err = McpRegistrySource::new(missing)?.load().await.unwrap_err();
     assert!(matches!(err, McpRegistryError::File { .. }), "{err}");
     assert!(err.to_string().contains("absent.json"), "{err}");

@@ -4,6 +4,7 @@
 
 mod capability;
 pub mod etcd;
+pub mod mcp_registry;
 mod merge;
 
 pub use capability::ServiceMatch;

@@ -115,10 +115,13 @@ async fn forward(shared: &Shared, request: Request) -> anyhow::Result<Response> 
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     let pinned = match (shared.balance, &session) {
-        (Balance::PinnedBySession, Some(id)) => shared.pinned.lock().ok().and_then(|p| p.get(id).copied()),
+        (Balance::PinnedBySession, Some(id)) => {
+            shared.pinned.lock().ok().and_then(|p| p.get(id).copied())
+        }
         _ => None,
     };
-    let index = pinned.unwrap_or_else(|| shared.next.fetch_add(1, Ordering::Relaxed) % shared.backends.len());
+    let index = pinned
+        .unwrap_or_else(|| shared.next.fetch_add(1, Ordering::Relaxed) % shared.backends.len());
     shared.served[index].fetch_add(1, Ordering::Relaxed);
     let (parts, body) = request.into_parts();
     let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());

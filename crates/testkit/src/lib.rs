@@ -1,7 +1,7 @@
 #![doc = include_str!("../README.md")]
 
-pub mod bench;
 pub mod balancer;
+pub mod bench;
 pub mod conformance;
 pub mod etcd;
 pub mod fixture;

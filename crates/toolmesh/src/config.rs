@@ -200,7 +200,7 @@ impl Config {
     /// A warning when the configuration defines no server: it loads, but serves nothing
     /// (often the wrong file, or servers under a misspelt parent key).
     pub fn emptiness(&self) -> Option<&'static str> {
-        let discovers = self.registry.etcd.is_some();
+        let discovers = self.registry.etcd.is_some() || self.registry.mcp_registry.is_some();
         (self.servers.is_empty() && self.agents.is_empty() && self.workflows.is_empty() && !discovers).then_some(
             "the configuration defines no servers, so no tools will be served; add them under `servers:` (servers: { search: { url: http://host:port/mcp } })",
         )

@@ -38,6 +38,9 @@ pub enum Error {
     /// The shared registry could not be used.
     #[error(transparent)]
     Etcd(#[from] EtcdError),
+    /// `registry.mcp_registry` cannot work.
+    #[error(transparent)]
+    McpRegistry(#[from] toolmesh_registry::discovery::mcp_registry::McpRegistryError),
 }
 
 /// The outcome of the latest reload, for status pages and tests.

@@ -1,12 +1,16 @@
 //! `registry:`: where services come from besides `servers:` — the shared registry in etcd
-//! (and whether this gateway publishes its own instances there).
+//! (and whether this gateway publishes its own instances there), and the MCP Registry API
+//! or local `server.json` files.
 
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use toolmesh_registry::{
     ServiceSpec,
-    discovery::etcd::{EtcdOptions, Member, MemberRecord},
+    discovery::{
+        etcd::{EtcdOptions, Member, MemberRecord},
+        mcp_registry::McpRegistryOptions,
+    },
 };
 use toolmesh_transport::TransportKind;
 
@@ -26,6 +30,11 @@ pub struct RegistryConfig {
     /// Lease of published instances: how long they outlive this gateway.
     #[serde(with = "toolmesh_core::duration")]
     pub ttl: Duration,
+    /// Servers listed by an MCP Registry (`url`) or in local `server.json` files
+    /// (`files`): their streamable-HTTP remotes become services; packages only when
+    /// allow-listed with the command that runs them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mcp_registry: Option<McpRegistryOptions>,
 }
 
 impl Default for RegistryConfig {
@@ -34,6 +43,7 @@ impl Default for RegistryConfig {
             etcd: None,
             publish: false,
             ttl: Duration::from_secs(10),
+            mcp_registry: None,
         }
     }
 }
@@ -84,6 +94,11 @@ pub(crate) fn check(registry: &RegistryConfig) -> Result<(), Problem> {
             2,
             "publishing needs the shared registry: add `registry.etcd.endpoints`",
         ));
+    }
+    if let Some(source) = &registry.mcp_registry {
+        source
+            .validate()
+            .map_err(|e| Problem::new(&["registry", "mcp_registry"], 2, e.to_string()))?;
     }
     if registry.ttl < Duration::from_secs(2) {
         return Err(Problem::new(

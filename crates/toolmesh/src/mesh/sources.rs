@@ -1,12 +1,13 @@
-//! The discovery sources of a mesh (the shared registry in etcd) and what it publishes
-//! there: their views are merged with the configured services by [`super::compose`].
+//! The discovery sources of a mesh (the shared registry in etcd, the MCP Registry) and what
+//! it publishes in etcd: their views are merged with the configured services by [`super::compose`].
 
-use tokio::sync::watch;
+use tokio::{sync::watch, task::JoinHandle};
 use toolmesh_registry::{
     ServiceSpec,
     discovery::{
-        Discovered, SourceStatus,
+        Discovered, SourceHealth, SourceStatus,
         etcd::{EtcdMembership, Member, Registration},
+        mcp_registry::McpRegistrySource,
     },
 };
 
@@ -63,6 +64,7 @@ pub(crate) struct Sources {
     pub(crate) views: SourceViews,
     membership: Option<EtcdMembership>,
     publication: Option<(Vec<Member>, Registration)>,
+    polling: Option<JoinHandle<()>>,
 }
 
 impl Sources {
@@ -74,6 +76,19 @@ impl Sources {
             let membership = EtcdMembership::start(etcd.clone()).await?;
             sources.views.views.push(("etcd", membership.view()));
             sources.membership = Some(membership);
+        }
+        if let Some(options) = &config.registry.mcp_registry {
+            let timeout = options.timeout;
+            let (mut view, polling) = McpRegistrySource::new(options.clone())?.follow();
+            // Serve what the first load finds; a slow or absent registry fills in later.
+            let first = view.wait_for(|v| v.health != SourceHealth::Starting);
+            if tokio::time::timeout(timeout * 2, first).await.is_err() {
+                tracing::warn!(
+                    "the MCP Registry has not answered yet; its servers join when it does"
+                );
+            }
+            sources.views.views.push(("mcp_registry", view));
+            sources.polling = Some(polling);
         }
         Ok(sources)
     }
@@ -110,5 +125,16 @@ impl Sources {
             registration.close().await;
         }
         self.membership = None;
+        if let Some(polling) = self.polling.take() {
+            polling.abort();
+        }
+    }
+}
+
+impl Drop for Sources {
+    fn drop(&mut self) {
+        if let Some(polling) = self.polling.take() {
+            polling.abort();
+        }
     }
 }

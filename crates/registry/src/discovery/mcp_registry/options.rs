@@ -6,7 +6,7 @@ use std::{
     time::Duration,
 };
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::McpRegistryError;
 
@@ -23,7 +23,7 @@ use super::McpRegistryError;
 /// })).unwrap();
 /// options.validate().unwrap();
 /// ```
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct McpRegistryOptions {
     /// Base URL of a registry API (`https://registry.modelcontextprotocol.io`); toolmesh
@@ -70,7 +70,7 @@ impl Default for McpRegistryOptions {
 }
 
 /// A registry server allowed to run locally over stdio, and how to start it (no shell).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AllowedPackage {
     /// The server's registry name (`io.github.acme/fs`); its entry must list a stdio

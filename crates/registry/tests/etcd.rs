@@ -184,3 +184,22 @@ async fn unreachable_etcd_is_an_error_unless_not_required() -> anyhow::Result<()
     ));
     Ok(())
 }
+
+#[tokio::test]
+async fn more_instances_than_one_etcd_transaction_holds_register_together() -> anyhow::Result<()> {
+    let etcd = EtcdServer::start().await?;
+    let options = EtcdOptions::new([etcd.endpoint()]).prefix("/t4");
+    let membership = EtcdMembership::start(options.clone()).await?;
+    let mut view = membership.view();
+    // etcd refuses transactions of more than 128 operations by default.
+    let members = (0..250)
+        .map(|i| member(&format!("s{}", i % 5), &format!("i{i}"), 1))
+        .collect();
+    let registration = Registration::start(options, members, Duration::from_secs(30))?;
+    registration.registered(WAIT).await?;
+    until(&mut view, "250 instances", |v| instances(v).len() == 250).await?;
+    assert_eq!(view.borrow().services.len(), 5);
+    registration.close().await;
+    until(&mut view, "none", |v| instances(v).is_empty()).await?;
+    Ok(())
+}

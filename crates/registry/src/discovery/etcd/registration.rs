@@ -10,6 +10,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::{EtcdError, EtcdOptions, MemberRecord, record::instance_key};
 
+/// Puts per transaction, under etcd's default `--max-txn-ops` of 128.
+const TXN_OPS: usize = 100;
+
 /// Shortest lease etcd grants reliably.
 const MIN_TTL: Duration = Duration::from_secs(2);
 
@@ -196,19 +199,21 @@ impl Keeper {
             .map_err(|e| fail(&e))?
             .id();
         *lease = Some((client.clone(), id));
-        let puts: Vec<TxnOp> = self
-            .members
-            .iter()
-            .map(|m| {
-                let key = instance_key(&self.options.prefix, &m.service, &m.id);
-                let value = serde_json::to_vec(&m.record).unwrap_or_default();
-                TxnOp::put(key, value, Some(PutOptions::new().with_lease(id)))
-            })
-            .collect();
-        client
-            .txn(Txn::new().and_then(puts))
-            .await
-            .map_err(|e| fail(&e))?;
+        // etcd caps operations per transaction (128 by default).
+        for chunk in self.members.chunks(TXN_OPS) {
+            let puts: Vec<TxnOp> = chunk
+                .iter()
+                .map(|m| {
+                    let key = instance_key(&self.options.prefix, &m.service, &m.id);
+                    let value = serde_json::to_vec(&m.record).unwrap_or_default();
+                    TxnOp::put(key, value, Some(PutOptions::new().with_lease(id)))
+                })
+                .collect();
+            client
+                .txn(Txn::new().and_then(puts))
+                .await
+                .map_err(|e| fail(&e))?;
+        }
         let (mut keeper, mut answers) = client.lease_keep_alive(id).await.map_err(|e| fail(&e))?;
         self.tx
             .send_replace(RegistrationState::Registered { lease: id });

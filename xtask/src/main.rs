@@ -31,12 +31,19 @@ enum Task {
     },
     /// Install the pinned npm and PyPI MCP servers into target/peers.
     Peers,
+    /// Run the gateway (`toolmesh serve`), installing what building it needs (protoc)
+    /// first; arguments after `--` go to `toolmesh serve`.
+    Serve {
+        /// Arguments for `toolmesh serve` (after `--`).
+        #[arg(last = true)]
+        args: Vec<String>,
+    },
     /// Run the official MCP conformance suite against toolmesh's conformance server,
     /// the gateway in front of it, and toolmesh's client (results in target/conformance).
     Conformance(conformance::Options),
     /// Run benchmarks (release build); `transport` by default.
     Bench {
-        /// Which benchmark: transport, pool, router, native, gateway or agent.
+        /// Which benchmark: transport, pool, router, native, registry, gateway or agent.
         #[arg(default_value = "transport")]
         name: String,
     },
@@ -47,6 +54,13 @@ fn main() -> anyhow::Result<()> {
     match Cli::parse().task {
         Task::Test { args } => test(&root, &args),
         Task::Peers => peers::install(&root).map(|_| ()),
+        Task::Serve { args } => {
+            system::install_build()?;
+            run(cargo()
+                .current_dir(&root)
+                .args(["run", "-p", "toolmesh-cli", "--", "serve"])
+                .args(args))
+        }
         Task::Conformance(options) => conformance::run_all(&root, &options, false),
         Task::Bench { name } => bench(&root, &name),
     }
@@ -132,6 +146,7 @@ fn bench(root: &Path, name: &str) -> anyhow::Result<()> {
         }
         "router" => bench("toolmesh-registry", "router"),
         "native" => bench("toolmesh", "native"),
+        "registry" => bench("toolmesh", "registry"),
         "agent" => {
             // Narrowing ranks the real npm servers' tools, listed by running them.
             let peers = peers::install(root)?;
@@ -153,7 +168,7 @@ fn bench(root: &Path, name: &str) -> anyhow::Result<()> {
             bench("toolmesh-cli", "gateway")
         }
         other => bail!(
-            "unknown benchmark `{other}`; available: transport, pool, router, native, gateway, agent"
+            "unknown benchmark `{other}`; available: transport, pool, router, native, registry, gateway, agent"
         ),
     }
 }

@@ -8,14 +8,24 @@ use anyhow::{Context, bail};
 
 use crate::run;
 
-/// (program, Debian package, the version prefix its `--version` must print).
-const NEEDED: &[(&str, &str, &str)] = &[
-    ("etcd", "etcd-server", "etcd Version: 3."),
-    ("protoc", "protobuf-compiler", "libprotoc 3."),
-];
+/// A program: (its name, its Debian package, the version prefix its `--version` prints).
+type Need = (&'static str, &'static str, &'static str);
 
+const ETCD: Need = ("etcd", "etcd-server", "etcd Version: 3.");
+const PROTOC: Need = ("protoc", "protobuf-compiler", "libprotoc 3.");
+
+/// What the tests need: etcd and protoc.
 pub(crate) fn install() -> anyhow::Result<()> {
-    let missing: Vec<&str> = NEEDED
+    ensure(&[ETCD, PROTOC])
+}
+
+/// What building needs: protoc (etcd-client compiles etcd's protocol at build time).
+pub(crate) fn install_build() -> anyhow::Result<()> {
+    ensure(&[PROTOC])
+}
+
+fn ensure(needed: &[Need]) -> anyhow::Result<()> {
+    let missing: Vec<&str> = needed
         .iter()
         .filter(|(program, ..)| version(program).is_none())
         .map(|(_, package, _)| *package)
@@ -23,7 +33,7 @@ pub(crate) fn install() -> anyhow::Result<()> {
     if !missing.is_empty() {
         apt_install(&missing)?;
     }
-    for (program, package, expected) in NEEDED {
+    for (program, package, expected) in needed {
         match version(program) {
             Some(v) if v.starts_with(expected) => {}
             Some(v) => bail!(

@@ -203,3 +203,77 @@ async fn more_instances_than_one_etcd_transaction_holds_register_together() -> a
     until(&mut view, "none", |v| instances(v).is_empty()).await?;
     Ok(())
 }
+
+/// A TCP relay to etcd that can cut every connection and refuse new ones, so a follower
+/// misses changes while etcd itself keeps running (and compacting).
+struct Cable {
+    port: u16,
+    open: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    generation: tokio::sync::watch::Sender<u64>,
+}
+
+impl Cable {
+    async fn start(target: u16) -> anyhow::Result<Self> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let port = listener.local_addr()?.port();
+        let open = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let (generation, _) = tokio::sync::watch::channel(0u64);
+        let (is_open, cuts) = (open.clone(), generation.clone());
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if !is_open.load(std::sync::atomic::Ordering::SeqCst) {
+                    continue; // dropped: refused
+                }
+                let mut cut = cuts.subscribe();
+                tokio::spawn(async move {
+                    let Ok(mut outbound) = tokio::net::TcpStream::connect(("127.0.0.1", target)).await else { return };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        _ = cut.changed() => {}
+                    }
+                });
+            }
+        });
+        Ok(Self { port, open, generation })
+    }
+
+    fn set(&self, open: bool) {
+        self.open.store(open, std::sync::atomic::Ordering::SeqCst);
+        if !open {
+            self.generation.send_modify(|g| *g += 1);
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_follower_that_missed_a_compacted_history_reloads_everything() -> anyhow::Result<()> {
+    let etcd = EtcdServer::start().await?;
+    let port: u16 = etcd.endpoint().rsplit(':').next().unwrap_or_default().parse()?;
+    let cable = Cable::start(port).await?;
+    let direct = EtcdOptions::new([etcd.endpoint()]).prefix("/t5");
+    let mut via_cable = EtcdOptions::new([format!("http://127.0.0.1:{}", cable.port)]).prefix("/t5");
+    via_cable.timeout = Duration::from_secs(1);
+    let first = Registration::start(direct.clone(), vec![member("svc", "first", 1)], Duration::from_secs(30))?;
+    first.registered(WAIT).await?;
+    let membership = EtcdMembership::start(via_cable).await?;
+    let mut view = membership.view();
+    until(&mut view, "first", |v| instances(v) == ["svc/first"]).await?;
+
+    // Cut off, it misses a removal and an addition, and etcd compacts that history away.
+    cable.set(false);
+    until(&mut view, "lost", |v| matches!(v.health, SourceHealth::Lost { .. })).await?;
+    first.close().await;
+    let second = Registration::start(direct.clone(), vec![member("svc", "second", 2)], Duration::from_secs(30))?;
+    second.registered(WAIT).await?;
+    let mut client = etcd_client::Client::connect([etcd.endpoint()], None).await?;
+    let revision = client.get("x", None).await?.header().map_or(0, |h| h.revision());
+    client.compact(revision, None).await?;
+
+    cable.set(true);
+    until(&mut view, "the reloaded view", |v| {
+        v.health == SourceHealth::Live && instances(v) == ["svc/second"]
+    })
+    .await?;
+    second.close().await;
+    Ok(())
+}

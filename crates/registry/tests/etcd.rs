@@ -226,7 +226,11 @@ impl Cable {
                 }
                 let mut cut = cuts.subscribe();
                 tokio::spawn(async move {
-                    let Ok(mut outbound) = tokio::net::TcpStream::connect(("127.0.0.1", target)).await else { return };
+                    let Ok(mut outbound) =
+                        tokio::net::TcpStream::connect(("127.0.0.1", target)).await
+                    else {
+                        return;
+                    };
                     tokio::select! {
                         _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
                         _ = cut.changed() => {}
@@ -234,7 +238,11 @@ impl Cable {
                 });
             }
         });
-        Ok(Self { port, open, generation })
+        Ok(Self {
+            port,
+            open,
+            generation,
+        })
     }
 
     fn set(&self, open: bool) {
@@ -248,12 +256,22 @@ impl Cable {
 #[tokio::test]
 async fn a_follower_that_missed_a_compacted_history_reloads_everything() -> anyhow::Result<()> {
     let etcd = EtcdServer::start().await?;
-    let port: u16 = etcd.endpoint().rsplit(':').next().unwrap_or_default().parse()?;
+    let port: u16 = etcd
+        .endpoint()
+        .rsplit(':')
+        .next()
+        .unwrap_or_default()
+        .parse()?;
     let cable = Cable::start(port).await?;
     let direct = EtcdOptions::new([etcd.endpoint()]).prefix("/t5");
-    let mut via_cable = EtcdOptions::new([format!("http://127.0.0.1:{}", cable.port)]).prefix("/t5");
+    let mut via_cable =
+        EtcdOptions::new([format!("http://127.0.0.1:{}", cable.port)]).prefix("/t5");
     via_cable.timeout = Duration::from_secs(1);
-    let first = Registration::start(direct.clone(), vec![member("svc", "first", 1)], Duration::from_secs(30))?;
+    let first = Registration::start(
+        direct.clone(),
+        vec![member("svc", "first", 1)],
+        Duration::from_secs(30),
+    )?;
     first.registered(WAIT).await?;
     let membership = EtcdMembership::start(via_cable).await?;
     let mut view = membership.view();
@@ -261,12 +279,23 @@ async fn a_follower_that_missed_a_compacted_history_reloads_everything() -> anyh
 
     // Cut off, it misses a removal and an addition, and etcd compacts that history away.
     cable.set(false);
-    until(&mut view, "lost", |v| matches!(v.health, SourceHealth::Lost { .. })).await?;
+    until(&mut view, "lost", |v| {
+        matches!(v.health, SourceHealth::Lost { .. })
+    })
+    .await?;
     first.close().await;
-    let second = Registration::start(direct.clone(), vec![member("svc", "second", 2)], Duration::from_secs(30))?;
+    let second = Registration::start(
+        direct.clone(),
+        vec![member("svc", "second", 2)],
+        Duration::from_secs(30),
+    )?;
     second.registered(WAIT).await?;
     let mut client = etcd_client::Client::connect([etcd.endpoint()], None).await?;
-    let revision = client.get("x", None).await?.header().map_or(0, |h| h.revision());
+    let revision = client
+        .get("x", None)
+        .await?
+        .header()
+        .map_or(0, |h| h.revision());
     client.compact(revision, None).await?;
 
     cable.set(true);

@@ -306,3 +306,94 @@ async fn a_follower_that_missed_a_compacted_history_reloads_everything() -> anyh
     second.close().await;
     Ok(())
 }
+
+/// PEM files of a CA, etcd's certificate for 127.0.0.1 and a client certificate, all
+/// signed by the CA.
+fn certificates(
+    dir: &std::path::Path,
+) -> anyhow::Result<(
+    toolmesh_testkit::EtcdServerTls,
+    toolmesh_registry::discovery::etcd::EtcdTls,
+)> {
+    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new())?;
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(rcgen::DnType::CommonName, "toolmesh etcd test CA");
+    let ca_key = rcgen::KeyPair::generate()?;
+    let ca_cert = ca.self_signed(&ca_key)?;
+    let issuer = rcgen::Issuer::new(ca, ca_key);
+    let mut server =
+        rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])?;
+    server.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
+    let server_key = rcgen::KeyPair::generate()?;
+    let server_cert = server.signed_by(&server_key, &issuer)?;
+    let mut client = rcgen::CertificateParams::new(Vec::<String>::new())?;
+    client
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "gateway");
+    client.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+    let client_key = rcgen::KeyPair::generate()?;
+    let client_cert = client.signed_by(&client_key, &issuer)?;
+    let write = |name: &str, pem: String| -> anyhow::Result<std::path::PathBuf> {
+        let path = dir.join(name);
+        std::fs::write(&path, pem)?;
+        Ok(path)
+    };
+    let ca = write("ca.pem", ca_cert.pem())?;
+    Ok((
+        toolmesh_testkit::EtcdServerTls {
+            cert: write("server.pem", server_cert.pem())?,
+            key: write("server.key", server_key.serialize_pem())?,
+            client_ca: ca.clone(),
+        },
+        toolmesh_registry::discovery::etcd::EtcdTls {
+            ca: Some(ca),
+            cert: Some(write("client.pem", client_cert.pem())?),
+            key: Some(write("client.key", client_key.serialize_pem())?),
+            domain: None,
+        },
+    ))
+}
+
+#[tokio::test]
+async fn the_registry_works_over_tls_with_a_client_certificate() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (server_tls, client_tls) = certificates(dir.path())?;
+    let etcd = EtcdServer::start_tls(server_tls).await?;
+    let mut options = EtcdOptions::new([etcd.endpoint()]).prefix("/t6");
+    options.tls = Some(client_tls);
+    options.timeout = Duration::from_secs(2);
+    // The port is open before etcd serves: wait until it answers (bounded).
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let membership = loop {
+        match EtcdMembership::start(options.clone()).await {
+            Ok(membership) => break membership,
+            Err(e) if tokio::time::Instant::now() < deadline => {
+                eprintln!("etcd not serving TLS yet: {e}");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    };
+    let mut view = membership.view();
+    let registration = Registration::start(
+        options.clone(),
+        vec![member("svc", "tls", 1)],
+        Duration::from_secs(30),
+    )?;
+    registration.registered(WAIT).await?;
+    until(&mut view, "the instance", |v| instances(v) == ["svc/tls"]).await?;
+    registration.close().await;
+
+    // Without a client certificate etcd refuses the connection.
+    let mut anonymous = options;
+    if let Some(tls) = anonymous.tls.as_mut() {
+        tls.cert = None;
+        tls.key = None;
+    }
+    let refused = EtcdMembership::start(anonymous)
+        .await
+        .expect_err("no client certificate");
+    assert!(refused.to_string().contains("unreachable"), "{refused}");
+    Ok(())
+}

@@ -26,6 +26,18 @@ pub struct EtcdServer {
     dir: PathBuf,
     client_port: u16,
     peer_port: u16,
+    tls: Option<EtcdServerTls>,
+}
+
+/// Files of an etcd serving its clients over TLS and asking them for a certificate.
+#[derive(Debug, Clone)]
+pub struct EtcdServerTls {
+    /// Its certificate (PEM), valid for `127.0.0.1`.
+    pub cert: PathBuf,
+    /// Its key (PEM).
+    pub key: PathBuf,
+    /// The CA that signs the client certificates it accepts (PEM).
+    pub client_ca: PathBuf,
 }
 
 impl EtcdServer {
@@ -36,6 +48,21 @@ impl EtcdServer {
     ///
     /// When etcd is missing, exits early or is not healthy in time.
     pub async fn start() -> anyhow::Result<Self> {
+        Self::start_with(None).await
+    }
+
+    /// Starts etcd serving `https://` with `tls` and client-certificate authentication;
+    /// ready once its port accepts connections (a client without a certificate cannot ask
+    /// `/health`).
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::start`].
+    pub async fn start_tls(tls: EtcdServerTls) -> anyhow::Result<Self> {
+        Self::start_with(Some(tls)).await
+    }
+
+    async fn start_with(tls: Option<EtcdServerTls>) -> anyhow::Result<Self> {
         let dir = std::env::temp_dir().join(format!(
             "toolmesh-etcd-{}-{}",
             std::process::id(),
@@ -47,14 +74,16 @@ impl EtcdServer {
             dir,
             client_port: free_port()?,
             peer_port: free_port()?,
+            tls,
         };
         server.spawn().await?;
         Ok(server)
     }
 
-    /// The client URL, `http://127.0.0.1:<port>`.
+    /// The client URL, `http://127.0.0.1:<port>` (`https://` with TLS).
     pub fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.client_port)
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}", self.client_port)
     }
 
     /// The process id while it runs.
@@ -81,7 +110,7 @@ impl EtcdServer {
     }
 
     async fn spawn(&mut self) -> anyhow::Result<()> {
-        let client = format!("http://127.0.0.1:{}", self.client_port);
+        let client = self.endpoint();
         let peer = format!("http://127.0.0.1:{}", self.peer_port);
         let mut cmd = Command::new("etcd");
         cmd.args([
@@ -102,6 +131,17 @@ impl EtcdServer {
             "--log-level",
             "error",
         ])
+        .args(self.tls.iter().flat_map(|tls| {
+            [
+                "--cert-file".to_owned(),
+                tls.cert.to_string_lossy().into_owned(),
+                "--key-file".to_owned(),
+                tls.key.to_string_lossy().into_owned(),
+                "--client-cert-auth".to_owned(),
+                "--trusted-ca-file".to_owned(),
+                tls.client_ca.to_string_lossy().into_owned(),
+            ]
+        }))
         .current_dir(&self.dir)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -133,8 +173,14 @@ impl EtcdServer {
         }
     }
 
-    /// Whether `/health` says so (one bounded HTTP/1.0 request).
+    /// Whether `/health` says so (one bounded HTTP/1.0 request); with TLS, whether the
+    /// port accepts connections.
     async fn healthy(&self) -> bool {
+        if self.tls.is_some() {
+            return tokio::net::TcpStream::connect(("127.0.0.1", self.client_port))
+                .await
+                .is_ok();
+        }
         let ask = async {
             let mut stream =
                 tokio::net::TcpStream::connect(("127.0.0.1", self.client_port)).await?;

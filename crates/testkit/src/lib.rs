@@ -12,7 +12,7 @@ pub mod peers;
 pub mod process;
 pub mod replay;
 
-pub use etcd::EtcdServer;
+pub use etcd::{EtcdServer, EtcdServerTls};
 pub use harness::{FixtureServer, fixture_bin, stdio_command, try_fixture_bin};
 pub use llm::{Reply, ScriptedCall, ScriptedLlm, ScriptedLlmBuilder};
 pub use options::FixtureOptions;

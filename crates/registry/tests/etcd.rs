@@ -397,3 +397,41 @@ async fn the_registry_works_over_tls_with_a_client_certificate() -> anyhow::Resu
     assert!(refused.to_string().contains("unreachable"), "{refused}");
     Ok(())
 }
+
+#[tokio::test]
+async fn the_registry_works_with_etcd_authentication_on() -> anyhow::Result<()> {
+    let etcd = EtcdServer::start().await?;
+    let mut admin = etcd_client::Client::connect([etcd.endpoint()], None).await?;
+    admin.user_add("root", "root-secret", None).await?;
+    admin.user_grant_role("root", "root").await?;
+    admin.auth_enable().await?;
+
+    let mut options = EtcdOptions::new([etcd.endpoint()]).prefix("/t7");
+    options.username = Some("root".into());
+    options.password = Some("root-secret".into());
+    let membership = EtcdMembership::start(options.clone()).await?;
+    let mut view = membership.view();
+    let registration = Registration::start(
+        options.clone(),
+        vec![member("svc", "auth", 1)],
+        Duration::from_secs(30),
+    )?;
+    registration.registered(WAIT).await?;
+    until(&mut view, "the instance", |v| instances(v) == ["svc/auth"]).await?;
+    registration.close().await;
+
+    let mut wrong = options;
+    wrong.password = Some("guess".into());
+    let refused = EtcdMembership::start(wrong)
+        .await
+        .expect_err("a wrong password");
+    assert!(
+        refused.to_string().contains("refused the request"),
+        "{refused}"
+    );
+    assert!(
+        refused.to_string().contains("username and password"),
+        "{refused}"
+    );
+    Ok(())
+}

@@ -31,4 +31,26 @@ pub enum EtcdError {
         /// What failed.
         reason: String,
     },
+    /// etcd answered and refused: wrong credentials, or a user without access to the prefix.
+    #[error(
+        "etcd at {endpoints} refused the request: {reason}; check registry.etcd.username and password (and that the user may read and write the prefix)"
+    )]
+    Refused {
+        /// The endpoints tried.
+        endpoints: String,
+        /// What etcd said.
+        reason: String,
+    },
+}
+
+impl EtcdError {
+    /// A failed request to etcd at `endpoints`, told apart by what etcd said.
+    pub(crate) fn request(endpoints: String, reason: &dyn std::fmt::Display) -> Self {
+        let reason = reason.to_string();
+        if reason.contains("authentication failed") || reason.contains("permission denied") {
+            Self::Refused { endpoints, reason }
+        } else {
+            Self::Unreachable { endpoints, reason }
+        }
+    }
 }

@@ -232,9 +232,6 @@ impl View {
     }
 
     fn unreachable(&self, reason: &dyn std::fmt::Display) -> EtcdError {
-        EtcdError::Unreachable {
-            endpoints: self.options.shown(),
-            reason: reason.to_string(),
-        }
+        EtcdError::request(self.options.shown(), reason)
     }
 }

@@ -140,10 +140,7 @@ impl EtcdOptions {
         if let Some(tls) = &self.tls {
             options = options.with_tls(tls.options()?);
         }
-        let unreachable = |reason: String| EtcdError::Unreachable {
-            endpoints: self.shown(),
-            reason,
-        };
+        let unreachable = |reason: String| EtcdError::request(self.shown(), &reason);
         let connecting = Client::connect(self.endpoints.clone(), Some(options));
         tokio::time::timeout(self.timeout, connecting)
             .await

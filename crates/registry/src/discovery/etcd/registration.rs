@@ -187,10 +187,7 @@ impl Keeper {
 
     /// Writes the records under a fresh lease and renews it until something fails.
     async fn register_and_renew(&self, lease: &mut Option<(Client, i64)>) -> Result<(), EtcdError> {
-        let fail = |e: &dyn std::fmt::Display| EtcdError::Unreachable {
-            endpoints: self.options.shown(),
-            reason: e.to_string(),
-        };
+        let fail = |e: &dyn std::fmt::Display| EtcdError::request(self.options.shown(), e);
         let mut client = self.options.connect().await?;
         let ttl = i64::try_from(self.ttl.as_secs()).unwrap_or(i64::MAX);
         let id = client

@@ -229,3 +229,55 @@ async fn call_until(session: Session, stop: CancellationToken) -> Vec<Result<(),
     session.close(Duration::from_secs(1)).await;
     outcomes
 }
+
+#[tokio::test]
+async fn register_says_what_is_wrong_with_its_arguments() -> anyhow::Result<()> {
+    let (code, _, stderr) = support::run(
+        &[
+            "register",
+            "--etcd",
+            "http://127.0.0.1:9",
+            "--service",
+            "s",
+            "--url",
+            "not a url",
+        ],
+        &[],
+    )
+    .await?;
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("--url not a url"), "{stderr}");
+    let (code, _, stderr) = support::run(
+        &[
+            "register",
+            "--etcd",
+            "http://127.0.0.1:9",
+            "--service",
+            "s",
+            "--url",
+            "http://127.0.0.1:9/mcp",
+            "--ttl",
+            "1s",
+        ],
+        &[],
+    )
+    .await?;
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("too short"), "{stderr}");
+    let (code, _, stderr) = support::run(
+        &[
+            "register",
+            "--etcd",
+            "http://127.0.0.1:9",
+            "--service",
+            "a/b",
+            "--url",
+            "http://127.0.0.1:9/mcp",
+        ],
+        &[],
+    )
+    .await?;
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("without `/`"), "{stderr}");
+    Ok(())
+}

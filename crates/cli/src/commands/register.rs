@@ -30,12 +30,14 @@ pub(crate) async fn run(args: RegisterArgs) -> anyhow::Result<ExitCode> {
     record.tier = args.tier;
     record.weight = args.weight;
     record.capabilities.clone_from(&args.capabilities);
-    record.tools_digest = tools_digest(&endpoint).await;
-    let member = Member {
+    let mut member = Member {
         service: args.service.clone(),
         id: id.clone(),
         record,
     };
+    Registration::validate(&options, std::slice::from_ref(&member), args.ttl)
+        .map_err(|e| Usage(e.to_string()))?;
+    member.record.tools_digest = tools_digest(&endpoint).await;
     let registration =
         Registration::start(options, vec![member], args.ttl).map_err(|e| Usage(e.to_string()))?;
     let name = format!("{}/{id}", args.service);

@@ -65,22 +65,7 @@ impl Registration {
         members: Vec<Member>,
         ttl: Duration,
     ) -> Result<Self, EtcdError> {
-        options.validate()?;
-        if ttl < MIN_TTL {
-            return Err(EtcdError::Invalid(format!(
-                "a TTL of {ttl:?} is too short: give at least {MIN_TTL:?}"
-            )));
-        }
-        for member in &members {
-            for (what, value) in [("service", &member.service), ("id", &member.id)] {
-                if value.is_empty() || value.contains('/') || value.chars().any(char::is_whitespace)
-                {
-                    return Err(EtcdError::Invalid(format!(
-                        "{what} `{value}` cannot be registered: use a non-empty name without `/` or spaces"
-                    )));
-                }
-            }
-        }
+        Self::validate(&options, &members, ttl)?;
         let (tx, state) = watch::channel(RegistrationState::Registering);
         let stop = CancellationToken::new();
         let keeper = Keeper {
@@ -95,6 +80,35 @@ impl Registration {
             stop,
             task: Some(task),
         })
+    }
+
+    /// Checks what [`start`](Self::start) would be given, without connecting.
+    ///
+    /// # Errors
+    ///
+    /// As [`start`](Self::start).
+    pub fn validate(
+        options: &EtcdOptions,
+        members: &[Member],
+        ttl: Duration,
+    ) -> Result<(), EtcdError> {
+        options.validate()?;
+        if ttl < MIN_TTL {
+            return Err(EtcdError::Invalid(format!(
+                "a TTL of {ttl:?} is too short: give at least {MIN_TTL:?}"
+            )));
+        }
+        for member in members {
+            for (what, value) in [("service", &member.service), ("id", &member.id)] {
+                if value.is_empty() || value.contains('/') || value.chars().any(char::is_whitespace)
+                {
+                    return Err(EtcdError::Invalid(format!(
+                        "{what} `{value}` cannot be registered: use a non-empty name without `/` or spaces"
+                    )));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Follows the state.

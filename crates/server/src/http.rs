@@ -313,8 +313,12 @@ pub fn router(state: GatewayState) -> Router {
     let mcp = Router::new()
         .nest_service("/mcp", mcp)
         .layer(axum::middleware::from_fn_with_state(
-            sessions,
+            sessions.clone(),
             sessions::delete,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            sessions::Owners::new(sessions),
+            sessions::bind,
         ))
         // Reads POST bodies itself, with the limit: no RequestBodyLimitLayer here,
         // whose error mid-stream would surface as a 500.

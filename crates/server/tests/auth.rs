@@ -571,3 +571,70 @@ fn settings_that_cannot_work_are_refused() {
             .contains("/nonexistent/jwks.json")
     );
 }
+
+#[tokio::test]
+async fn a_session_serves_only_the_caller_that_created_it() -> anyhow::Result<()> {
+    let fixture = FixtureServer::start(FixtureOptions::new()).await?;
+    let dir = tempfile::tempdir()?;
+    let jwks = dir.path().join("jwks.json");
+    let signer = Signer::ed25519("ed")?;
+    write_jwks(&jwks, &[&signer])?;
+    let gateway = Gateway::start(&fixture, |r| jwks_settings(r, &jwks), false).await?;
+    let token = signer.sign(&claims(&gateway.resource()))?;
+    let as_key = [("x-api-key", API_KEY)];
+    let bearer = format!("Bearer {token}");
+    let as_alice = [("authorization", bearer.as_str())];
+
+    let post = |headers: Vec<(&'static str, String)>, body: Value| {
+        let mut request = gateway
+            .http
+            .post(gateway.resource())
+            .header("accept", ACCEPT)
+            .header("content-type", "application/json")
+            .json(&body);
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        request.send()
+    };
+    let initialize = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}});
+    let created = post(vec![(as_key[0].0, as_key[0].1.to_owned())], initialize).await?;
+    assert_eq!(created.status().as_u16(), 200);
+    let session = created
+        .headers()
+        .get("mcp-session-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .expect("a session id");
+    let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    let with_session = |who: &[(&'static str, &str)]| {
+        let mut headers: Vec<(&'static str, String)> =
+            who.iter().map(|(n, v)| (*n, (*v).to_owned())).collect();
+        headers.push(("mcp-session-id", session.clone()));
+        headers.push(("mcp-protocol-version", "2025-11-25".to_owned()));
+        headers
+    };
+    let answer = post(with_session(&as_key), initialized).await?;
+    assert!(answer.status().is_success(), "{}", answer.status());
+    let list = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"});
+
+    // Another authenticated caller holding the id: no such session.
+    let stolen = post(with_session(&as_alice), list.clone()).await?;
+    assert_eq!(stolen.status().as_u16(), 404);
+    let ended = gateway
+        .http
+        .delete(gateway.resource())
+        .header("authorization", &bearer)
+        .header("mcp-session-id", &session)
+        .send()
+        .await?;
+    assert_eq!(ended.status().as_u16(), 404, "nor may it end the session");
+
+    // Its creator goes on using it.
+    let own = post(with_session(&as_key), list).await?;
+    assert_eq!(own.status().as_u16(), 200);
+    assert!(own.text().await?.contains("who__whoami"));
+    gateway.stop().await;
+    Ok(())
+}

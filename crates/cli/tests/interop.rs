@@ -180,9 +180,6 @@ async fn exposed_agents_answer_the_python_sdk_and_the_inspector() -> TestResult 
         // Python SDK, cancelled at the first progress while the model thinks.
         calculate("1 + 1"),
         Reply::Delay(Duration::from_secs(60), Box::new(Reply::text("too late"))),
-        // Inspector over HTTP, then over stdio.
-        Reply::text("7"),
-        Reply::text("9"),
     ])
     .await?;
     let dir = tempfile::tempdir()?;
@@ -249,7 +246,18 @@ async fn exposed_agents_answer_the_python_sdk_and_the_inspector() -> TestResult 
         },
     )
     .await?;
-    assert_eq!(llm.request_count(), 4, "no model call after the cancel");
+    // The cancel lands on the first progress, before or after the run's second model
+    // request leaves (scheduling decides); a run that went on would make a third.
+    let requests = llm.request_count();
+    assert!(
+        (3..=4).contains(&requests),
+        "no model call after the cancel: {requests} requests"
+    );
+    // Inspector over HTTP, then over stdio; not after a delayed reply the cancelled run
+    // never asked for.
+    llm.discard_pending();
+    llm.push(Reply::text("7"));
+    llm.push(Reply::text("9"));
 
     let over_http = [served.url.as_str(), "--transport", "http"];
     let solve = [

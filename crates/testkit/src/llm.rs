@@ -152,6 +152,12 @@ impl ScriptedLlm {
         self.shared.lock().script.push(reply);
     }
 
+    /// Drops the replies no request has taken yet (for a run whose last request may or
+    /// may not have been made), returning how many; [`push`](Self::push) the next ones.
+    pub fn discard_pending(&self) -> usize {
+        self.shared.lock().script.discard()
+    }
+
     /// The request bodies received so far, in order.
     pub fn requests(&self) -> Vec<Value> {
         self.shared.lock().requests.clone()

@@ -357,7 +357,7 @@ fn unknown_keys_name_file_path_and_key() {
     assert_contains(
         &message,
         &[
-            "config.json: unknown top-level key `server`; expected one of defaults, servers, global_settings, native_tools, llm, agents, workflows, gateway (did you mean `servers`?)",
+            "config.json: unknown top-level key `server`; expected one of defaults, servers, global_settings, native_tools, llm, agents, workflows, gateway, registry (did you mean `servers`?)",
         ],
     );
 

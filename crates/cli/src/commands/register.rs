@@ -130,6 +130,6 @@ mod tests {
             default_id("search", "http://10.0.0.5:8080/mcp"),
             "search-10.0.0.5-8080"
         );
-        assert_eq!(default_id("s", "https://[::1]:9/mcp"), "s---1--9");
+        assert_eq!(default_id("s", "https://[::1]:9/mcp"), "s----1--9");
     }
 }

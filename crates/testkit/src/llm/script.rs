@@ -163,6 +163,13 @@ impl Script {
         self.replies.push_back(reply);
     }
 
+    /// Drops the replies no request has taken yet; how many.
+    pub(super) fn discard(&mut self) -> usize {
+        let pending = self.replies.len();
+        self.replies.clear();
+        pending
+    }
+
     /// The answer to `request` and how long to wait before sending it.
     pub(super) fn next(&mut self, request: &Value) -> (Duration, Answer) {
         let reply = match self.replies.front() {

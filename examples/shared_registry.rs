@@ -41,7 +41,7 @@ async fn main() -> anyhow::Result<()> {
     let registration = Registration::start(options, vec![member], Duration::from_secs(10))?;
     registration.registered(Duration::from_secs(10)).await?;
     let mut events = registry.subscribe();
-    while registry.catalog().len() == 0 {
+    while registry.catalog().is_empty() {
         tokio::time::timeout(Duration::from_secs(10), events.recv()).await??;
     }
     println!(
@@ -67,7 +67,7 @@ async fn main() -> anyhow::Result<()> {
 
     // Withdrawn at once on close (a dead registrar's lease runs out after its TTL instead).
     registration.close().await;
-    while registry.catalog().len() > 0 {
+    while !registry.catalog().is_empty() {
         tokio::time::timeout(Duration::from_secs(10), events.recv()).await??;
     }
     println!(

@@ -100,8 +100,14 @@ async fn a_registered_instance_reaches_both_gateways_and_leaves_when_its_registr
     ];
 
     let mut registrar = register(&etcd, "fx", "fx-1", fixture.http_url())?;
+    let started = std::time::Instant::now();
     for gateway in &gateways {
         wait_instance(gateway, "fx-1", true, PROPAGATION).await?;
+        eprintln!(
+            "registered → in {} after {:?}",
+            gateway.url,
+            started.elapsed()
+        );
         let session = gateway.session().await?;
         let result = session
             .call_tool(
@@ -120,8 +126,14 @@ async fn a_registered_instance_reaches_both_gateways_and_leaves_when_its_registr
     // SIGKILL: no chance to withdraw; the lease runs out and etcd deletes the record.
     registrar.start_kill()?;
     registrar.wait().await?;
+    let killed = std::time::Instant::now();
     for gateway in &gateways {
         wait_instance(gateway, "fx-1", false, TTL + PROPAGATION).await?;
+        eprintln!(
+            "SIGKILL → gone from {} after {:?} (ttl {TTL:?})",
+            gateway.url,
+            killed.elapsed()
+        );
         let (_, tools) = gateway.get("/status").await?;
         assert!(!tools.contains("fx__echo"), "{tools}");
     }

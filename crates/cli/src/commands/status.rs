@@ -34,6 +34,10 @@ impl Source {
                 let reload = mesh.reload_status().borrow().clone();
                 if let Some(object) = report.as_object_mut() {
                     object.insert(
+                        "discovery".to_owned(),
+                        serde_json::to_value(mesh.sources().status()).unwrap_or_default(),
+                    );
+                    object.insert(
                         "reload".to_owned(),
                         serde_json::json!({
                             "generation": reload.generation,
@@ -158,6 +162,22 @@ fn render(report: &Value) -> String {
         }
         out.push('\n');
     }
+    for source in report["discovery"].as_array().into_iter().flatten() {
+        out.push_str(&format!(
+            "discovery {}: {}, {} services, {} instances",
+            source["source"].as_str().unwrap_or("?"),
+            source["state"].as_str().unwrap_or("?"),
+            source["services"],
+            source["instances"],
+        ));
+        if let Some(error) = source["error"].as_str() {
+            out.push_str(&format!(
+                " (lost {}s ago: {error}; routing on the last known membership)",
+                source["lost_for_secs"]
+            ));
+        }
+        out.push('\n');
+    }
     for problem in summary["problems"].as_array().into_iter().flatten() {
         out.push_str(&format!(
             "problem in {}: {}\n",
@@ -228,6 +248,8 @@ mod tests {
             "summary": {"status": "degraded", "services": 1, "services_healthy": 0,
                         "instances": 2, "instances_healthy": 1, "tools": 8, "problems": []},
             "reload": {"generation": 2, "last_error": "bad file"},
+            "discovery": [{"source": "etcd", "state": "lost", "error": "connection refused",
+                           "lost_for_secs": 12, "services": 1, "instances": 2}],
             "instances": [{"service": "fx", "instance": "fx-1", "healthy": false,
                            "reason": "connection refused", "breaker": "open",
                            "load": {"calls": 10, "success_rate": 0.5,
@@ -239,6 +261,10 @@ mod tests {
         let text = render(&report);
         assert!(text.contains("degraded: 0/1 services healthy"), "{text}");
         assert!(text.contains("last reload failed: bad file"), "{text}");
+        assert!(
+            text.contains("discovery etcd: lost, 1 services, 2 instances (lost 12s ago: connection refused; routing on the last known membership)"),
+            "{text}"
+        );
         for cell in ["fx-1", "NO", "connection refused", "open", "50.0%", "2.0ms"] {
             assert!(text.contains(cell), "{cell} missing from {text}");
         }

@@ -435,3 +435,48 @@ async fn the_registry_works_with_etcd_authentication_on() -> anyhow::Result<()> 
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn a_follower_reloads_when_etcd_comes_back_with_an_older_store() -> anyhow::Result<()> {
+    let mut etcd = EtcdServer::start().await?;
+    let options = EtcdOptions::new([etcd.endpoint()]).prefix("/t8");
+    let kept = Registration::start(
+        options.clone(),
+        vec![member("svc", "kept", 1)],
+        Duration::from_secs(30),
+    )?;
+    kept.registered(WAIT).await?;
+    // Enough writes that the old revision is well above what the new store will reach.
+    for round in 0..10 {
+        let churn = Registration::start(
+            options.clone(),
+            vec![member("churn", &format!("c{round}"), 1)],
+            Duration::from_secs(30),
+        )?;
+        churn.registered(WAIT).await?;
+        churn.close().await;
+    }
+    // Its registrar dies with the old store: its record must not outlive it.
+    let lost = Registration::start(
+        options.clone(),
+        vec![member("svc", "lost", 2)],
+        Duration::from_secs(30),
+    )?;
+    lost.registered(WAIT).await?;
+    let membership = EtcdMembership::start(options).await?;
+    let mut view = membership.view();
+    until(&mut view, "both", |v| {
+        instances(v) == ["svc/kept", "svc/lost"]
+    })
+    .await?;
+    drop(lost);
+
+    etcd.wipe_and_restart().await?;
+    // `kept` registers again in the empty store, at revisions below the old one.
+    until(&mut view, "only the re-registered instance", |v| {
+        v.health == SourceHealth::Live && instances(v) == ["svc/kept"]
+    })
+    .await?;
+    kept.close().await;
+    Ok(())
+}

@@ -99,6 +99,21 @@ impl EtcdServer {
         }
     }
 
+    /// Kills it, deletes its data and starts an empty etcd on the same ports: a store
+    /// rebuilt from scratch, whose revisions start again at 1.
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::start`].
+    pub async fn wipe_and_restart(&mut self) -> anyhow::Result<()> {
+        self.kill().await;
+        let data = self.dir.join("data");
+        if data.exists() {
+            std::fs::remove_dir_all(&data).with_context(|| format!("cannot delete {data:?}"))?;
+        }
+        self.spawn().await
+    }
+
     /// Starts it again on the same ports and data (after [`Self::kill`]).
     ///
     /// # Errors

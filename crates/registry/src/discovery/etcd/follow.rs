@@ -30,6 +30,8 @@ struct View {
     records: BTreeMap<(String, String), MemberRecord>,
     /// 0 until loaded (and again when a reload is needed).
     revision: i64,
+    /// The cluster the records were read from.
+    cluster: u64,
     tx: watch::Sender<Discovered>,
 }
 
@@ -48,6 +50,7 @@ impl EtcdMembership {
             options,
             records: BTreeMap::new(),
             revision: 0,
+            cluster: 0,
             tx,
         };
         let client = match view.connect_and_load().await {
@@ -96,6 +99,7 @@ impl View {
             self.put(kv.key(), kv.value());
         }
         self.revision = response.header().map_or(0, |h| h.revision());
+        self.cluster = response.header().map_or(0, |h| h.cluster_id());
         self.publish(SourceHealth::Live);
         tracing::info!(
             instances = self.records.len(),
@@ -128,6 +132,9 @@ impl View {
 
     /// Follows changes from the last revision on; returns when the stream fails.
     async fn watch(&mut self, client: &mut Client, wait: &mut Duration) -> Result<(), EtcdError> {
+        if self.revision != 0 && self.replaced(client).await? {
+            self.revision = 0;
+        }
         if self.revision == 0 {
             self.load(client).await?;
         }
@@ -162,6 +169,32 @@ impl View {
             }
             self.apply(&response);
         }
+    }
+
+    /// Whether etcd's store is not the one last read (a rebuilt cluster, a restore from an
+    /// older snapshot): its revision went back, or it is another cluster. Resuming the watch
+    /// there would miss every change below the old revision.
+    async fn replaced(&self, client: &mut Client) -> Result<bool, EtcdError> {
+        let prefix = services_prefix(&self.options.prefix);
+        let probe = client
+            .get(
+                prefix,
+                Some(GetOptions::new().with_prefix().with_count_only()),
+            )
+            .await
+            .map_err(|e| self.unreachable(&e))?;
+        let (revision, cluster) = probe
+            .header()
+            .map_or((0, 0), |h| (h.revision(), h.cluster_id()));
+        let replaced = revision < self.revision || cluster != self.cluster;
+        if replaced {
+            tracing::warn!(
+                was = self.revision,
+                now = revision,
+                "etcd's store was replaced (its revision went back or its cluster changed); reloading the registry"
+            );
+        }
+        Ok(replaced)
     }
 
     /// Applies one response's events (one publication for all of them).

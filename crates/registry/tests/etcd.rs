@@ -480,3 +480,39 @@ async fn a_follower_reloads_when_etcd_comes_back_with_an_older_store() -> anyhow
     kept.close().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn two_registrars_of_one_instance_keep_it_when_one_withdraws() -> anyhow::Result<()> {
+    // As when every gateway publishes the same configuration.
+    let etcd = EtcdServer::start().await?;
+    let options = EtcdOptions::new([etcd.endpoint()]).prefix("/t9");
+    let membership = EtcdMembership::start(options.clone()).await?;
+    let mut view = membership.view();
+    let first = Registration::start(
+        options.clone(),
+        vec![member("svc", "shared", 1)],
+        Duration::from_secs(3),
+    )?;
+    first.registered(WAIT).await?;
+    let second = Registration::start(
+        options,
+        vec![member("svc", "shared", 1)],
+        Duration::from_secs(3),
+    )?;
+    second.registered(WAIT).await?;
+    until(&mut view, "the instance", |v| {
+        instances(v) == ["svc/shared"]
+    })
+    .await?;
+
+    // The last writer withdraws: its revoke deletes the key, which the other restores.
+    second.close().await;
+    until(&mut view, "withdrawn", |v| instances(v).is_empty()).await?;
+    until(&mut view, "restored by the other registrar", |v| {
+        instances(v) == ["svc/shared"]
+    })
+    .await?;
+    first.close().await;
+    until(&mut view, "gone", |v| instances(v).is_empty()).await?;
+    Ok(())
+}

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use etcd_client::{Client, PutOptions, Txn, TxnOp};
+use etcd_client::{Client, GetOptions, PutOptions, Txn, TxnOp, TxnOpResponse};
 use tokio::{sync::watch, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
 
@@ -210,21 +210,9 @@ impl Keeper {
             .map_err(|e| fail(&e))?
             .id();
         *lease = Some((client.clone(), id));
-        // etcd caps operations per transaction (128 by default).
-        for chunk in self.members.chunks(TXN_OPS) {
-            let puts: Vec<TxnOp> = chunk
-                .iter()
-                .map(|m| {
-                    let key = instance_key(&self.options.prefix, &m.service, &m.id);
-                    let value = serde_json::to_vec(&m.record).unwrap_or_default();
-                    TxnOp::put(key, value, Some(PutOptions::new().with_lease(id)))
-                })
-                .collect();
-            client
-                .txn(Txn::new().and_then(puts))
-                .await
-                .map_err(|e| fail(&e))?;
-        }
+        self.put(&mut client, id, &self.members)
+            .await
+            .map_err(|e| fail(&e))?;
         let (mut keeper, mut answers) = client.lease_keep_alive(id).await.map_err(|e| fail(&e))?;
         self.tx
             .send_replace(RegistrationState::Registered { lease: id });
@@ -245,6 +233,69 @@ impl Keeper {
             if answer.ttl() <= 0 {
                 return Err(fail(&"the lease expired; registering again"));
             }
+            self.restore_missing(&mut client, id)
+                .await
+                .map_err(|e| fail(&e))?;
         }
+    }
+
+    /// Writes `members` under `lease`, in transactions etcd accepts (128 operations by
+    /// default).
+    async fn put(
+        &self,
+        client: &mut Client,
+        lease: i64,
+        members: &[Member],
+    ) -> Result<(), etcd_client::Error> {
+        for chunk in members.chunks(TXN_OPS) {
+            let puts: Vec<TxnOp> = chunk
+                .iter()
+                .map(|m| {
+                    let key = instance_key(&self.options.prefix, &m.service, &m.id);
+                    let value = serde_json::to_vec(&m.record).unwrap_or_default();
+                    TxnOp::put(key, value, Some(PutOptions::new().with_lease(lease)))
+                })
+                .collect();
+            client.txn(Txn::new().and_then(puts)).await?;
+        }
+        Ok(())
+    }
+
+    /// Writes again the records that disappeared while the lease lives: another registrar
+    /// of the same instance (gateways publishing one configuration) took the key over and
+    /// withdrew it, or someone deleted it. A key held under another live lease is left to
+    /// its holder.
+    async fn restore_missing(
+        &self,
+        client: &mut Client,
+        lease: i64,
+    ) -> Result<(), etcd_client::Error> {
+        let mut missing = Vec::new();
+        for chunk in self.members.chunks(TXN_OPS) {
+            let gets: Vec<TxnOp> = chunk
+                .iter()
+                .map(|m| {
+                    let key = instance_key(&self.options.prefix, &m.service, &m.id);
+                    TxnOp::get(key, Some(GetOptions::new().with_keys_only()))
+                })
+                .collect();
+            let answer = client.txn(Txn::new().and_then(gets)).await?;
+            for (member, response) in chunk.iter().zip(answer.op_responses()) {
+                if let TxnOpResponse::Get(found) = response
+                    && found.kvs().is_empty()
+                {
+                    missing.push(member.clone());
+                }
+            }
+        }
+        if !missing.is_empty() {
+            tracing::info!(
+                lease,
+                instances = missing.len(),
+                "registration records missing; writing them again"
+            );
+            self.put(client, lease, &missing).await?;
+        }
+        Ok(())
     }
 }

@@ -174,6 +174,10 @@ impl Keeper {
                 outcome = self.register_and_renew(&mut lease) => outcome,
             };
             if let Err(e) = outcome {
+                if matches!(*self.tx.borrow(), RegistrationState::Registered { .. }) {
+                    // It was working: retry soon, not after the last outage's backoff.
+                    wait = Duration::from_millis(100);
+                }
                 tracing::warn!("registration: {e}; retrying in {wait:?}");
                 self.tx.send_replace(RegistrationState::Lost {
                     error: e.to_string(),

@@ -401,6 +401,11 @@ pub(crate) struct ServeArgs {
     /// use subscriptions/listen still are).
     #[arg(long, conflicts_with = "stdio")]
     pub(crate) stateless: bool,
+    /// Serve every request through rmcp, without the gateway's `tools/call` fast path
+    /// (on by default; `/metrics` counts each call's path in
+    /// `toolmesh_gateway_calls_total`).
+    #[arg(long, conflicts_with = "stdio")]
+    pub(crate) no_fast_path: bool,
 }
 
 /// Where and how an MCP server listens: shared by `serve` and `agent serve`.

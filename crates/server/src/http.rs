@@ -3,6 +3,7 @@
 //! protected-resource metadata under `/.well-known/oauth-protected-resource`.
 
 pub mod auth;
+mod fast_path;
 mod guard;
 mod requests;
 mod sessions;
@@ -78,6 +79,11 @@ pub struct HttpOptions {
     /// `notifications/tools/list_changed` (2026-07-28 clients still can, through
     /// `subscriptions/listen`). Off by default.
     pub stateless: bool,
+    /// Serve `tools/call` on established sessions through the gateway's own data plane
+    /// (an envelope parse and the router; no rmcp server machinery for the request),
+    /// falling back to rmcp for anything else. On by default; `/metrics` counts the
+    /// path each call took in `toolmesh_gateway_calls_total{path,reason}`.
+    pub fast_path: bool,
     /// Serve HTTPS with this certificate and key; plain HTTP when `None`.
     pub tls: Option<TlsConfig>,
     /// Who may call: `/mcp` and `/status` need a credential it accepts. `None` (the
@@ -92,6 +98,7 @@ impl Default for HttpOptions {
             extra_allowed_hosts: Vec::new(),
             drain_timeout: Duration::from_secs(10),
             stateless: false,
+            fast_path: true,
             tls: None,
             auth: None,
         }
@@ -120,6 +127,13 @@ impl HttpOptions {
     /// Serves without sessions (see [`stateless`](Self::stateless)).
     pub fn stateless(mut self, stateless: bool) -> Self {
         self.stateless = stateless;
+        self
+    }
+
+    /// Serves `tools/call` on the fast path when it applies (see
+    /// [`fast_path`](Self::fast_path)); `false` sends every request through rmcp.
+    pub fn fast_path(mut self, on: bool) -> Self {
+        self.fast_path = on;
         self
     }
 
@@ -310,12 +324,16 @@ pub fn router(state: GatewayState) -> Router {
         sessions.clone(),
         config,
     );
+    let fast = fast_path::FastPath::new(state.clone(), sessions.clone());
     let mcp = Router::new()
         .nest_service("/mcp", mcp)
         .layer(axum::middleware::from_fn_with_state(
             sessions.clone(),
             sessions::delete,
         ))
+        // After the checks below (the session's owner among them), so it sees only
+        // requests rmcp would serve.
+        .layer(axum::middleware::from_fn_with_state(fast, fast_path::serve))
         .layer(axum::middleware::from_fn_with_state(
             sessions::Owners::new(sessions),
             sessions::bind,

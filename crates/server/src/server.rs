@@ -39,8 +39,10 @@ use toolmesh_registry::{MeshEvent, Registry, Routed};
 use crate::ServerError;
 
 pub use caller::Caller;
+pub(crate) use peers::Client;
 use peers::Peers;
-use relay::{ClientState, Downstream};
+use relay::Downstream;
+pub(crate) use relay::{ClientState, DROPPED_METRIC};
 pub use routing::ROUTING_META_KEY;
 
 /// How a [`CatalogServer`] runs calls.
@@ -376,6 +378,54 @@ impl CatalogServer {
     }
 }
 
+/// The streamable-HTTP session header.
+const SESSION_HEADER: &str = "mcp-session-id";
+
+/// One `tools/call` the HTTP edge's fast path hands over: what the rmcp path reads
+/// from the request and its context, read from the envelope instead.
+pub(crate) struct FastCall {
+    /// The tool's catalog name.
+    pub(crate) name: String,
+    /// Its arguments, as sent.
+    pub(crate) arguments: Option<JsonObject>,
+    /// How deep the call is nested (`_meta` under [`DEPTH_META_KEY`]).
+    pub(crate) depth: u32,
+    /// The client's JSON-RPC id of the request.
+    pub(crate) request_id: rmcp::model::RequestId,
+    /// Who calls, as the edge's authentication established it.
+    pub(crate) caller: Option<Caller>,
+}
+
+impl CatalogServer {
+    /// The client of the streamable-HTTP session `session`, once initialized and while
+    /// connected.
+    pub(crate) fn session_client(&self, session: &str) -> Option<Client> {
+        self.shared.peers.session(session)
+    }
+
+    /// Runs one call for the fast path exactly as [`ServerHandler::call_tool`] does:
+    /// the same context (deadline, depth, request id, caller, cancellation, relay) and
+    /// the same answer.
+    pub(crate) async fn fast_call(
+        &self,
+        call: FastCall,
+        cancel: CancellationToken,
+        relay: Arc<dyn toolmesh_core::Relay>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let caller = call
+            .caller
+            .or_else(|| self.shared.options.default_caller.clone());
+        let mut ctx = self.context_for(&call.name, Some(cancel));
+        ctx.depth = call.depth;
+        ctx.request_id = Some(call.request_id);
+        if let Some(caller) = &caller {
+            caller.apply(&mut ctx);
+        }
+        ctx.relay = Some(relay);
+        self.answer(&call.name, call.arguments, &ctx).await
+    }
+}
+
 /// JSON-RPC code of a call the policy refused (implementation-defined server error).
 pub const DENIED_CODE: i32 = -32003;
 
@@ -418,6 +468,17 @@ impl ServerHandler for CatalogServer {
     }
 
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
+        // Over streamable HTTP, the session id names this client for the fast path.
+        if let Some(session) = context
+            .extensions
+            .get::<axum::http::request::Parts>()
+            .and_then(|parts| parts.headers.get(SESSION_HEADER))
+            .and_then(|value| value.to_str().ok())
+        {
+            self.shared
+                .peers
+                .register_session(session, (context.peer.clone(), self.client.clone()));
+        }
         self.shared
             .peers
             .register(context.peer, self.client.clone());

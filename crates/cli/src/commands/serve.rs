@@ -100,7 +100,8 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let url = listener.mcp_url_for(tls.is_some());
     let mut http = HttpOptions::default()
         .drain_timeout(args.drain_timeout)
-        .stateless(args.stateless);
+        .stateless(args.stateless)
+        .fast_path(!args.no_fast_path);
     if let Some(tls) = tls {
         http = http.tls(tls);
     }

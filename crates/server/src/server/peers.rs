@@ -3,7 +3,7 @@
 use std::{
     collections::HashMap,
     sync::{
-        Arc, Mutex, Weak,
+        Arc, Mutex, RwLock, Weak,
         atomic::{AtomicU64, Ordering},
     },
 };
@@ -15,13 +15,16 @@ use toolmesh_registry::MeshEvent;
 use super::relay::ClientState;
 
 /// A connected client: its peer and what it asked for itself.
-type Client = (Peer<RoleServer>, Arc<ClientState>);
+pub(crate) type Client = (Peer<RoleServer>, Arc<ClientState>);
 
 /// Sessions that completed the handshake, by a process-unique number.
 #[derive(Default)]
 pub(crate) struct Peers {
     next: AtomicU64,
     live: Mutex<HashMap<u64, Client>>,
+    /// The same clients by streamable-HTTP session id (`Mcp-Session-Id`), for the
+    /// gateway's `tools/call` fast path.
+    by_session: RwLock<HashMap<Arc<str>, Client>>,
 }
 
 impl Peers {
@@ -36,6 +39,23 @@ impl Peers {
         };
         metrics::gauge!("toolmesh_gateway_sessions").set(count as f64);
         id
+    }
+
+    /// Remembers the client of the streamable-HTTP session `session`. Closed ones are
+    /// dropped on the way.
+    pub(crate) fn register_session(&self, session: &str, client: Client) {
+        let mut sessions = self.by_session.write().unwrap_or_else(|p| p.into_inner());
+        sessions.retain(|_, (p, _)| !p.is_transport_closed());
+        sessions.insert(session.into(), client);
+    }
+
+    /// The client of the streamable-HTTP session `session`, while it is connected.
+    pub(crate) fn session(&self, session: &str) -> Option<Client> {
+        let sessions = self.by_session.read().unwrap_or_else(|p| p.into_inner());
+        sessions
+            .get(session)
+            .filter(|(p, _)| !p.is_transport_closed())
+            .cloned()
     }
 
     /// The peers still connected (closed ones are forgotten).

@@ -54,7 +54,7 @@ impl ClientState {
     }
 
     /// Whether a message at `level` goes to the client: all do until it sets a level.
-    fn wants(&self, level: LoggingLevel) -> bool {
+    pub(crate) fn wants(&self, level: LoggingLevel) -> bool {
         let wanted = *self.log_level.lock().unwrap_or_else(|p| p.into_inner());
         wanted.is_none_or(|wanted| rank(level) >= rank(wanted))
     }

@@ -450,3 +450,175 @@ async fn cancellation_reaches_a_fast_path_call() -> TestResult {
     .await?;
     Ok(())
 }
+
+/// Calls until one is served on the fast path (a session's first call may still find
+/// its `initialized` in flight), then the counts.
+async fn warmed(
+    gateway: &Gateway,
+    session: &toolmesh::Session,
+) -> anyhow::Result<BTreeMap<String, u64>> {
+    eventually(
+        Duration::from_secs(10),
+        "a call on the fast path",
+        || async {
+            let ctx = toolmesh::CallContext::with_timeout(Duration::from_secs(10));
+            let arguments = json!({"message": "hi"}).as_object().cloned();
+            session
+                .call_tool("fixture__echo", arguments, &ctx)
+                .await
+                .ok()?;
+            let paths = paths(gateway).await.ok()?;
+            paths.contains_key("fast/eligible").then_some(paths)
+        },
+    )
+    .await
+}
+
+/// Three replicas, 32 calls in flight through the fast path, one replica SIGKILLed:
+/// no idempotent call fails.
+#[tokio::test]
+async fn killing_a_replica_at_32_in_flight_fails_no_fast_path_call() -> TestResult {
+    const CONCURRENCY: usize = 32;
+    let mut replicas = Vec::new();
+    for id in ["r1", "r2", "r3"] {
+        replicas.push(
+            toolmesh_testkit::FixtureServer::start(
+                toolmesh_testkit::FixtureOptions::new().instance_id(id),
+            )
+            .await?,
+        );
+    }
+    let dir = tempfile::tempdir()?;
+    let config = dir.path().join("toolmesh.yaml");
+    std::fs::write(
+        &config,
+        support::config_yaml(&[(
+            "fixture",
+            replicas.iter().map(|r| r.http_url().to_owned()).collect(),
+        )]),
+    )?;
+    let gateway = Gateway::with_config(&config, &["--no-watch"]).await?;
+    let session = gateway.session().await?;
+    let before = warmed(&gateway, &session).await?;
+
+    let stop = tokio_util::sync::CancellationToken::new();
+    let limit = tokio::time::Instant::now() + Duration::from_secs(40);
+    let callers: Vec<_> = (0..CONCURRENCY)
+        .map(|worker| {
+            let (session, stop) = (session.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut outcomes = Vec::new();
+                while !stop.is_cancelled() && tokio::time::Instant::now() < limit {
+                    let ctx = toolmesh::CallContext::with_timeout(Duration::from_secs(20));
+                    let arguments = json!({ "ms": 200 }).as_object().cloned();
+                    outcomes.push(
+                        match session.call_tool("fixture__sleep", arguments, &ctx).await {
+                            Ok(result) if result.is_error != Some(true) => Ok(()),
+                            Ok(result) => Err(format!("worker {worker}: {:?}", result.content)),
+                            Err(e) => Err(format!("worker {worker}: {e}")),
+                        },
+                    );
+                }
+                outcomes
+            })
+        })
+        .collect();
+    eventually(
+        Duration::from_secs(20),
+        "calls in flight on fixture-2",
+        || async {
+            let status = gateway.status().await.ok()?;
+            let victim = status["instances"]
+                .as_array()?
+                .iter()
+                .find(|i| i["instance"] == "fixture-2")?;
+            (victim["load"]["outstanding"].as_u64()? > 0).then_some(())
+        },
+    )
+    .await?;
+    replicas[1].kill().await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    stop.cancel();
+    let mut outcomes = Vec::new();
+    for caller in callers {
+        outcomes.extend(tokio::time::timeout(Duration::from_secs(60), caller).await??);
+    }
+    let failures: Vec<&String> = outcomes.iter().filter_map(|o| o.as_ref().err()).collect();
+    assert!(
+        failures.is_empty(),
+        "{} of {} calls failed: {failures:#?}",
+        failures.len(),
+        outcomes.len()
+    );
+    let gained = gained(&before, &paths(&gateway).await?);
+    assert_eq!(
+        gained,
+        BTreeMap::from([("fast/eligible".to_owned(), outcomes.len() as u64)]),
+        "every call under load took the fast path"
+    );
+    session.close(Duration::from_secs(1)).await;
+    Ok(())
+}
+
+/// A side-effecting call whose replica dies after receiving it is reported to the
+/// client, not run again on the other replica.
+#[tokio::test]
+async fn a_side_effect_cut_after_send_is_reported_not_retried() -> TestResult {
+    let dying = toolmesh_testkit::FixtureServer::start(
+        toolmesh_testkit::FixtureOptions::new()
+            .instance_id("dies")
+            .crash_after(1),
+    )
+    .await?;
+    let living = toolmesh_testkit::FixtureServer::start(
+        toolmesh_testkit::FixtureOptions::new().instance_id("lives"),
+    )
+    .await?;
+    let dir = tempfile::tempdir()?;
+    let config = dir.path().join("toolmesh.yaml");
+    std::fs::write(
+        &config,
+        support::config_yaml(&[(
+            "fixture",
+            vec![dying.http_url().to_owned(), living.http_url().to_owned()],
+        )]),
+    )?;
+    let gateway = Gateway::with_config(&config, &["--no-watch"]).await?;
+    let session = gateway.session().await?;
+    // No warm-up call: the dying replica dies on the first call it gets, whatever it is.
+    let before = paths(&gateway).await?;
+
+    // Counts the living replica returned, and the errors, in call order.
+    let mut counts = Vec::new();
+    let mut errors = Vec::new();
+    for _ in 0..6 {
+        let ctx = toolmesh::CallContext::with_timeout(Duration::from_secs(10));
+        let result = session.call_tool("fixture__counter", None, &ctx).await?;
+        if result.is_error == Some(true) {
+            errors.push(format!("{:?}", result.content));
+        } else {
+            let count = result
+                .structured_content
+                .as_ref()
+                .and_then(|s| s["count"].as_u64())
+                .context("no count")?;
+            counts.push(count);
+        }
+    }
+    assert_eq!(
+        errors.len(),
+        1,
+        "the cut call is reported: {errors:?} {counts:?}"
+    );
+    assert_eq!(
+        counts,
+        (1..=5).collect::<Vec<u64>>(),
+        "the living replica ran each call once: the cut one was not retried there"
+    );
+    let gained = gained(&before, &paths(&gateway).await?);
+    assert_eq!(gained.values().sum::<u64>(), 6, "{gained:?}");
+    // The session's first call may still find its `initialized` in flight.
+    assert!(gained.get("fast/eligible") >= Some(&5), "{gained:?}");
+    session.close(Duration::from_secs(1)).await;
+    Ok(())
+}

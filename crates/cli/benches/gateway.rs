@@ -169,37 +169,29 @@ async fn cpu_per_call<C: Caller>(
         .collect())
 }
 
-async fn body() -> anyhow::Result<Vec<Value>> {
-    let fixture = FixtureServer::start(FixtureOptions::new()).await?;
-    bench::pin(fixture.pid(), SERVER_CPU)?;
-    let dir = tempfile::tempdir()?;
-    let config = dir.path().join("toolmesh.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "defaults:\n  bulkhead: {{ max_concurrent: 256 }}\nservers:\n  fixture:\n    url: {}\n",
-            fixture.http_url()
-        ),
-    )?;
-    let gateway = Gateway::start(&config, &[]).await?;
+/// `toolmesh serve` with `extra` flags against direct calls: added latency at 1 in
+/// flight, throughput ratio at 32, server CPU per call, peak RSS and which path served
+/// the calls (`toolmesh_gateway_calls_total`).
+async fn one_gateway(
+    config: &std::path::Path,
+    extra: &[&str],
+    path: &str,
+    fixture: &FixtureServer,
+    direct: &Echo,
+) -> anyhow::Result<Vec<Value>> {
+    let gateway = Gateway::start(config, extra).await?;
     let (_, rss_idle) = gateway.memory_mb()?;
-
-    let direct = Echo {
-        session: Session::connect(&Endpoint::url(fixture.http_url())).await?,
-        tool: "echo",
-    };
     let through = Echo {
         session: Session::connect(&Endpoint::url(gateway.url.clone())).await?,
         tool: "fixture__echo",
     };
-    anyhow::ensure!(direct.call().await, "direct echo failed");
     anyhow::ensure!(through.call().await, "echo through the gateway failed");
 
     let mut rows = Vec::new();
     for inflight in [1, 32] {
         let mut row = bench::compare(
-            &format!("streamable-http echo via toolmesh serve, {inflight} in flight"),
-            &direct,
+            &format!("streamable-http echo via toolmesh serve ({path}), {inflight} in flight"),
+            direct,
             &through,
             inflight,
         )
@@ -212,15 +204,15 @@ async fn body() -> anyhow::Result<Vec<Value>> {
         rows.push(row);
     }
     for inflight in [1, 32] {
-        let direct_cpu = cpu_per_call(&direct, &[fixture.pid()], inflight, 20_000).await?;
+        let direct_cpu = cpu_per_call(direct, &[fixture.pid()], inflight, 20_000).await?;
         let through_cpu =
             cpu_per_call(&through, &[fixture.pid(), gateway.pid], inflight, 20_000).await?;
         println!(
-            "CPU per call, {inflight} in flight: direct: fixture {:.0}us | via toolmesh: fixture {:.0}us + gateway {:.0}us",
+            "CPU per call ({path}), {inflight} in flight: direct: fixture {:.0}us | via toolmesh: fixture {:.0}us + gateway {:.0}us",
             direct_cpu[0], through_cpu[0], through_cpu[1]
         );
         rows.push(json!({
-            "case": format!("server CPU per call, {inflight} in flight"),
+            "case": format!("server CPU per call ({path}), {inflight} in flight"),
             "direct_fixture_us": direct_cpu[0].round(),
             "via_gateway_fixture_us": through_cpu[0].round(),
             "via_gateway_gateway_us": through_cpu[1].round(),
@@ -229,10 +221,10 @@ async fn body() -> anyhow::Result<Vec<Value>> {
     let (peak, rss) = gateway.memory_mb()?;
     let (file, anon) = (gateway.field_mb("RssFile:")?, gateway.field_mb("RssAnon:")?);
     println!(
-        "toolmesh serve memory: peak RSS (VmHWM) {peak:.1} MiB, now {rss:.1} MiB ({file:.1} MiB mapped from the binary and libraries, {anon:.1} MiB anonymous), idle after start {rss_idle:.1} MiB (target peak <= {TARGET_PEAK_RSS_MB} MB)"
+        "toolmesh serve memory ({path}): peak RSS (VmHWM) {peak:.1} MiB, now {rss:.1} MiB ({file:.1} MiB mapped from the binary and libraries, {anon:.1} MiB anonymous), idle after start {rss_idle:.1} MiB (target peak <= {TARGET_PEAK_RSS_MB} MB)"
     );
     rows.push(json!({
-        "case": "toolmesh serve memory (one HTTP upstream, after the runs above)",
+        "case": format!("toolmesh serve memory ({path}; one HTTP upstream, after the runs above)"),
         "peak_rss_mib": (peak * 10.0).round() / 10.0,
         "rss_mib": (rss * 10.0).round() / 10.0,
         "rss_file_mib": (file * 10.0).round() / 10.0,
@@ -240,9 +232,74 @@ async fn body() -> anyhow::Result<Vec<Value>> {
         "idle_rss_mib": (rss_idle * 10.0).round() / 10.0,
         "target_peak_rss_mb": TARGET_PEAK_RSS_MB,
     }));
+    let served = served_paths(&gateway.url).await?;
+    println!("calls by path ({path}): {served}");
+    rows.push(json!({ "case": format!("calls by path ({path})"), "paths": served }));
     through.session.close(Duration::from_secs(1)).await;
     gateway.stop().await;
+    Ok(rows)
+}
 
+/// `toolmesh_gateway_calls_total` of the gateway at `mcp_url`, by `path/reason`.
+async fn served_paths(mcp_url: &str) -> anyhow::Result<Value> {
+    let base = mcp_url.trim_end_matches("/mcp");
+    let metrics = reqwest::get(format!("{base}/metrics"))
+        .await?
+        .text()
+        .await?;
+    let mut paths = serde_json::Map::new();
+    for line in metrics
+        .lines()
+        .filter(|l| l.starts_with("toolmesh_gateway_calls_total{"))
+    {
+        let (labels, count) = line.rsplit_once(' ').unwrap_or_default();
+        let label = |name: &str| {
+            labels
+                .split(&format!("{name}=\""))
+                .nth(1)
+                .and_then(|rest| rest.split('"').next())
+                .unwrap_or("?")
+                .to_owned()
+        };
+        let count: f64 = count.parse().unwrap_or(0.0);
+        paths.insert(
+            format!("{}/{}", label("path"), label("reason")),
+            json!(count),
+        );
+    }
+    Ok(Value::Object(paths))
+}
+
+async fn body() -> anyhow::Result<Vec<Value>> {
+    let fixture = FixtureServer::start(FixtureOptions::new()).await?;
+    bench::pin(fixture.pid(), SERVER_CPU)?;
+    let dir = tempfile::tempdir()?;
+    let config = dir.path().join("toolmesh.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "defaults:\n  bulkhead: {{ max_concurrent: 256 }}\nservers:\n  fixture:\n    url: {}\n",
+            fixture.http_url()
+        ),
+    )?;
+    let direct = Echo {
+        session: Session::connect(&Endpoint::url(fixture.http_url())).await?,
+        tool: "echo",
+    };
+    anyhow::ensure!(direct.call().await, "direct echo failed");
+    let mut rows = Vec::new();
+    // The same gateway twice, in turn: `tools/call` on the fast path (the default), then
+    // every request through rmcp (`--no-fast-path`), each against direct calls.
+    for (path, extra) in [
+        ("fast path", &[][..]),
+        ("rmcp path", &["--no-fast-path"][..]),
+    ] {
+        rows.extend(one_gateway(&config, extra, path, &fixture, &direct).await?);
+    }
+    if std::env::var_os("TOOLMESH_BENCH_PATHS_ONLY").is_some() {
+        direct.session.close(Duration::from_secs(1)).await;
+        return Ok(rows);
+    }
     // The same through `toolmesh serve --stateless` (JSON answers, no sessions).
     let gateway = Gateway::start(&config, &["--stateless"]).await?;
     let stateless = Echo {

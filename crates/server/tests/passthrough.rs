@@ -432,3 +432,73 @@ async fn concurrent_clients_each_get_only_their_own_messages() -> anyhow::Result
     registry.shutdown().await;
     Ok(())
 }
+
+/// `toolmesh_gateway_calls_total` served on the fast path so far, from the process's
+/// recorder (installed once; each test runs in its own process under nextest).
+fn fast_calls() -> u64 {
+    static HANDLE: std::sync::OnceLock<Option<metrics_exporter_prometheus::PrometheusHandle>> =
+        std::sync::OnceLock::new();
+    let handle = HANDLE.get_or_init(|| {
+        metrics_exporter_prometheus::PrometheusBuilder::new()
+            .install_recorder()
+            .ok()
+    });
+    let Some(handle) = handle else { return 0 };
+    handle
+        .render()
+        .lines()
+        .filter(|l| l.starts_with("toolmesh_gateway_calls_total{") && l.contains("path=\"fast\""))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
+}
+
+/// Once its session is known to the fast path, a client's calls are served there with
+/// the same relays: progress and logs of its own call, elicitation and sampling.
+#[tokio::test]
+async fn the_fast_path_relays_everything_to_the_calling_client() -> anyhow::Result<()> {
+    fast_calls();
+    let fixture = FixtureServer::start(FixtureOptions::new()).await?;
+    let (client, registry, shutdown) = gateway(Endpoint::url(fixture.http_url())).await?;
+    let plain = CallContext::with_timeout(Duration::from_secs(20));
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while fast_calls() == 0 {
+            client
+                .call_tool("fx__echo", args(json!({ "message": "hi" })), &plain)
+                .await?;
+        }
+        anyhow::Ok(())
+    })
+    .await
+    .map_err(|_| anyhow::anyhow!("no call took the fast path"))??;
+    let before = fast_calls();
+
+    let recorder = Arc::new(Recorder::default());
+    let ctx = || CallContext::with_timeout(Duration::from_secs(20)).relay_to(recorder.clone());
+    let done = client
+        .call_tool("fx__progress", args(json!({ "steps": 3 })), &ctx())
+        .await?;
+    assert_eq!(text(&done), "done 3 steps");
+    assert_eq!(recorder.progressed(), [1.0, 2.0, 3.0]);
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while recorder.logs().len() < 3 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .map_err(|_| anyhow::anyhow!("logs missing: {:?}", recorder.logs()))?;
+    assert_eq!(recorder.logs(), steps(3));
+    for (kind, expected) in [("elicit", "Ada"), ("sample", "forty-two")] {
+        let answer = client
+            .call_tool(
+                "fx__ask",
+                args(json!({ "kind": kind, "message": "?" })),
+                &ctx(),
+            )
+            .await?;
+        assert!(text(&answer).contains(expected), "{kind}: {answer:?}");
+    }
+    assert_eq!(fast_calls() - before, 3, "all three on the fast path");
+    shutdown.cancel();
+    registry.shutdown().await;
+    Ok(())
+}

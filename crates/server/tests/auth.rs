@@ -622,6 +622,11 @@ async fn a_session_serves_only_the_caller_that_created_it() -> anyhow::Result<()
     // Another authenticated caller holding the id: no such session.
     let stolen = post(with_session(&as_alice), list.clone()).await?;
     assert_eq!(stolen.status().as_u16(), 404);
+    // A tools/call too, which the fast path would otherwise serve.
+    let call = json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call",
+                      "params": {"name": "fx__echo", "arguments": {"message": "hi"}}});
+    let stolen = post(with_session(&as_alice), call.clone()).await?;
+    assert_eq!(stolen.status().as_u16(), 404);
     let ended = gateway
         .http
         .delete(gateway.resource())
@@ -635,6 +640,9 @@ async fn a_session_serves_only_the_caller_that_created_it() -> anyhow::Result<()
     let own = post(with_session(&as_key), list).await?;
     assert_eq!(own.status().as_u16(), 200);
     assert!(own.text().await?.contains("who__whoami"));
+    let own = post(with_session(&as_key), call).await?;
+    assert_eq!(own.status().as_u16(), 200);
+    assert!(own.text().await?.contains("hi"));
     gateway.stop().await;
     Ok(())
 }

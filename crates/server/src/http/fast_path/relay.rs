@@ -338,6 +338,8 @@ fn sse(body: Body) -> Response {
         [
             (header::CONTENT_TYPE, "text/event-stream"),
             (header::CACHE_CONTROL, "no-cache"),
+            // As rmcp's streams: proxies must not hold back progress events.
+            (header::HeaderName::from_static("x-accel-buffering"), "no"),
         ],
         body,
     )

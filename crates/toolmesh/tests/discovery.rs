@@ -75,3 +75,68 @@ async fn a_server_json_file_adds_a_routable_service_and_joins_a_configured_one()
     mesh.shutdown().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_reload_republishes_without_withdrawing_the_instances_that_stay() -> anyhow::Result<()> {
+    use toolmesh_testkit::EtcdServer;
+
+    let etcd = EtcdServer::start().await?;
+    let a = FixtureServer::start(FixtureOptions::new().instance_id("fx-a")).await?;
+    let b = FixtureServer::start(FixtureOptions::new().instance_id("fx-b")).await?;
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("toolmesh.yaml");
+    let config = |urls: &[(&str, &str)]| {
+        let mut yaml = format!(
+            "registry:\n  etcd:\n    endpoints: [\"{}\"]\n    prefix: /pub\n  publish: true\nservers:\n  fx:\n    instances:\n",
+            etcd.endpoint()
+        );
+        for (id, url) in urls {
+            yaml.push_str(&format!("      - id: {id}\n        url: {url}\n"));
+        }
+        yaml
+    };
+    std::fs::write(&path, config(&[("fx-a", a.http_url())]))?;
+
+    // Every event under the prefix, from etcd itself.
+    let mut client = etcd_client::Client::connect([etcd.endpoint()], None).await?;
+    let mut events = client
+        .watch(
+            "/pub/",
+            Some(etcd_client::WatchOptions::new().with_prefix()),
+        )
+        .await?;
+    let mesh = Mesh::start_watching(ConfigLoader::new().file(&path)).await?;
+    let mut seen: Vec<(i32, String)> = Vec::new();
+    let mut until = async |seen: &mut Vec<(i32, String)>,
+                           what: &str,
+                           done: &dyn Fn(&[(i32, String)]) -> bool| {
+        while !done(seen) {
+            let response = tokio::time::timeout(Duration::from_secs(20), events.message())
+                .await
+                .map_err(|_| anyhow::anyhow!("timed out waiting for {what}: {seen:?}"))??
+                .ok_or_else(|| anyhow::anyhow!("the watch ended"))?;
+            for event in response.events() {
+                if let Some(kv) = event.kv() {
+                    seen.push((event.0.r#type, kv.key_str()?.to_owned()));
+                }
+            }
+        }
+        anyhow::Ok(())
+    };
+    fn put(key: &'static str) -> impl Fn(&[(i32, String)]) -> bool {
+        move |seen| seen.iter().any(|(kind, k)| *kind == 0 && k.ends_with(key))
+    }
+    until(&mut seen, "fx-a published", &put("/fx-a")).await?;
+
+    std::fs::write(
+        &path,
+        config(&[("fx-a", a.http_url()), ("fx-b", b.http_url())]),
+    )?;
+    until(&mut seen, "fx-b published", &put("/fx-b")).await?;
+    assert!(
+        !seen.iter().any(|(t, k)| *t == 1 && k.ends_with("/fx-a")),
+        "fx-a was withdrawn during the reload: {seen:?}"
+    );
+    mesh.shutdown().await;
+    Ok(())
+}

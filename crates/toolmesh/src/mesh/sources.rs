@@ -109,12 +109,18 @@ impl Sources {
         {
             return Ok(());
         }
-        if let Some((_, old)) = self.publication.take() {
-            old.close().await;
-        }
+        let old = self.publication.take();
         if let (Some(etcd), false) = (&registry.etcd, members.is_empty()) {
             let registration = Registration::start(etcd.clone(), members.clone(), registry.ttl)?;
+            // Written before the old lease is revoked: keys that stay move to the new lease,
+            // so the instances that stay never leave the other gateways' catalogs.
+            if let Err(e) = registration.registered(etcd.timeout).await {
+                tracing::warn!("publishing the new configuration's instances: {e}");
+            }
             self.publication = Some((members, registration));
+        }
+        if let Some((_, old)) = old {
+            old.close().await;
         }
         Ok(())
     }

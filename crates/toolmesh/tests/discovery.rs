@@ -76,6 +76,9 @@ async fn a_server_json_file_adds_a_routable_service_and_joins_a_configured_one()
     Ok(())
 }
 
+/// An etcd event: its kind (0 put, 1 delete) and key.
+type Seen = (i32, String);
+
 #[tokio::test]
 async fn a_reload_republishes_without_withdrawing_the_instances_that_stay() -> anyhow::Result<()> {
     use toolmesh_testkit::EtcdServer;
@@ -106,10 +109,8 @@ async fn a_reload_republishes_without_withdrawing_the_instances_that_stay() -> a
         )
         .await?;
     let mesh = Mesh::start_watching(ConfigLoader::new().file(&path)).await?;
-    let mut seen: Vec<(i32, String)> = Vec::new();
-    let mut until = async |seen: &mut Vec<(i32, String)>,
-                           what: &str,
-                           done: &dyn Fn(&[(i32, String)]) -> bool| {
+    let mut seen: Vec<Seen> = Vec::new();
+    let mut until = async |seen: &mut Vec<Seen>, what: &str, done: &dyn Fn(&[Seen]) -> bool| {
         while !done(seen) {
             let response = tokio::time::timeout(Duration::from_secs(20), events.message())
                 .await
@@ -123,7 +124,7 @@ async fn a_reload_republishes_without_withdrawing_the_instances_that_stay() -> a
         }
         anyhow::Ok(())
     };
-    fn put(key: &'static str) -> impl Fn(&[(i32, String)]) -> bool {
+    fn put(key: &'static str) -> impl Fn(&[Seen]) -> bool {
         move |seen| seen.iter().any(|(kind, k)| *kind == 0 && k.ends_with(key))
     }
     until(&mut seen, "fx-a published", &put("/fx-a")).await?;

@@ -6,7 +6,7 @@
 mod caller;
 mod peers;
 mod reads;
-mod relay;
+pub(crate) mod relay;
 mod routing;
 
 use std::{

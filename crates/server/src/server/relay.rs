@@ -254,6 +254,18 @@ where
     }
 }
 
+/// The `_meta` naming the client's progress token, which ties a relayed log to its call.
+pub(crate) fn token_meta(token: Option<&ProgressToken>) -> Option<NotificationMetaObject> {
+    token.map(|token| {
+        let mut meta = NotificationMetaObject::new();
+        meta.insert(
+            "progressToken".to_owned(),
+            serde_json::to_value(token).unwrap_or_default(),
+        );
+        meta
+    })
+}
+
 impl Downstream {
     async fn notify(&self, message: Outbound) {
         let sent = match message {
@@ -266,14 +278,7 @@ impl Downstream {
             }
             Outbound::Log(mut log) if self.client.wants(log.level) => {
                 // The upstream names its own request; the client knows its own token.
-                log.meta = self.progress_token.as_ref().map(|token| {
-                    let mut meta = NotificationMetaObject::new();
-                    meta.insert(
-                        "progressToken".to_owned(),
-                        serde_json::to_value(token).unwrap_or_default(),
-                    );
-                    meta
-                });
+                log.meta = token_meta(self.progress_token.as_ref());
                 self.peer.notify_logging_message(log).await
             }
             // A request dropped here is refused upstream: its answer channel closes.

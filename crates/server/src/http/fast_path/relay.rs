@@ -28,8 +28,8 @@ use rmcp::{
     model::{
         CallToolResult, ClientResult, JsonRpcError, JsonRpcMessage, JsonRpcNotification,
         JsonRpcRequest, JsonRpcResponse, JsonRpcVersion2_0, LoggingMessageNotificationParam,
-        NotificationMetaObject, ProgressNotification, ProgressNotificationParam, ProgressToken,
-        RequestId, ServerJsonRpcMessage, ServerNotification, ServerRequest, ServerResult,
+        ProgressNotification, ProgressNotificationParam, ProgressToken, RequestId,
+        ServerJsonRpcMessage, ServerNotification, ServerRequest, ServerResult,
     },
 };
 use serde_json::value::RawValue;
@@ -63,14 +63,7 @@ impl Downstream {
         if !self.client.wants(log.level) {
             return;
         }
-        log.meta = self.progress_token.as_ref().map(|token| {
-            let mut meta = NotificationMetaObject::new();
-            meta.insert(
-                "progressToken".to_owned(),
-                serde_json::to_value(token).unwrap_or_default(),
-            );
-            meta
-        });
+        log.meta = crate::server::relay::token_meta(self.progress_token.as_ref());
         if let Err(error) = self.peer.notify_logging_message(log).await {
             tracing::debug!(%error, "could not relay a log message to the client");
         }

@@ -3,14 +3,11 @@
 //! drill — three HTTP replicas at a steady rate, one killed; (4) memory per service and
 //! per tool. Writes `target/bench/router.json`.
 
-use std::{
-    sync::Arc,
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use serde_json::{Value, json};
-use toolmesh_core::{CallContext, InstanceId, JsonObject, ServerId, Tool};
+use toolmesh_core::{CallContext, InstanceId, JsonObject, ServerId};
 use toolmesh_registry::{InstanceSpec, Registry, RegistryOptions, ServiceSpec, Strategy};
 use toolmesh_testkit::{
     FixtureOptions, FixtureServer,
@@ -29,16 +26,6 @@ fn ctx() -> CallContext {
     CallContext::with_timeout(Duration::from_secs(30))
 }
 
-fn rss_bytes() -> u64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: u64 = statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(0);
-    pages * 4096
-}
-
 /// A service whose one instance is never contacted (the tools are given).
 fn offline_spec(i: usize) -> ServiceSpec {
     let mut spec = ServiceSpec::single(
@@ -50,27 +37,9 @@ fn offline_spec(i: usize) -> ServiceSpec {
     spec
 }
 
-fn tools(n: usize) -> Vec<Tool> {
-    let schema = Arc::new(
-        json!({"type": "object", "properties": {"q": {"type": "string"}}})
-            .as_object()
-            .cloned()
-            .unwrap_or_default(),
-    );
-    (0..n)
-        .map(|t| {
-            Tool::new(
-                format!("tool_{t}"),
-                format!("Tool number {t}"),
-                schema.clone(),
-            )
-        })
-        .collect()
-}
-
 async fn offline_registry(services: usize, tools_each: usize) -> anyhow::Result<Registry> {
     let registry = Registry::new(RegistryOptions::default());
-    let list = tools(tools_each);
+    let list = bench::tools(tools_each);
     registry
         .add_services_with_tools(
             (0..services)
@@ -82,11 +51,11 @@ async fn offline_registry(services: usize, tools_each: usize) -> anyhow::Result<
 }
 
 async fn decision_and_memory() -> anyhow::Result<Vec<Value>> {
-    let base = rss_bytes();
+    let base = bench::rss_bytes();
     let one_tool = offline_registry(1000, 1).await?;
-    let with_one = rss_bytes();
+    let with_one = bench::rss_bytes();
     let ten_tools = offline_registry(1000, 10).await?;
-    let with_ten = rss_bytes();
+    let with_ten = bench::rss_bytes();
     let per_tool = with_ten.saturating_sub(with_one) as f64 / 10_000.0;
     let per_service = with_one.saturating_sub(base) as f64 / 1000.0 - per_tool;
     drop(one_tool);

@@ -165,3 +165,33 @@ where
     println!("wrote {}", path.display());
     Ok(())
 }
+
+/// This process's resident set, in bytes (from `/proc/self/statm`; 0 where it is absent).
+pub fn rss_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
+    pages * 4096
+}
+
+/// `n` tools `tool_0…` sharing one small input schema, for catalogs of a given size.
+pub fn tools(n: usize) -> Vec<toolmesh_core::Tool> {
+    let schema = std::sync::Arc::new(
+        json!({"type": "object", "properties": {"q": {"type": "string"}}})
+            .as_object()
+            .cloned()
+            .unwrap_or_default(),
+    );
+    (0..n)
+        .map(|t| {
+            toolmesh_core::Tool::new(
+                format!("tool_{t}"),
+                format!("Tool number {t}"),
+                schema.clone(),
+            )
+        })
+        .collect()
+}

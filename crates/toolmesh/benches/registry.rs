@@ -5,10 +5,7 @@
 //! costs at 1,000 and 10,000 services, and memory per service. Real etcd, a real fixture
 //! MCP server over HTTP. Writes `target/bench/registry.json`.
 
-use std::{
-    sync::Arc,
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use serde_json::{Value, json};
@@ -19,7 +16,7 @@ use toolmesh::{
         discovery::etcd::{EtcdOptions, Member, MemberRecord, Registration},
     },
 };
-use toolmesh_core::{ServerId, Tool};
+use toolmesh_core::ServerId;
 use toolmesh_testkit::{EtcdServer, FixtureOptions, FixtureServer, bench};
 use toolmesh_transport::Endpoint;
 
@@ -152,16 +149,6 @@ async fn put_to_routable(etcd: &EtcdServer, url: &str, fleet: usize) -> anyhow::
     Ok(rows)
 }
 
-fn rss_bytes() -> u64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|p| p.parse::<u64>().ok())
-        .unwrap_or(0)
-        * 4096
-}
-
 /// A service whose instance is never contacted (its tools are given).
 fn offline(i: usize) -> ServiceSpec {
     let mut spec = ServiceSpec::single(
@@ -173,29 +160,17 @@ fn offline(i: usize) -> ServiceSpec {
     spec
 }
 
-fn tools(n: usize) -> Vec<Tool> {
-    let schema = Arc::new(
-        json!({"type": "object", "properties": {"q": {"type": "string"}}})
-            .as_object()
-            .cloned()
-            .unwrap_or_default(),
-    );
-    (0..n)
-        .map(|t| Tool::new(format!("tool_{t}"), "a tool", schema.clone()))
-        .collect()
-}
-
 /// What one membership change costs the registry when it holds `n` services (catalog
 /// rebuilt once, the unchanged services kept), and memory per service.
 async fn catalog_rebuild() -> anyhow::Result<Vec<Value>> {
     let mut rows = Vec::new();
     for n in [1000, 10_000] {
-        let before = rss_bytes();
+        let before = bench::rss_bytes();
         let registry = Registry::new(RegistryOptions::default());
         registry
-            .add_services_with_tools((0..n).map(|i| (offline(i), tools(5))).collect())
+            .add_services_with_tools((0..n).map(|i| (offline(i), bench::tools(5))).collect())
             .await?;
-        let per_service = rss_bytes().saturating_sub(before) as f64 / n as f64;
+        let per_service = bench::rss_bytes().saturating_sub(before) as f64 / n as f64;
         let specs: Vec<ServiceSpec> = (0..n).map(offline).collect();
         let mut hist = Histogram::<u64>::new(3)?;
         for round in 0..20 {

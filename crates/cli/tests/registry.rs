@@ -244,52 +244,21 @@ async fn call_until(session: Session, stop: CancellationToken) -> Vec<Result<(),
 
 #[tokio::test]
 async fn register_says_what_is_wrong_with_its_arguments() -> anyhow::Result<()> {
-    let (code, _, stderr) = support::run(
-        &[
-            "register",
-            "--etcd",
-            "http://127.0.0.1:9",
-            "--service",
-            "s",
-            "--url",
-            "not a url",
-        ],
-        &[],
-    )
-    .await?;
-    assert_eq!(code, 2, "{stderr}");
-    assert!(stderr.contains("--url not a url"), "{stderr}");
-    let (code, _, stderr) = support::run(
-        &[
-            "register",
-            "--etcd",
-            "http://127.0.0.1:9",
-            "--service",
-            "s",
-            "--url",
-            "http://127.0.0.1:9/mcp",
-            "--ttl",
-            "1s",
-        ],
-        &[],
-    )
-    .await?;
-    assert_eq!(code, 2, "{stderr}");
-    assert!(stderr.contains("too short"), "{stderr}");
-    let (code, _, stderr) = support::run(
-        &[
-            "register",
-            "--etcd",
-            "http://127.0.0.1:9",
-            "--service",
-            "a/b",
-            "--url",
-            "http://127.0.0.1:9/mcp",
-        ],
-        &[],
-    )
-    .await?;
-    assert_eq!(code, 2, "{stderr}");
-    assert!(stderr.contains("without `/`"), "{stderr}");
+    let ok_url = "http://127.0.0.1:9/mcp";
+    let cases: [(&[&str], &str); 3] = [
+        (&["--service", "s", "--url", "not a url"], "--url not a url"),
+        (
+            &["--service", "s", "--url", ok_url, "--ttl", "1s"],
+            "too short",
+        ),
+        (&["--service", "a/b", "--url", ok_url], "without `/`"),
+    ];
+    for (args, expected) in cases {
+        let mut command = vec!["register", "--etcd", "http://127.0.0.1:9"];
+        command.extend_from_slice(args);
+        let (code, _, stderr) = support::run(&command, &[]).await?;
+        assert_eq!(code, 2, "{args:?}: {stderr}");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    }
     Ok(())
 }

@@ -43,18 +43,21 @@ async fn calls(gateway: &Gateway) -> anyhow::Result<u64> {
         .sum())
 }
 
-#[tokio::test]
-async fn stateless_clients_are_served_by_every_replica_in_turn() -> anyhow::Result<()> {
+/// Two `toolmesh serve` replicas over one fixture, behind a balancer spreading by `balance`.
+async fn replicas(balance: Balance) -> anyhow::Result<(FixtureConfig, [Gateway; 2], Balancer)> {
     let config = FixtureConfig::start("fx").await?;
     let replicas = [
         Gateway::with_config(&config.path, &[]).await?,
         Gateway::with_config(&config.path, &[]).await?,
     ];
-    let balancer = Balancer::start(
-        replicas.iter().map(|g| g.base.clone()).collect(),
-        Balance::RoundRobin,
-    )
-    .await?;
+    let balancer =
+        Balancer::start(replicas.iter().map(|g| g.base.clone()).collect(), balance).await?;
+    Ok((config, replicas, balancer))
+}
+
+#[tokio::test]
+async fn stateless_clients_are_served_by_every_replica_in_turn() -> anyhow::Result<()> {
+    let (_config, replicas, balancer) = replicas(Balance::RoundRobin).await?;
     let endpoint =
         Endpoint::url(format!("{}/mcp", balancer.base())).protocol(ProtocolChoice::V2026_07_28);
     let session = Session::connect(&endpoint).await?;
@@ -81,16 +84,7 @@ async fn stateless_clients_are_served_by_every_replica_in_turn() -> anyhow::Resu
 
 #[tokio::test]
 async fn sessions_of_2025_11_25_work_when_pinned_and_are_unknown_elsewhere() -> anyhow::Result<()> {
-    let config = FixtureConfig::start("fx").await?;
-    let replicas = [
-        Gateway::with_config(&config.path, &[]).await?,
-        Gateway::with_config(&config.path, &[]).await?,
-    ];
-    let balancer = Balancer::start(
-        replicas.iter().map(|g| g.base.clone()).collect(),
-        Balance::PinnedBySession,
-    )
-    .await?;
+    let (_config, replicas, balancer) = replicas(Balance::PinnedBySession).await?;
     let endpoint = Endpoint::url(format!("{}/mcp", balancer.base()));
     // Sessions land on both replicas; each keeps working on its own.
     let mut sessions = Vec::new();

@@ -502,25 +502,15 @@ async fn killing_a_replica_at_32_in_flight_fails_no_fast_path_call() -> TestResu
     let before = warmed(&gateway, &session).await?;
 
     let stop = tokio_util::sync::CancellationToken::new();
-    let limit = tokio::time::Instant::now() + Duration::from_secs(40);
     let callers: Vec<_> = (0..CONCURRENCY)
-        .map(|worker| {
-            let (session, stop) = (session.clone(), stop.clone());
-            tokio::spawn(async move {
-                let mut outcomes = Vec::new();
-                while !stop.is_cancelled() && tokio::time::Instant::now() < limit {
-                    let ctx = toolmesh::CallContext::with_timeout(Duration::from_secs(20));
-                    let arguments = json!({ "ms": 200 }).as_object().cloned();
-                    outcomes.push(
-                        match session.call_tool("fixture__sleep", arguments, &ctx).await {
-                            Ok(result) if result.is_error != Some(true) => Ok(()),
-                            Ok(result) => Err(format!("worker {worker}: {:?}", result.content)),
-                            Err(e) => Err(format!("worker {worker}: {e}")),
-                        },
-                    );
-                }
-                outcomes
-            })
+        .map(|_| {
+            tokio::spawn(support::call_until(
+                session.clone(),
+                "fixture__sleep",
+                json!({ "ms": 200 }),
+                stop.clone(),
+                Duration::from_secs(40),
+            ))
         })
         .collect();
     eventually(

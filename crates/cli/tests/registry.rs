@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use support::{Gateway, bin, eventually};
 use tokio::process::{Child, Command};
 use tokio_util::sync::CancellationToken;
-use toolmesh::{CallContext, Session};
+use toolmesh::CallContext;
 use toolmesh_testkit::{EtcdServer, FixtureOptions, FixtureServer};
 
 /// The registrar's lease.
@@ -165,10 +165,17 @@ async fn etcd_restarted_under_load_fails_no_call_and_membership_converges() -> a
 
     let stop = CancellationToken::new();
     let mut load = Vec::new();
+    let mut sessions = Vec::new();
     for gateway in &gateways {
         let session = gateway.session().await?;
-        let stop = stop.clone();
-        load.push(tokio::spawn(call_until(session, stop)));
+        sessions.push(session.clone());
+        load.push(tokio::spawn(support::call_until(
+            session,
+            "fx__echo",
+            json!({"message": "load"}),
+            stop.clone(),
+            Duration::from_secs(90),
+        )));
     }
 
     etcd.kill().await;
@@ -214,6 +221,9 @@ async fn etcd_restarted_under_load_fails_no_call_and_membership_converges() -> a
         );
     }
     assert!(calls > 0);
+    for session in sessions {
+        session.close(Duration::from_secs(1)).await;
+    }
     registrar.start_kill()?;
     registrar.wait().await?;
     Ok(())
@@ -221,25 +231,6 @@ async fn etcd_restarted_under_load_fails_no_call_and_membership_converges() -> a
 
 fn ctx() -> CallContext {
     CallContext::with_timeout(Duration::from_secs(10))
-}
-
-/// Calls `fx__echo` back to back until `stop`; each outcome.
-async fn call_until(session: Session, stop: CancellationToken) -> Vec<Result<(), String>> {
-    let mut outcomes = Vec::new();
-    // Bounded whatever happens.
-    let limit = tokio::time::Instant::now() + Duration::from_secs(90);
-    while !stop.is_cancelled() && tokio::time::Instant::now() < limit {
-        let arguments = json!({"message": "load"}).as_object().cloned();
-        outcomes.push(
-            match session.call_tool("fx__echo", arguments, &ctx()).await {
-                Ok(result) if result.is_error != Some(true) => Ok(()),
-                Ok(result) => Err(format!("tool error: {:?}", result.content)),
-                Err(e) => Err(e.to_string()),
-            },
-        );
-    }
-    session.close(Duration::from_secs(1)).await;
-    outcomes
 }
 
 #[tokio::test]

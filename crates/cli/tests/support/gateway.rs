@@ -282,3 +282,30 @@ pub(crate) fn write_atomically(path: &Path, text: &str) -> anyhow::Result<()> {
     std::fs::rename(&tmp, path)?;
     Ok(())
 }
+
+/// Calls `tool` with `arguments` back to back on `session` until `stop` (or `limit` passes,
+/// whatever happens); each outcome, a tool error counting as a failure.
+pub(crate) async fn call_until(
+    session: Session,
+    tool: &'static str,
+    arguments: Value,
+    stop: tokio_util::sync::CancellationToken,
+    limit: Duration,
+) -> Vec<Result<(), String>> {
+    let deadline = tokio::time::Instant::now() + limit;
+    let mut outcomes = Vec::new();
+    while !stop.is_cancelled() && tokio::time::Instant::now() < deadline {
+        let ctx = toolmesh::CallContext::with_timeout(Duration::from_secs(20));
+        outcomes.push(
+            match session
+                .call_tool(tool, arguments.as_object().cloned(), &ctx)
+                .await
+            {
+                Ok(result) if result.is_error != Some(true) => Ok(()),
+                Ok(result) => Err(format!("tool error: {:?}", result.content)),
+                Err(e) => Err(e.to_string()),
+            },
+        );
+    }
+    outcomes
+}

@@ -54,17 +54,18 @@ struct Gateway {
 
 impl Gateway {
     async fn start(config: &std::path::Path, extra: &[&str]) -> anyhow::Result<Self> {
+        Self::start_on(SERVER_CPU, config, extra).await
+    }
+
+    /// Started on `cpus` (a `taskset` list).
+    async fn start_on(
+        cpus: &str,
+        config: &std::path::Path,
+        extra: &[&str],
+    ) -> anyhow::Result<Self> {
         let bin = env!("CARGO_BIN_EXE_toolmesh");
         let mut child = Command::new("taskset")
-            .args([
-                "-c",
-                SERVER_CPU,
-                bin,
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "-q",
-            ])
+            .args(["-c", cpus, bin, "serve", "--listen", "127.0.0.1:0", "-q"])
             .arg("--config")
             .arg(config)
             .args(extra)
@@ -89,7 +90,7 @@ impl Gateway {
         .await
         .context("toolmesh did not start in time")??;
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        bench::pin(pid, SERVER_CPU)?;
+        bench::pin(pid, cpus)?;
         Ok(Self { child, pid, url })
     }
 
@@ -296,6 +297,7 @@ async fn body() -> anyhow::Result<Vec<Value>> {
     ] {
         rows.extend(one_gateway(&config, extra, path, &fixture, &direct).await?);
     }
+    rows.extend(unpinned(&config).await?);
     if std::env::var_os("TOOLMESH_BENCH_PATHS_ONLY").is_some() {
         direct.session.close(Duration::from_secs(1)).await;
         return Ok(rows);
@@ -329,6 +331,56 @@ async fn body() -> anyhow::Result<Vec<Value>> {
     gateway.stop().await;
     rows.extend(authenticated(&config, dir.path()).await?);
     direct.session.close(Duration::from_secs(1)).await;
+    Ok(rows)
+}
+
+/// Client, gateway and upstream sharing both cores, as users run them: a fixture and a
+/// gateway of their own, nothing pinned.
+async fn unpinned(plain_config: &std::path::Path) -> anyhow::Result<Vec<Value>> {
+    const BOTH: &str = "0-1";
+    let fixture = FixtureServer::start(FixtureOptions::new()).await?;
+    bench::pin(fixture.pid(), BOTH)?;
+    let config = plain_config.with_file_name("unpinned.yaml");
+    let plain = std::fs::read_to_string(plain_config)?;
+    let fixture_url = plain
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("url: "))
+        .context("no url in the gateway's configuration")?;
+    std::fs::write(&config, plain.replace(fixture_url, fixture.http_url()))?;
+    let gateway = Gateway::start_on(BOTH, &config, &[]).await?;
+    bench::pin(std::process::id(), BOTH)?;
+    let direct = Echo {
+        session: Session::connect(&Endpoint::url(fixture.http_url())).await?,
+        tool: "echo",
+    };
+    let through = Echo {
+        session: Session::connect(&Endpoint::url(gateway.url.clone())).await?,
+        tool: "fixture__echo",
+    };
+    anyhow::ensure!(
+        through.call().await,
+        "echo through the unpinned gateway failed"
+    );
+    let mut rows = Vec::new();
+    for inflight in [1, 32] {
+        let mut row = bench::compare(
+            &format!("streamable-http echo via toolmesh serve, unpinned, {inflight} in flight"),
+            &direct,
+            &through,
+            inflight,
+        )
+        .await;
+        if inflight == 32 {
+            row["target_ratio_throughput"] = json!(TARGET_RATIO_AT_32);
+        }
+        rows.push(row);
+    }
+    let (peak, _) = gateway.memory_mb()?;
+    println!("toolmesh serve, unpinned: peak RSS {peak:.1} MiB");
+    bench::pin(std::process::id(), bench::CLIENT_CPU)?;
+    through.session.close(Duration::from_secs(1)).await;
+    direct.session.close(Duration::from_secs(1)).await;
+    gateway.stop().await;
     Ok(rows)
 }
 
@@ -391,6 +443,58 @@ async fn authenticated(
         row["target_added_p50_us"] = json!(TARGET_AUTH_ADDED_P50_US);
         rows.push(row);
         caller.session.close(Duration::from_secs(1)).await;
+    }
+    if std::env::var_os("TOOLMESH_BENCH_AUTH_BREAKDOWN").is_some() {
+        let base = std::fs::read_to_string(plain_config)?;
+        let variants = [
+            ("plain again", String::new()),
+            (
+                "auth only",
+                format!(
+                    "gateway:\n  auth:\n    resource: {RESOURCE}\n    api_keys: [{{ id: bench, sha256: {digest}, roles: [bench] }}]\n"
+                ),
+            ),
+            (
+                "auth + roles",
+                format!(
+                    "gateway:\n  auth:\n    resource: {RESOURCE}\n    api_keys: [{{ id: bench, sha256: {digest}, roles: [bench] }}]\n  roles: {{ bench: {{ allow: [\"fixture__*\"] }} }}\n"
+                ),
+            ),
+            (
+                "roles + audit, no auth",
+                format!(
+                    "gateway:\n  roles: {{ bench: {{ allow: [\"fixture__*\"] }} }}\n  audit: {{ file: \"{}\" }}\n",
+                    dir.join("audit2.jsonl").display()
+                ),
+            ),
+        ];
+        for (i, (label, extra)) in variants.iter().enumerate() {
+            let path = dir.join(format!("variant{i}.yaml"));
+            std::fs::write(&path, format!("{base}{extra}"))?;
+            let gateway = Gateway::start(&path, &[]).await?;
+            let endpoint = Endpoint::url(gateway.url.clone());
+            let endpoint = if extra.contains("api_keys") {
+                endpoint.bearer(KEY)
+            } else {
+                endpoint
+            };
+            let caller = Echo {
+                session: Session::connect(&endpoint).await?,
+                tool: "fixture__echo",
+            };
+            anyhow::ensure!(caller.call().await, "echo via {label} failed");
+            rows.push(
+                bench::compare(
+                    &format!("breakdown: {label} vs plain, 1 in flight"),
+                    &open,
+                    &caller,
+                    1,
+                )
+                .await,
+            );
+            caller.session.close(Duration::from_secs(1)).await;
+            gateway.stop().await;
+        }
     }
     open.session.close(Duration::from_secs(1)).await;
     plain.stop().await;

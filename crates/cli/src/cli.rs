@@ -402,8 +402,8 @@ pub(crate) struct ServeArgs {
     #[arg(long, conflicts_with = "stdio")]
     pub(crate) stateless: bool,
     /// Serve every request through rmcp, without the gateway's `tools/call` fast path
-    /// (on by default; `/metrics` counts each call's path in
-    /// `toolmesh_gateway_calls_total`).
+    /// on either leg (on by default; `/metrics` counts each call's path in
+    /// `toolmesh_gateway_calls_total` inbound and `toolmesh_upstream_calls_total` upstream).
     #[arg(long, conflicts_with = "stdio")]
     pub(crate) no_fast_path: bool,
 }

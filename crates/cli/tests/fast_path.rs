@@ -18,6 +18,20 @@ const ACCEPT: &str = "application/json, text/event-stream";
 
 /// `toolmesh_gateway_calls_total` by `path/reason`.
 async fn paths(gateway: &Gateway) -> anyhow::Result<BTreeMap<String, u64>> {
+    counted(gateway, "toolmesh_gateway_calls_total", &["path", "reason"]).await
+}
+
+/// `toolmesh_upstream_calls_total` by `path`: the leg each upstream call took.
+async fn upstream_paths(gateway: &Gateway) -> anyhow::Result<BTreeMap<String, u64>> {
+    counted(gateway, "toolmesh_upstream_calls_total", &["path"]).await
+}
+
+/// The counter `name` in `/metrics`, keyed by its `labels`' values joined with `/`.
+async fn counted(
+    gateway: &Gateway,
+    name: &str,
+    labels: &[&str],
+) -> anyhow::Result<BTreeMap<String, u64>> {
     let (code, metrics) = gateway.get("/metrics").await?;
     anyhow::ensure!(code == 200, "/metrics answered {code}");
     let label = |line: &str, name: &str| -> Option<String> {
@@ -25,15 +39,14 @@ async fn paths(gateway: &Gateway) -> anyhow::Result<BTreeMap<String, u64>> {
         let end = line[start..].find('"')? + start;
         Some(line[start..end].to_owned())
     };
+    let prefix = format!("{name}{{");
     Ok(metrics
         .lines()
-        .filter(|line| line.starts_with("toolmesh_gateway_calls_total{"))
+        .filter(|line| line.starts_with(&prefix))
         .filter_map(|line| {
             let count = line.rsplit(' ').next()?.parse::<f64>().ok()? as u64;
-            Some((
-                format!("{}/{}", label(line, "path")?, label(line, "reason")?),
-                count,
-            ))
+            let key: Option<Vec<String>> = labels.iter().map(|l| label(line, l)).collect();
+            Some((key?.join("/"), count))
         })
         .collect())
 }
@@ -185,6 +198,13 @@ async fn session_calls_take_the_fast_path_and_each_fallback_is_counted() -> Test
         },
     )
     .await?;
+    // The upstream leg of a streamable-HTTP instance is direct as well.
+    let upstream = upstream_paths(&gateway).await?;
+    assert_eq!(upstream.get("rmcp"), None, "{upstream:?}");
+    assert!(
+        upstream.get("direct").is_some_and(|n| *n >= 1),
+        "{upstream:?}"
+    );
 
     // Each request, what it is answered, and the one path/reason it is counted under.
     let mut shaped = echo(2);
@@ -287,6 +307,9 @@ async fn switched_off_every_call_goes_through_rmcp() -> TestResult {
         paths(&gateway).await?,
         BTreeMap::from([("rmcp/disabled".to_owned(), 3)])
     );
+    // Upstream too (the tools were listed through rmcp before).
+    assert_eq!(upstream_paths(&gateway).await?.get("direct"), None);
+    assert_eq!(upstream_paths(&gateway).await?.get("rmcp"), Some(&3));
     Ok(())
 }
 

@@ -13,6 +13,7 @@ use rmcp::transport::{
 
 use crate::{Endpoint, EndpointError};
 
+pub(crate) mod direct;
 mod standalone;
 
 pub(crate) use standalone::StandaloneStream;
@@ -90,26 +91,38 @@ pub(crate) fn config(
     Ok(config)
 }
 
-/// The rmcp transport for `endpoint` on `client` (the shared one), and the state of its
-/// standalone GET stream.
+/// An rmcp transport with what [`standalone::Client`] notes about it.
+pub(crate) struct Transport {
+    pub(crate) rmcp: StreamableHttpClientTransport<standalone::Client>,
+    /// The state of its standalone GET stream.
+    pub(crate) standalone: Arc<StandaloneStream>,
+    /// Its session, as the direct leg posts in it.
+    pub(crate) upstream: Arc<direct::Upstream>,
+}
+
+/// The rmcp transport for `endpoint` on `client` (the shared one).
 pub(crate) fn transport(
     client: reqwest::Client,
     endpoint: &Endpoint,
     url: &str,
-) -> Result<
-    (
-        StreamableHttpClientTransport<standalone::Client>,
-        Arc<StandaloneStream>,
-    ),
-    EndpointError,
-> {
+) -> Result<Transport, EndpointError> {
     let standalone = Arc::new(StandaloneStream::default());
+    let upstream = Arc::new(direct::Upstream::default());
     let client = standalone::Client {
         inner: client,
         standalone: standalone.clone(),
+        upstream: upstream.clone(),
     };
-    let transport = StreamableHttpClientTransport::with_client(client, config(endpoint, url)?);
-    Ok((transport, standalone))
+    Ok(Transport {
+        rmcp: StreamableHttpClientTransport::with_client(client, config(endpoint, url)?),
+        standalone,
+        upstream,
+    })
+}
+
+/// rmcp's SSE event limit, which the direct leg keeps too.
+pub(crate) fn event_limit() -> usize {
+    StreamableHttpClientTransportConfig::default().max_sse_event_size
 }
 
 #[cfg(test)]

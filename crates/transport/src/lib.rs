@@ -7,8 +7,8 @@ mod stdio;
 mod websocket;
 
 pub use endpoint::{Auth, CommandLine, Endpoint, EndpointError, ProtocolChoice, TransportKind};
-pub use http::{ClientError, shared_client};
-pub use session::{ServerEvent, Session};
+pub use http::{ClientError, direct::set_direct_calls, shared_client};
+pub use session::{ServerEvent, Session, UPSTREAM_CALLS};
 
 /// rmcp model types that appear in the session's API.
 pub use rmcp::model::{

@@ -37,6 +37,9 @@ const EVENT_BUFFER: usize = 256;
 /// nothing the server sends right after the handshake is lost.
 const STANDALONE_STREAM_WAIT: Duration = Duration::from_secs(1);
 
+/// Counts each `tools/call` by the upstream leg that carried it (`direct` or `rmcp`).
+pub const UPSTREAM_CALLS: &str = "toolmesh_upstream_calls_total";
+
 /// A connected MCP server. Cheap to clone; every clone is the same connection.
 ///
 /// Dropping the last clone closes the connection; for stdio the child process (and its
@@ -60,6 +63,8 @@ struct Inner {
     child: Option<stdio::ChildGuard>,
     /// Cancelled when the session is dropped; stops helper tasks.
     closing: CancellationToken,
+    /// The session as `tools/call` posts in it directly (streamable HTTP only).
+    direct: Option<Arc<http::direct::Upstream>>,
 }
 
 impl Drop for Inner {
@@ -137,6 +142,7 @@ impl Session {
         let mut child = None;
         let mut exit = None;
         let mut standalone = None;
+        let mut direct = None;
         let started = match kind {
             TransportKind::Stdio => {
                 let spawned = stdio::spawn(endpoint, label.clone()).map_err(|e| {
@@ -164,16 +170,17 @@ impl Session {
                     target: label.clone(),
                     reason: e.to_string(),
                 })?;
-                let (transport, stream) = http::transport(client, endpoint, url).map_err(|e| {
+                let transport = http::transport(client, endpoint, url).map_err(|e| {
                     CallError::InvalidRequest {
                         reason: format!("endpoint {label}: {e}"),
                     }
                 })?;
-                standalone = Some(stream);
+                standalone = Some(transport.standalone);
+                direct = Some(transport.upstream);
                 bounded(
                     &label,
                     &ctx,
-                    handler.serve_with_lifecycle(transport, lifecycle),
+                    handler.serve_with_lifecycle(transport.rmcp, lifecycle),
                 )
                 .await
             }
@@ -250,6 +257,7 @@ impl Session {
                 exit,
                 child,
                 closing,
+                direct,
             }),
         };
         if session.protocol_version() >= &ProtocolVersion::V_2026_07_28 {
@@ -385,6 +393,11 @@ impl Session {
             meta.0.0.insert(DEPTH_META_KEY.to_owned(), ctx.depth.into());
             params.meta = Some(meta);
         }
+        if let Some(served) = self.call_direct(&mut params, ctx).await {
+            metrics::counter!(UPSTREAM_CALLS, "path" => "direct").increment(1);
+            return served;
+        }
+        metrics::counter!(UPSTREAM_CALLS, "path" => "rmcp").increment(1);
         match &ctx.relay {
             None => {
                 self.request(ctx, self.inner.service.peer().call_tool(params))
@@ -395,6 +408,76 @@ impl Session {
                     .await
             }
         }
+    }
+
+    /// `tools/call` posted straight in the session rmcp established
+    /// ([`http::direct`]): streamable HTTP on 2025-11-25 once the session has an id.
+    /// `None` when it does not apply or sent nothing (the server forgot the session):
+    /// the call goes the rmcp way.
+    async fn call_direct(
+        &self,
+        params: &mut CallToolRequestParams,
+        ctx: &CallContext,
+    ) -> Option<Result<CallToolResult, CallError>> {
+        let upstream = self.inner.direct.as_ref()?;
+        if !http::direct::enabled() || self.protocol_version() != &ProtocolVersion::V_2025_11_25 {
+            return None;
+        }
+        let attached = upstream.attached()?;
+        if let Err(closed) = self.ensure_open() {
+            return Some(Err(closed));
+        }
+        let client = http::shared_client().ok()?;
+        let id = upstream.request_id();
+        // As rmcp does, every call asks for progress: subscribers to `events` see it too.
+        let token = http::direct::progress_token(&id);
+        params
+            .meta
+            .get_or_insert_with(Default::default)
+            .set_progress_token(token.clone());
+        let _registered = ctx
+            .relay
+            .as_ref()
+            .map(|relay| self.inner.relays.register(id.clone(), token, relay.clone()));
+        let abandoned = CancelOnDrop {
+            peer: self.inner.service.peer().clone(),
+            id: Some(id.clone()),
+        };
+        let listeners = http::direct::Listeners {
+            relay: ctx.relay.as_ref(),
+            events: &self.inner.events,
+        };
+        let label = &self.inner.label;
+        let call = http::direct::call(
+            &client,
+            &attached,
+            id,
+            params.clone(),
+            listeners,
+            http::event_limit(),
+        );
+        let outcome = match bounded(label, ctx, call).await {
+            Ok(outcome) => outcome,
+            // Dropping `abandoned` armed tells the server.
+            Err(e) => return Some(Err(e)),
+        };
+        abandoned.disarm();
+        use http::direct::Outcome;
+        Some(match outcome {
+            Outcome::Answered(Ok(result)) => Ok(result),
+            Outcome::Answered(Err(error)) => Err(classify::service(
+                label,
+                rmcp::service::ServiceError::McpError(error),
+                None,
+            )),
+            Outcome::NotSent => return None,
+            Outcome::Failed(e) => Err(classify::transport(label, &e, Phase::AfterSend)),
+            Outcome::NoAnswer => Err(CallError::Closed {
+                target: label.clone(),
+                phase: Phase::AfterSend,
+                reason: "the server ended the call's stream without answering".to_owned(),
+            }),
+        })
     }
 
     /// `tools/call` whose progress, logs and server requests go to `relay`.

@@ -98,6 +98,8 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .map_err(|e| bind_error(args.edge.listen, e))?;
     let tls = config.as_ref().and_then(|c| c.gateway.tls.clone());
     let url = listener.mcp_url_for(tls.is_some());
+    // `--no-fast-path` keeps both legs on rmcp: the inbound edge and the upstream call.
+    toolmesh::layers::transport::set_direct_calls(!args.no_fast_path);
     let mut http = HttpOptions::default()
         .drain_timeout(args.drain_timeout)
         .stateless(args.stateless)

@@ -6,13 +6,19 @@ use std::{
     time::Duration,
 };
 
-use notify::{
-    Event, EventKind, RecommendedWatcher, RecursiveMode, Watcher,
-    event::{AccessKind, AccessMode, ModifyKind},
-};
 use tokio::{sync::mpsc, time::Instant};
 
 use super::{Config, ConfigError, ConfigLoader};
+
+#[cfg(target_os = "linux")]
+#[path = "watch/inotify.rs"]
+mod source;
+#[cfg(not(target_os = "linux"))]
+#[path = "watch/portable.rs"]
+mod source;
+
+/// A change of one of the watched files, or why watching failed.
+type Change = Result<(), String>;
 
 /// Watches the files of a [`ConfigLoader`] and loads the configuration again after each
 /// change.
@@ -48,11 +54,12 @@ use super::{Config, ConfigError, ConfigLoader};
 /// ```
 pub struct ConfigWatcher {
     loader: ConfigLoader,
-    events: mpsc::UnboundedReceiver<notify::Result<Event>>,
+    events: mpsc::UnboundedReceiver<Change>,
     /// A change was seen and not loaded yet (kept across a cancelled `next`).
     pending: bool,
     first_file: PathBuf,
-    _watcher: RecommendedWatcher,
+    /// Stops watching when dropped.
+    _source: source::Source,
 }
 
 impl std::fmt::Debug for ConfigWatcher {
@@ -110,34 +117,18 @@ impl ConfigWatcher {
         }
 
         let (sender, events) = mpsc::unbounded_channel();
-        let mut watcher = notify::recommended_watcher(move |event: notify::Result<Event>| {
-            let wanted = match &event {
-                Ok(event) => is_change(event, &files),
-                Err(_) => true,
-            };
-            if wanted {
-                // The receiver is gone only when the watcher is being dropped.
-                let _ = sender.send(event);
+        let source = source::Source::start(&dirs, files, sender).map_err(|(path, message)| {
+            ConfigError::Watch {
+                path: path.unwrap_or_else(|| first_file.clone()),
+                message,
             }
-        })
-        .map_err(|e| ConfigError::Watch {
-            path: first_file.clone(),
-            message: e.to_string(),
         })?;
-        for dir in &dirs {
-            watcher
-                .watch(dir, RecursiveMode::NonRecursive)
-                .map_err(|e| ConfigError::Watch {
-                    path: dir.clone(),
-                    message: e.to_string(),
-                })?;
-        }
         Ok(Self {
             loader,
             events,
             pending: false,
             first_file,
-            _watcher: watcher,
+            _source: source,
         })
     }
 
@@ -175,14 +166,10 @@ impl ConfigWatcher {
     /// The next change event.
     async fn receive(&mut self) -> Result<(), ConfigError> {
         match self.events.recv().await {
-            Some(Ok(_)) => Ok(()),
-            Some(Err(e)) => Err(ConfigError::Watch {
-                path: e
-                    .paths
-                    .first()
-                    .cloned()
-                    .unwrap_or_else(|| self.first_file.clone()),
-                message: e.to_string(),
+            Some(Ok(())) => Ok(()),
+            Some(Err(message)) => Err(ConfigError::Watch {
+                path: self.first_file.clone(),
+                message,
             }),
             None => Err(ConfigError::Watch {
                 path: self.first_file.clone(),
@@ -190,15 +177,4 @@ impl ConfigWatcher {
             }),
         }
     }
-}
-
-/// Whether `event` may have changed one of `files` (reads, including our own loads,
-/// and metadata-only changes do not).
-fn is_change(event: &Event, files: &[PathBuf]) -> bool {
-    match event.kind {
-        EventKind::Access(AccessKind::Close(AccessMode::Write)) => {}
-        EventKind::Access(_) | EventKind::Modify(ModifyKind::Metadata(_)) => return false,
-        _ => {}
-    }
-    event.need_rescan() || event.paths.iter().any(|path| files.contains(path))
 }

@@ -19,8 +19,7 @@ use http::{HeaderName, HeaderValue};
 use rmcp::{
     model::ClientJsonRpcMessage,
     transport::streamable_http_client::{
-        SseError, StreamableHttpClient, StreamableHttpClientTransportConfig, StreamableHttpError,
-        StreamableHttpPostResponse,
+        SseError, StreamableHttpClient, StreamableHttpError, StreamableHttpPostResponse,
     },
 };
 use sse_stream::Sse;
@@ -72,16 +71,14 @@ impl StandaloneStream {
     }
 }
 
-/// rmcp's SSE event limit, for the entry points that take none.
-fn default_event_limit() -> usize {
-    StreamableHttpClientTransportConfig::default().max_sse_event_size
-}
-
-/// The shared reqwest client, reporting the standalone stream to [`StandaloneStream`].
+/// The shared reqwest client, reporting the standalone stream to [`StandaloneStream`]
+/// and the session's POSTs to [`Upstream`](super::direct::Upstream).
 #[derive(Clone, Debug)]
 pub(crate) struct Client {
     pub(crate) inner: reqwest::Client,
     pub(crate) standalone: Arc<StandaloneStream>,
+    /// Notes the session's POSTs for calls that take the direct leg.
+    pub(crate) upstream: Arc<super::direct::Upstream>,
 }
 
 impl StreamableHttpClient for Client {
@@ -95,7 +92,7 @@ impl StreamableHttpClient for Client {
         auth_header: Option<String>,
         custom_headers: HashMap<HeaderName, HeaderValue>,
     ) -> Result<StreamableHttpPostResponse, HttpError> {
-        let limit = default_event_limit();
+        let limit = super::event_limit();
         self.post_message_with_max_sse_event_size(
             uri,
             message,
@@ -116,6 +113,10 @@ impl StreamableHttpClient for Client {
         custom_headers: HashMap<HeaderName, HeaderValue>,
         max_sse_event_size: usize,
     ) -> Result<StreamableHttpPostResponse, HttpError> {
+        if let Some(session) = &session_id {
+            self.upstream
+                .note(&uri, session, &auth_header, &custom_headers);
+        }
         let response = self
             .inner
             .post_message_with_max_sse_event_size(
@@ -151,7 +152,7 @@ impl StreamableHttpClient for Client {
         auth_header: Option<String>,
         custom_headers: HashMap<HeaderName, HeaderValue>,
     ) -> Result<Stream, HttpError> {
-        let limit = default_event_limit();
+        let limit = super::event_limit();
         self.get_stream_with_max_sse_event_size(
             uri,
             session_id,

@@ -289,6 +289,10 @@ async fn body() -> anyhow::Result<Vec<Value>> {
     };
     anyhow::ensure!(direct.call().await, "direct echo failed");
     let mut rows = Vec::new();
+    if std::env::var_os("TOOLMESH_BENCH_EDGE_ONLY").is_some() {
+        rows.extend(authenticated(&config, dir.path()).await?);
+        return Ok(rows);
+    }
     // The same gateway twice, in turn: `tools/call` on the fast path (the default), then
     // every request through rmcp (`--no-fast-path`), each against direct calls.
     for (path, extra) in [
@@ -441,6 +445,18 @@ async fn authenticated(
         )
         .await;
         row["target_added_p50_us"] = json!(TARGET_AUTH_ADDED_P50_US);
+        // CPU is steadier than latency here: each gateway's own, per call, in turns.
+        let (mut plain_us, mut authed_us) = (0.0, 0.0);
+        for _ in 0..2 {
+            plain_us += cpu_per_call(&open, &[plain.pid], 1, 10_000).await?[0] / 2.0;
+            authed_us += cpu_per_call(&caller, &[authed.pid], 1, 10_000).await?[0] / 2.0;
+        }
+        println!(
+            "gateway CPU per call, 1 in flight: plain {plain_us:.1}us | with auth ({how}) + roles + audit {authed_us:.1}us | added {:+.1}us",
+            authed_us - plain_us
+        );
+        row["gateway_cpu_per_call_us"] =
+            json!({ "plain": plain_us.round(), "authenticated": authed_us.round() });
         rows.push(row);
         caller.session.close(Duration::from_secs(1)).await;
     }

@@ -12,7 +12,7 @@ use std::{
 };
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 use toolmesh_core::{CallContext, CallError, JsonObject};
 
@@ -155,39 +155,70 @@ impl Audit {
             Err(e @ CallError::RateLimited { .. }) => ("limited", Some(e.kind()), None),
             Err(e) => ("failed", Some(e.kind()), None),
         };
-        let line = json!({
-            "time": humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
-            "request_id": ctx.request_id,
-            "principal": ctx.principal.as_deref(),
-            "roles": ctx.roles.as_deref(),
-            "tool": tool,
-            "arguments": arguments,
-            "outcome": result,
-            "error_kind": error_kind.map(|k| k.as_str()),
-            "instance": meta.and_then(|m| m.instance.as_ref()).map(|i| i.as_str()),
-            "attempts": meta.map_or(0, |m| m.attempts),
-            "latency_ms": latency.as_secs_f64() * 1000.0,
-        });
+        let line = Line {
+            time: humantime::format_rfc3339_millis(SystemTime::now()),
+            request_id: ctx.request_id.as_ref(),
+            principal: ctx.principal.as_deref(),
+            roles: ctx.roles.as_deref(),
+            tool,
+            arguments: &arguments,
+            outcome: result,
+            error_kind: error_kind.map(|k| k.as_str()),
+            instance: meta.and_then(|m| m.instance.as_ref()).map(|i| i.as_str()),
+            attempts: meta.map_or(0, |m| m.attempts),
+            latency_ms: latency.as_secs_f64() * 1000.0,
+        };
+        let mut bytes = match serde_json::to_vec(&line) {
+            Ok(bytes) => bytes,
+            // Our own types: cannot fail short of a bug.
+            Err(error) => {
+                tracing::error!(%error, "cannot serialize an audit line");
+                return;
+            }
+        };
         if self.config.tracing {
-            tracing::info!(target: "toolmesh::audit", "{line}");
+            tracing::info!(target: "toolmesh::audit", "{}", String::from_utf8_lossy(&bytes));
         }
         if let Some(sink) = &self.sink {
+            bytes.push(b'\n');
             let mut sink = sink.lock().unwrap_or_else(|p| p.into_inner());
-            if let Err(error) = sink.write(&line, &self.config) {
+            if let Err(error) = sink.write(&bytes, &self.config) {
                 tracing::warn!(file = %sink.path.display(), %error, "cannot write the audit log");
             }
         }
     }
 }
 
+/// One audit line, serialized as it is (no intermediate JSON tree).
+#[derive(Serialize)]
+struct Line<'a> {
+    #[serde(serialize_with = "display")]
+    time: humantime::Rfc3339Timestamp,
+    request_id: Option<&'a toolmesh_core::RequestId>,
+    principal: Option<&'a str>,
+    roles: Option<&'a [String]>,
+    tool: &'a str,
+    arguments: &'a Value,
+    outcome: &'static str,
+    error_kind: Option<&'static str>,
+    instance: Option<&'a str>,
+    attempts: u32,
+    latency_ms: f64,
+}
+
+fn display<S: serde::Serializer>(
+    value: &humantime::Rfc3339Timestamp,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(value)
+}
+
 impl Sink {
-    fn write(&mut self, line: &Value, config: &AuditConfig) -> io::Result<()> {
-        let mut bytes = serde_json::to_vec(line)?;
-        bytes.push(b'\n');
+    fn write(&mut self, bytes: &[u8], config: &AuditConfig) -> io::Result<()> {
         if self.written > 0 && self.written + bytes.len() as u64 > config.max_bytes {
             self.rotate(config.keep)?;
         }
-        self.file.write_all(&bytes)?;
+        self.file.write_all(bytes)?;
         self.written += bytes.len() as u64;
         Ok(())
     }
@@ -226,5 +257,11 @@ fn open(path: &Path) -> io::Result<File> {
 }
 
 fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0xf)]));
+    }
+    out
 }

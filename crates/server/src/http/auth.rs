@@ -15,6 +15,7 @@ mod header;
 mod jwks;
 mod jwt;
 mod metadata;
+mod remembered;
 
 use std::sync::Arc;
 
@@ -33,6 +34,7 @@ use api_key::ApiKeys;
 use header::{Presented, credentials, query_carries_token};
 use jwt::JwtVerifier;
 use metadata::{Metadata, challenge};
+use remembered::Remembered;
 
 /// Whether a request may come without credentials.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -102,7 +104,10 @@ impl Identity {
 
     /// The caller the router's policy and the call context see.
     pub fn caller(&self) -> Caller {
-        Caller::new(self.principal.clone(), self.roles.iter().cloned())
+        Caller {
+            principal: self.principal.clone(),
+            roles: self.roles.clone(),
+        }
     }
 }
 
@@ -178,6 +183,8 @@ struct Inner {
     anonymous: Identity,
     required_scopes: Vec<String>,
     metadata: Metadata,
+    /// JWTs verified a moment ago.
+    remembered: Remembered,
 }
 
 /// Checks requests against [`AuthSettings`]; cheap to clone.
@@ -246,6 +253,7 @@ impl Authenticator {
                 ),
                 required_scopes: settings.required_scopes,
                 metadata,
+                remembered: Remembered::default(),
             }),
         })
     }
@@ -292,12 +300,8 @@ impl Authenticator {
                 AuthMode::Required => Err(Refusal::Missing),
             };
         };
-        if let Some(key) = self.inner.keys.find(presented.secret()) {
-            return Ok(Identity::new(
-                format!("key:{}", key.id),
-                key.roles.iter().cloned(),
-                AuthMethod::ApiKey,
-            ));
+        if let Some(identity) = self.inner.keys.find(presented.secret()) {
+            return Ok(identity.clone());
         }
         let (Presented::Bearer(token), Some(jwt)) = (presented, &self.inner.jwt) else {
             return Err(Refusal::invalid(
@@ -309,6 +313,10 @@ impl Authenticator {
                 },
             ));
         };
+        let generation = jwt.generation();
+        if let Some(identity) = self.inner.remembered.get(token, generation) {
+            return Ok(identity);
+        }
         let verified = jwt
             .verify(token)
             .await
@@ -323,12 +331,16 @@ impl Authenticator {
         if !missing.is_empty() {
             return Err(Refusal::InsufficientScope { missing });
         }
-        Ok(Identity {
+        let identity = Identity {
             principal: verified.subject.into(),
             roles: verified.roles.into(),
             scopes: verified.scopes.into(),
             method: AuthMethod::Jwt,
-        })
+        };
+        self.inner
+            .remembered
+            .put(token, identity.clone(), generation, verified.expires);
+        Ok(identity)
     }
 
     fn refuse(&self, refusal: Refusal) -> Response {

@@ -6,6 +6,8 @@ use rand::RngCore as _;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use super::{AuthMethod, Identity};
+
 /// What every generated key starts with, so that one found in a log or a repository is
 /// recognisable as a toolmesh key.
 pub const KEY_PREFIX: &str = "tm_";
@@ -94,27 +96,39 @@ pub(crate) fn parse_sha256_hex(text: &str) -> Result<[u8; 32], String> {
     Ok(out)
 }
 
-/// The configured keys.
+/// The configured keys, each with the identity it establishes (built once).
 #[derive(Debug, Clone, Default)]
-pub(crate) struct ApiKeys(Vec<ApiKey>);
+pub(crate) struct ApiKeys(Vec<(ApiKey, Identity)>);
 
 impl ApiKeys {
     pub(crate) fn new(keys: Vec<ApiKey>) -> Self {
-        Self(keys)
+        Self(
+            keys.into_iter()
+                .map(|key| {
+                    let identity = Identity::new(
+                        format!("key:{}", key.id),
+                        key.roles.iter().cloned(),
+                        AuthMethod::ApiKey,
+                    );
+                    (key, identity)
+                })
+                .collect(),
+        )
     }
 
     pub(crate) fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
 
-    /// The key whose digest is that of `presented`. Every digest is compared, in
-    /// constant time, so the time taken tells nothing about which bytes matched.
-    pub(crate) fn find(&self, presented: &str) -> Option<&ApiKey> {
+    /// Who presents `presented`: the key whose digest is its digest. Every digest is
+    /// compared, in constant time, so the time taken tells nothing about which bytes
+    /// matched.
+    pub(crate) fn find(&self, presented: &str) -> Option<&Identity> {
         let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
         let mut found = None;
-        for key in &self.0 {
+        for (key, identity) in &self.0 {
             if bool::from(key.sha256.ct_eq(&digest)) {
-                found = Some(key);
+                found = Some(identity);
             }
         }
         found
@@ -136,7 +150,10 @@ mod tests {
             ApiKey::from_key("other", "tm_other", vec![]),
             ApiKey::from_sha256_hex("ci", &digest, vec!["ops".into()]).unwrap(),
         ]);
-        assert_eq!(keys.find(&key).map(|k| k.id.as_str()), Some("ci"));
+        assert_eq!(
+            keys.find(&key).map(|i| i.principal.to_string()),
+            Some("key:ci".to_owned())
+        );
         assert!(keys.find("tm_wrong").is_none());
         assert_ne!(new_api_key(), key);
     }

@@ -119,6 +119,12 @@ impl KeyStore {
         }
     }
 
+    /// Counts the reloads of the keys: a token verified under another generation is
+    /// verified again.
+    pub(crate) fn generation(&self) -> u64 {
+        self.loaded.load().generation
+    }
+
     /// The keys a token with `kid` and `alg` may be signed with; reloads the source
     /// when none fits (a rotated key) or when a URL's keys are old.
     pub(crate) async fn candidates(&self, kid: Option<&str>, alg: Algorithm) -> Vec<Arc<Key>> {

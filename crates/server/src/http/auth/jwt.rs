@@ -109,6 +109,8 @@ pub(crate) struct Verified {
     pub(crate) subject: String,
     pub(crate) roles: Vec<String>,
     pub(crate) scopes: Vec<String>,
+    /// `exp`, in seconds since the Unix epoch.
+    pub(crate) expires: u64,
 }
 
 /// Checks tokens against one issuer.
@@ -164,6 +166,14 @@ impl JwtVerifier {
             roles_claim: settings.roles_claim.split('.').map(str::to_owned).collect(),
             leeway: settings.leeway,
         })
+    }
+
+    /// Which keys a verification used: the JWKS's reload count (0 for a secret).
+    pub(crate) fn generation(&self) -> u64 {
+        match &self.keys {
+            Keys::Store(store) => store.generation(),
+            Keys::Secret(_) => 0,
+        }
     }
 
     /// The bearer of `token`, or why the token is refused (safe to send back: it never
@@ -269,10 +279,13 @@ impl JwtVerifier {
             Some(value) => strings(Some(value)),
             None => strings(claims.get("scp")),
         };
+        // Required and checked by the validation: a number.
+        let expires = claims.get("exp").and_then(Value::as_u64).unwrap_or(0);
         Ok(Verified {
             subject,
             roles,
             scopes,
+            expires,
         })
     }
 }

@@ -393,7 +393,7 @@ impl Session {
             meta.0.0.insert(DEPTH_META_KEY.to_owned(), ctx.depth.into());
             params.meta = Some(meta);
         }
-        if let Some(served) = self.call_direct(&mut params, ctx).await {
+        if let Some(served) = self.call_direct(&params, ctx).await {
             metrics::counter!(UPSTREAM_CALLS, "path" => "direct").increment(1);
             return served;
         }
@@ -416,7 +416,7 @@ impl Session {
     /// the call goes the rmcp way.
     async fn call_direct(
         &self,
-        params: &mut CallToolRequestParams,
+        params: &CallToolRequestParams,
         ctx: &CallContext,
     ) -> Option<Result<CallToolResult, CallError>> {
         let upstream = self.inner.direct.as_ref()?;
@@ -431,8 +431,8 @@ impl Session {
         let id = upstream.request_id();
         // As rmcp does, every call asks for progress: subscribers to `events` see it too.
         let token = http::direct::progress_token(&id);
-        params
-            .meta
+        let mut sent = params.clone();
+        sent.meta
             .get_or_insert_with(Default::default)
             .set_progress_token(token.clone());
         let _registered = ctx
@@ -448,14 +448,7 @@ impl Session {
             events: &self.inner.events,
         };
         let label = &self.inner.label;
-        let call = http::direct::call(
-            &client,
-            &attached,
-            id,
-            params.clone(),
-            listeners,
-            http::event_limit(),
-        );
+        let call = http::direct::call(&client, &attached, id, sent, listeners, http::event_limit());
         let outcome = match bounded(label, ctx, call).await {
             Ok(outcome) => outcome,
             // Dropping `abandoned` armed tells the server.

@@ -57,8 +57,7 @@ struct BoundedRetry;
 
 impl SseRetryPolicy for BoundedRetry {
     fn retry(&self, attempt: usize) -> Option<Duration> {
-        const DELAYS_MS: [u64; 3] = [100, 250, 500];
-        DELAYS_MS.get(attempt).map(|ms| Duration::from_millis(*ms))
+        reconnect_delay(attempt)
     }
 }
 
@@ -118,6 +117,13 @@ pub(crate) fn transport(
         standalone,
         upstream,
     })
+}
+
+/// The wait before reconnecting a broken SSE stream the `attempt`-th time (from 0);
+/// `None`: give up.
+pub(crate) fn reconnect_delay(attempt: usize) -> Option<Duration> {
+    const DELAYS_MS: [u64; 3] = [100, 250, 500];
+    DELAYS_MS.get(attempt).map(|ms| Duration::from_millis(*ms))
 }
 
 /// rmcp's SSE event limit, which the direct leg keeps too.

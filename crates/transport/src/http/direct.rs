@@ -20,6 +20,7 @@ use std::{
         Arc,
         atomic::{AtomicBool, AtomicU64, Ordering},
     },
+    time::Duration,
 };
 
 use arc_swap::ArcSwapOption;
@@ -42,6 +43,9 @@ use tokio::sync::broadcast;
 use toolmesh_core::Relay;
 
 use crate::session::ServerEvent;
+
+/// Longest reconnect wait a server's `retry` field may ask for.
+const MAX_SERVER_RETRY: Duration = Duration::from_secs(5);
 
 /// Whether calls may take the direct leg (`toolmesh serve --no-fast-path` turns it off).
 static ENABLED: AtomicBool = AtomicBool::new(true);
@@ -177,43 +181,90 @@ pub(crate) async fn call(
         Err(StreamableHttpError::SessionExpired) => return Outcome::NotSent,
         Err(e) => return Outcome::Failed(e),
     };
-    while let Some(event) = stream.next().await {
-        let event = match event {
-            Ok(event) => event,
-            Err(e) => return Outcome::Failed(StreamableHttpError::Sse(e)),
-        };
-        let Some(data) = event.data.as_deref().filter(|d| !d.trim().is_empty()) else {
-            continue;
-        };
-        let Ok(envelope) = serde_json::from_str::<Envelope<'_>>(data) else {
-            tracing::debug!("ignored an SSE event that is not JSON-RPC");
-            continue;
-        };
-        if envelope.method.is_none() && envelope.id.as_ref() == Some(&id) {
-            return Outcome::Answered(match (envelope.result, envelope.error) {
-                (Some(result), _) => {
-                    serde_json::from_str::<CallToolResult>(result.get()).map_err(|e| {
-                        ErrorData::internal_error(
-                            format!("the server's tools/call result does not parse: {e}"),
-                            None,
-                        )
-                    })
-                }
-                (None, Some(error)) => Err(error),
-                (None, None) => Err(ErrorData::internal_error(
-                    "the server answered without a result or an error",
-                    None,
-                )),
-            });
-        }
-        if envelope.method.is_some() {
-            match serde_json::from_str::<ServerJsonRpcMessage>(data) {
-                Ok(message) => heard(client, attached, message, &listeners),
-                Err(e) => tracing::debug!("ignored a server message that does not parse: {e}"),
+    // A stream that breaks before the answer is resumed from its last event id, as
+    // rmcp's path does (SSE resumability); without an id nothing can be resumed.
+    let mut last_event: Option<String> = None;
+    let mut server_retry: Option<Duration> = None;
+    let mut attempt = 0;
+    loop {
+        let broken = loop {
+            let event = match stream.next().await {
+                None => break None,
+                Some(Err(e)) => break Some(StreamableHttpError::Sse(e)),
+                Some(Ok(event)) => event,
+            };
+            if let Some(id) = &event.id {
+                last_event = Some(id.clone());
             }
+            if let Some(ms) = event.retry {
+                server_retry = Some(Duration::from_millis(ms).min(MAX_SERVER_RETRY));
+            }
+            let Some(data) = event.data.as_deref().filter(|d| !d.trim().is_empty()) else {
+                continue;
+            };
+            let Ok(envelope) = serde_json::from_str::<Envelope<'_>>(data) else {
+                tracing::debug!("ignored an SSE event that is not JSON-RPC");
+                continue;
+            };
+            if envelope.method.is_some() {
+                match serde_json::from_str::<ServerJsonRpcMessage>(data) {
+                    Ok(message) => heard(client, attached, message, &listeners),
+                    Err(e) => tracing::debug!("ignored a server message that does not parse: {e}"),
+                }
+            } else if envelope.id.as_ref() == Some(&id) {
+                return Outcome::Answered(envelope.answer());
+            }
+        };
+        // The call was sent: however resuming goes, a failure is the broken stream's.
+        let lost = |broken: Option<StreamableHttpError<reqwest::Error>>| match broken {
+            Some(e) => Outcome::Failed(e),
+            None => Outcome::NoAnswer,
+        };
+        let (Some(resume_from), Some(delay)) = (&last_event, super::reconnect_delay(attempt))
+        else {
+            return lost(broken);
+        };
+        attempt += 1;
+        tokio::time::sleep(server_retry.unwrap_or(delay)).await;
+        stream = match client
+            .get_stream_with_max_sse_event_size(
+                attached.uri.clone(),
+                Some(attached.session.clone()),
+                Some(resume_from.clone()),
+                attached.auth.clone(),
+                attached.headers.clone(),
+                event_limit,
+            )
+            .await
+        {
+            Ok(stream) => stream,
+            Err(e) => {
+                tracing::debug!(error = %e, "could not resume the call's stream");
+                return lost(broken);
+            }
+        };
+    }
+}
+
+impl Envelope<'_> {
+    /// The call's result or error, from a response.
+    fn answer(self) -> Result<CallToolResult, ErrorData> {
+        match (self.result, self.error) {
+            (Some(result), _) => {
+                serde_json::from_str::<CallToolResult>(result.get()).map_err(|e| {
+                    ErrorData::internal_error(
+                        format!("the server's tools/call result does not parse: {e}"),
+                        None,
+                    )
+                })
+            }
+            (None, Some(error)) => Err(error),
+            (None, None) => Err(ErrorData::internal_error(
+                "the server answered without a result or an error",
+                None,
+            )),
         }
     }
-    Outcome::NoAnswer
 }
 
 fn call_result(result: rmcp::model::ServerResult) -> Result<CallToolResult, ErrorData> {

@@ -411,7 +411,7 @@ impl Session {
     }
 
     /// `tools/call` posted straight in the session rmcp established
-    /// ([`http::direct`]): streamable HTTP on 2025-11-25 once the session has an id.
+    /// ([`http::direct`]): streamable HTTP before 2026-07-28, once the session has an id.
     /// `None` when it does not apply or sent nothing (the server forgot the session):
     /// the call goes the rmcp way.
     async fn call_direct(
@@ -420,7 +420,8 @@ impl Session {
         ctx: &CallContext,
     ) -> Option<Result<CallToolResult, CallError>> {
         let upstream = self.inner.direct.as_ref()?;
-        if !http::direct::enabled() || self.protocol_version() != &ProtocolVersion::V_2025_11_25 {
+        // 2026-07-28 adds per-request headers rmcp computes; earlier versions post alike.
+        if !http::direct::enabled() || self.protocol_version() >= &ProtocolVersion::V_2026_07_28 {
             return None;
         }
         let attached = upstream.attached()?;

@@ -1,5 +1,5 @@
-//! `tools/call` on the direct upstream leg (streamable HTTP, 2025-11-25): which leg
-//! carried each call (`toolmesh_upstream_calls_total`, a process-wide recorder, so this
+//! `tools/call` on the direct upstream leg (streamable HTTP before 2026-07-28): which leg
+//! carried each call (stdio, WebSocket and 2026-07-28 sessions go through rmcp) (`toolmesh_upstream_calls_total`, a process-wide recorder, so this
 //! file holds a single test), and a server that forgot the session: the call is run
 //! once, on a new session, never twice.
 
@@ -9,7 +9,7 @@ use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
 use serde_json::json;
 use toolmesh_core::CallContext;
 use toolmesh_testkit::{FixtureOptions, FixtureServer, stdio_command};
-use toolmesh_transport::{Endpoint, Session};
+use toolmesh_transport::{Endpoint, ProtocolChoice, Session};
 
 /// Calls counted per upstream leg, `(direct, rmcp)`. A snapshot gives what each counter
 /// gained since the one before, so the totals are kept here.
@@ -77,6 +77,21 @@ async fn calls_go_direct_and_a_forgotten_session_runs_the_call_once_on_a_new_one
         .await?;
     assert_eq!(legs.read(&snapshotter), (2, 1));
 
+    // Nor have WebSocket sessions and streamable-HTTP sessions on 2026-07-28.
+    let ws = Session::connect(&Endpoint::url(fixture.ws_url())).await?;
+    ws.call_tool("echo", json!({"message": "x"}).as_object().cloned(), &ctx)
+        .await?;
+    assert_eq!(legs.read(&snapshotter), (2, 2));
+    let newer =
+        Session::connect(&Endpoint::url(fixture.http_url()).protocol(ProtocolChoice::V2026_07_28))
+            .await?;
+    assert_eq!(newer.protocol_version().as_str(), "2026-07-28");
+    newer
+        .call_tool("echo", json!({"message": "x"}).as_object().cloned(), &ctx)
+        .await?;
+    assert_eq!(legs.read(&snapshotter), (2, 3));
+    drop((ws, newer));
+
     // A new server process on the same port knows no session: the direct POST is
     // refused (404) before anything runs, and the call goes the rmcp way, which starts
     // a new session. The new process runs it exactly once.
@@ -84,11 +99,11 @@ async fn calls_go_direct_and_a_forgotten_session_runs_the_call_once_on_a_new_one
     assert_eq!(count(&session).await?, 1, "run once by the new server");
     assert_eq!(
         legs.read(&snapshotter),
-        (2, 2),
+        (2, 4),
         "the refused call went the rmcp way"
     );
     // The new session is the direct leg's from then on.
     assert_eq!(count(&session).await?, 2);
-    assert_eq!(legs.read(&snapshotter), (3, 2));
+    assert_eq!(legs.read(&snapshotter), (3, 4));
     Ok(())
 }

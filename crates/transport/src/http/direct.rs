@@ -225,6 +225,7 @@ pub(crate) async fn call(
             return lost(broken);
         };
         attempt += 1;
+        tracing::debug!(attempt, event = %resume_from, "resuming the call's stream");
         tokio::time::sleep(server_retry.unwrap_or(delay)).await;
         stream = match client
             .get_stream_with_max_sse_event_size(

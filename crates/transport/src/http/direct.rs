@@ -34,7 +34,7 @@ use rmcp::{
         ProgressToken, RequestId, ServerJsonRpcMessage, ServerNotification, ServerRequest,
     },
     transport::streamable_http_client::{
-        StreamableHttpClient, StreamableHttpError, StreamableHttpPostResponse,
+        SseError, StreamableHttpClient, StreamableHttpError, StreamableHttpPostResponse,
     },
 };
 use serde::Deserialize;
@@ -43,6 +43,9 @@ use tokio::sync::broadcast;
 use toolmesh_core::Relay;
 
 use crate::session::ServerEvent;
+
+/// A call's SSE stream, as rmcp's client code hands it over.
+type Events = futures::stream::BoxStream<'static, Result<sse_stream::Sse, SseError>>;
 
 /// Longest reconnect wait a server's `retry` field may ask for.
 const MAX_SERVER_RETRY: Duration = Duration::from_secs(5);
@@ -166,23 +169,34 @@ pub(crate) async fn call(
             event_limit,
         )
         .await;
-    let mut stream = match posted {
-        Ok(StreamableHttpPostResponse::Sse(stream, _)) => stream,
-        Ok(StreamableHttpPostResponse::Json(message, _)) => {
-            return match message {
-                JsonRpcMessage::Response(response) if response.id == id => {
-                    Outcome::Answered(call_result(response.result))
-                }
-                JsonRpcMessage::Error(error) => Outcome::Answered(Err(error.error)),
-                _ => Outcome::NoAnswer,
-            };
+    match posted {
+        Ok(StreamableHttpPostResponse::Sse(stream, _)) => {
+            read_answer(stream, client, attached, &id, &listeners, event_limit).await
         }
-        Ok(_) => return Outcome::NoAnswer,
-        Err(StreamableHttpError::SessionExpired) => return Outcome::NotSent,
-        Err(e) => return Outcome::Failed(e),
-    };
-    // A stream that breaks before the answer is resumed from its last event id, as
-    // rmcp's path does (SSE resumability); without an id nothing can be resumed.
+        Ok(StreamableHttpPostResponse::Json(message, _)) => match message {
+            JsonRpcMessage::Response(response) if response.id == id => {
+                Outcome::Answered(call_result(response.result))
+            }
+            JsonRpcMessage::Error(error) => Outcome::Answered(Err(error.error)),
+            _ => Outcome::NoAnswer,
+        },
+        Ok(_) => Outcome::NoAnswer,
+        Err(StreamableHttpError::SessionExpired) => Outcome::NotSent,
+        Err(e) => Outcome::Failed(e),
+    }
+}
+
+/// Reads the call's SSE stream until the answer to `id`, handing everything else to
+/// `listeners`. A stream that breaks first is resumed from its last event id, as rmcp's
+/// path does (SSE resumability); without an id nothing can be resumed.
+async fn read_answer(
+    mut stream: Events,
+    client: &reqwest::Client,
+    attached: &Arc<Attached>,
+    id: &RequestId,
+    listeners: &Listeners<'_>,
+    event_limit: usize,
+) -> Outcome {
     let mut last_event: Option<String> = None;
     let mut server_retry: Option<Duration> = None;
     let mut attempt = 0;
@@ -193,8 +207,8 @@ pub(crate) async fn call(
                 Some(Err(e)) => break Some(StreamableHttpError::Sse(e)),
                 Some(Ok(event)) => event,
             };
-            if let Some(id) = &event.id {
-                last_event = Some(id.clone());
+            if let Some(event_id) = &event.id {
+                last_event = Some(event_id.clone());
             }
             if let Some(ms) = event.retry {
                 server_retry = Some(Duration::from_millis(ms).min(MAX_SERVER_RETRY));
@@ -208,10 +222,10 @@ pub(crate) async fn call(
             };
             if envelope.method.is_some() {
                 match serde_json::from_str::<ServerJsonRpcMessage>(data) {
-                    Ok(message) => heard(client, attached, message, &listeners),
+                    Ok(message) => heard(client, attached, message, listeners),
                     Err(e) => tracing::debug!("ignored a server message that does not parse: {e}"),
                 }
-            } else if envelope.id.as_ref() == Some(&id) {
+            } else if envelope.id.as_ref() == Some(id) {
                 return Outcome::Answered(envelope.answer());
             }
         };

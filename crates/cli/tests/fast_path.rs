@@ -171,8 +171,7 @@ fn text(answer: &Value) -> String {
         .to_owned()
 }
 
-/// A gateway over one fixture, a raw session on it, and the first call through the
-/// fast path made (the session's `initialized` may still be in flight at first).
+/// A gateway over one fixture and a raw session on it.
 async fn gateway_and_session(args: &[&str]) -> anyhow::Result<(FixtureConfig, Gateway, Raw)> {
     let served = FixtureConfig::start("only").await?;
     let mut all = vec!["--no-watch"];
@@ -182,22 +181,31 @@ async fn gateway_and_session(args: &[&str]) -> anyhow::Result<(FixtureConfig, Ga
     Ok((served, gateway, raw))
 }
 
-#[tokio::test]
-async fn session_calls_take_the_fast_path_and_each_fallback_is_counted() -> TestResult {
-    let (_served, gateway, raw) = gateway_and_session(&[]).await?;
-    let echo = |id| call(id, "fixture__echo", json!({"message": "hi"}));
+/// [`gateway_and_session`] with the fast path on, once a first call (`echo`, id 1) has
+/// been served on it: the session's `initialized` may still be in flight at first.
+async fn fast_session() -> anyhow::Result<(FixtureConfig, Gateway, Raw)> {
+    let (served, gateway, raw) = gateway_and_session(&[]).await?;
     eventually(
         Duration::from_secs(10),
         "a call on the fast path",
         || async {
-            let (code, body) = raw.post(echo(1), &[]).await.ok()?;
+            let (code, body) = raw
+                .post(call(1, "fixture__echo", json!({"message": "hi"})), &[])
+                .await
+                .ok()?;
             assert_eq!(code, 200, "{body}");
             assert_eq!(text(&answer(&body)?), "hi", "{body}");
-            let paths = paths(&gateway).await.ok()?;
-            (paths.get("fast/eligible") == Some(&1)).then_some(())
+            (paths(&gateway).await.ok()?.get("fast/eligible") == Some(&1)).then_some(())
         },
     )
     .await?;
+    Ok((served, gateway, raw))
+}
+
+#[tokio::test]
+async fn session_calls_take_the_fast_path_and_each_fallback_is_counted() -> TestResult {
+    let (_served, gateway, raw) = fast_session().await?;
+    let echo = |id| call(id, "fixture__echo", json!({"message": "hi"}));
     // The upstream leg of a streamable-HTTP instance is direct as well.
     let upstream = upstream_paths(&gateway).await?;
     assert_eq!(upstream.get("rmcp"), None, "{upstream:?}");
@@ -363,19 +371,7 @@ async fn progress_is_relayed_on_the_fast_path() -> TestResult {
 /// client's answer, POSTed back, reaches the upstream.
 #[tokio::test]
 async fn elicitation_is_relayed_on_the_fast_path() -> TestResult {
-    let (_served, gateway, raw) = gateway_and_session(&[]).await?;
-    // A first call makes sure the session is known to the fast path.
-    eventually(
-        Duration::from_secs(10),
-        "a call on the fast path",
-        || async {
-            raw.post(call(1, "fixture__echo", json!({"message": "hi"})), &[])
-                .await
-                .ok()?;
-            (paths(&gateway).await.ok()?.get("fast/eligible") == Some(&1)).then_some(())
-        },
-    )
-    .await?;
+    let (_served, gateway, raw) = fast_session().await?;
     let ask = call(
         2,
         "fixture__ask",
@@ -416,18 +412,7 @@ async fn elicitation_is_relayed_on_the_fast_path() -> TestResult {
 /// `notifications/cancelled` for a fast-path call ends it at once, without an answer.
 #[tokio::test]
 async fn cancellation_reaches_a_fast_path_call() -> TestResult {
-    let (_served, gateway, raw) = gateway_and_session(&[]).await?;
-    eventually(
-        Duration::from_secs(10),
-        "a call on the fast path",
-        || async {
-            raw.post(call(1, "fixture__echo", json!({"message": "hi"})), &[])
-                .await
-                .ok()?;
-            (paths(&gateway).await.ok()?.get("fast/eligible") == Some(&1)).then_some(())
-        },
-    )
-    .await?;
+    let (_served, gateway, raw) = fast_session().await?;
     let started = tokio::time::Instant::now();
     let slow = raw.request(&call(2, "fixture__sleep", json!({"ms": 20_000})), &[]);
     let slow = tokio::spawn(async move {
@@ -550,19 +535,9 @@ async fn killing_a_replica_at_32_in_flight_fails_no_fast_path_call() -> TestResu
     )
     .await?;
     replicas[1].kill().await;
+    // Load goes on for a while after the kill: calls routed to the dead replica fail over.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    stop.cancel();
-    let mut outcomes = Vec::new();
-    for caller in callers {
-        outcomes.extend(tokio::time::timeout(Duration::from_secs(60), caller).await??);
-    }
-    let failures: Vec<&String> = outcomes.iter().filter_map(|o| o.as_ref().err()).collect();
-    assert!(
-        failures.is_empty(),
-        "{} of {} calls failed: {failures:#?}",
-        failures.len(),
-        outcomes.len()
-    );
+    let outcomes = support::stop_all_ok(&stop, callers).await?;
     let gained = gained(&before, &paths(&gateway).await?);
     assert_eq!(
         gained,

@@ -309,3 +309,29 @@ pub(crate) async fn call_until(
     }
     outcomes
 }
+
+/// Stops the `callers` (looping until `stop`) and gathers what their calls came to.
+///
+/// # Errors
+///
+/// When a caller does not end within 60 s or panicked, or when any call failed (the
+/// error lists them).
+pub(crate) async fn stop_all_ok<T>(
+    stop: &tokio_util::sync::CancellationToken,
+    callers: Vec<tokio::task::JoinHandle<Vec<Result<T, String>>>>,
+) -> anyhow::Result<Vec<T>> {
+    stop.cancel();
+    let mut outcomes = Vec::new();
+    for caller in callers {
+        outcomes.extend(tokio::time::timeout(Duration::from_secs(60), caller).await??);
+    }
+    let total = outcomes.len();
+    let (ok, failures): (Vec<_>, Vec<_>) = outcomes.into_iter().partition(Result::is_ok);
+    let failures: Vec<String> = failures.into_iter().filter_map(Result::err).collect();
+    anyhow::ensure!(
+        failures.is_empty(),
+        "{} of {total} calls failed: {failures:#?}",
+        failures.len()
+    );
+    Ok(ok.into_iter().filter_map(Result::ok).collect())
+}

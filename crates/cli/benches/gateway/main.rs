@@ -2,7 +2,11 @@
 //! (streamable HTTP) against the same calls through a `toolmesh serve` process fronting
 //! that fixture, at 1 and 32 calls in flight; then the gateway's peak RSS. The gateway
 //! and the fixture share the server core, the client has its own. Writes
-//! `target/bench/gateway.json`.
+//! `target/bench/gateway.json`. Also: an unpinned row, nginx's plain L7 hop for reference
+//! (where installed) and the authenticated rows.
+
+mod auth;
+mod nginx;
 
 use std::{process::Stdio, time::Duration};
 
@@ -290,8 +294,11 @@ async fn body() -> anyhow::Result<Vec<Value>> {
     anyhow::ensure!(direct.call().await, "direct echo failed");
     let mut rows = Vec::new();
     if std::env::var_os("TOOLMESH_BENCH_EDGE_ONLY").is_some() {
-        rows.extend(authenticated(&config, dir.path()).await?);
+        rows.extend(auth::authenticated(&config, dir.path()).await?);
         return Ok(rows);
+    }
+    if std::env::var_os("TOOLMESH_BENCH_NGINX_ONLY").is_some() {
+        return nginx_hop(&config, dir.path(), &fixture, &direct).await;
     }
     // The same gateway twice, in turn: `tools/call` on the fast path (the default), then
     // every request through rmcp (`--no-fast-path`), each against direct calls.
@@ -301,6 +308,7 @@ async fn body() -> anyhow::Result<Vec<Value>> {
     ] {
         rows.extend(one_gateway(&config, extra, path, &fixture, &direct).await?);
     }
+    rows.extend(nginx_hop(&config, dir.path(), &fixture, &direct).await?);
     rows.extend(unpinned(&config).await?);
     if std::env::var_os("TOOLMESH_BENCH_PATHS_ONLY").is_some() {
         direct.session.close(Duration::from_secs(1)).await;
@@ -333,8 +341,71 @@ async fn body() -> anyhow::Result<Vec<Value>> {
     println!("toolmesh serve --stateless: peak RSS {peak:.1} MiB");
     stateless.session.close(Duration::from_secs(1)).await;
     gateway.stop().await;
-    rows.extend(authenticated(&config, dir.path()).await?);
+    rows.extend(auth::authenticated(&config, dir.path()).await?);
     direct.session.close(Duration::from_secs(1)).await;
+    Ok(rows)
+}
+
+/// nginx's `proxy_pass` against direct calls, then the gateway (fast path) against nginx:
+/// the floor for any HTTP hop and the gateway's distance from it. No rows without nginx.
+async fn nginx_hop(
+    config: &std::path::Path,
+    dir: &std::path::Path,
+    fixture: &FixtureServer,
+    direct: &Echo,
+) -> anyhow::Result<Vec<Value>> {
+    let Some(nginx) = nginx::Nginx::start(dir, fixture.http_port()).await? else {
+        println!("nginx is not installed: no L7 reference row (apt-get install nginx-light)");
+        return Ok(Vec::new());
+    };
+    let hop = Echo {
+        session: Session::connect(&Endpoint::url(nginx.url.clone())).await?,
+        tool: "echo",
+    };
+    anyhow::ensure!(hop.call().await, "echo through nginx failed");
+    let gateway = Gateway::start(config, &[]).await?;
+    let through = Echo {
+        session: Session::connect(&Endpoint::url(gateway.url.clone())).await?,
+        tool: "fixture__echo",
+    };
+    anyhow::ensure!(through.call().await, "echo through the gateway failed");
+    let mut rows = Vec::new();
+    for inflight in [1, 32] {
+        rows.push(
+            bench::compare(
+                &format!("nginx proxy_pass (keep-alive) vs direct, {inflight} in flight"),
+                direct,
+                &hop,
+                inflight,
+            )
+            .await,
+        );
+    }
+    for inflight in [1, 32] {
+        rows.push(
+            bench::compare(
+                &format!("toolmesh serve (fast path) vs nginx hop, {inflight} in flight"),
+                &hop,
+                &through,
+                inflight,
+            )
+            .await,
+        );
+    }
+    let nginx_cpu = cpu_per_call(&hop, &[nginx.pid()], 32, 20_000).await?[0];
+    let gateway_cpu = cpu_per_call(&through, &[gateway.pid], 32, 20_000).await?[0];
+    println!(
+        "hop CPU per call, 32 in flight: nginx {nginx_cpu:.0}us | toolmesh serve {gateway_cpu:.0}us"
+    );
+    rows.push(json!({
+        "case": "hop CPU per call, 32 in flight",
+        "nginx_us": nginx_cpu.round(),
+        "toolmesh_us": gateway_cpu.round(),
+    }));
+    hop.session.close(Duration::from_secs(1)).await;
+    through.session.close(Duration::from_secs(1)).await;
+    gateway.stop().await;
+    nginx.stop().await;
     Ok(rows)
 }
 
@@ -385,136 +456,6 @@ async fn unpinned(plain_config: &std::path::Path) -> anyhow::Result<Vec<Value>> 
     through.session.close(Duration::from_secs(1)).await;
     direct.session.close(Duration::from_secs(1)).await;
     gateway.stop().await;
-    Ok(rows)
-}
-
-/// The same gateway with `gateway.auth` (an API key, then a JWT), a role granting the tool
-/// and an audit file, against the unauthenticated gateway, in the same run.
-async fn authenticated(
-    plain_config: &std::path::Path,
-    dir: &std::path::Path,
-) -> anyhow::Result<Vec<Value>> {
-    const TARGET_AUTH_ADDED_P50_US: i64 = 10;
-    const KEY: &str = "tm_benchmark-key";
-    const SECRET: &str = "a-benchmark-secret-of-32-bytes-or-more";
-    const RESOURCE: &str = "http://127.0.0.1/mcp";
-    use sha2::Digest;
-    let digest: String = sha2::Sha256::digest(KEY.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    let config = dir.join("authenticated.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "{}gateway:\n  auth:\n    resource: {RESOURCE}\n    api_keys: [{{ id: bench, sha256: {digest}, roles: [bench] }}]\n\
-             \x20   jwt: {{ issuer: bench, hs256_secret: {SECRET} }}\n\
-             \x20 roles: {{ bench: {{ allow: [\"fixture__*\"] }} }}\n\
-             \x20 audit: {{ file: \"{}\" }}\n",
-            std::fs::read_to_string(plain_config)?,
-            dir.join("audit.jsonl").display()
-        ),
-    )?;
-    let token = jsonwebtoken::encode(
-        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
-        &json!({ "sub": "bench", "iss": "bench", "aud": RESOURCE, "roles": ["bench"],
-                 "exp": jsonwebtoken::get_current_timestamp() + 3600 }),
-        &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes())?,
-    )?;
-    let plain = Gateway::start(plain_config, &[]).await?;
-    let authed = Gateway::start(&config, &[]).await?;
-    let open = Echo {
-        session: Session::connect(&Endpoint::url(plain.url.clone())).await?,
-        tool: "fixture__echo",
-    };
-    let mut rows = Vec::new();
-    for (how, credential) in [("API key", KEY.to_owned()), ("JWT (HS256)", token)] {
-        let caller = Echo {
-            session: Session::connect(&Endpoint::url(authed.url.clone()).bearer(credential))
-                .await?,
-            tool: "fixture__echo",
-        };
-        anyhow::ensure!(caller.call().await, "echo with the {how} failed");
-        let mut row = bench::compare(
-            &format!(
-                "echo via toolmesh serve with auth ({how}) + roles + audit vs without, 1 in flight"
-            ),
-            &open,
-            &caller,
-            1,
-        )
-        .await;
-        row["target_added_p50_us"] = json!(TARGET_AUTH_ADDED_P50_US);
-        // CPU is steadier than latency here: each gateway's own, per call, in turns.
-        let (mut plain_us, mut authed_us) = (0.0, 0.0);
-        for _ in 0..2 {
-            plain_us += cpu_per_call(&open, &[plain.pid], 1, 10_000).await?[0] / 2.0;
-            authed_us += cpu_per_call(&caller, &[authed.pid], 1, 10_000).await?[0] / 2.0;
-        }
-        println!(
-            "gateway CPU per call, 1 in flight: plain {plain_us:.1}us | with auth ({how}) + roles + audit {authed_us:.1}us | added {:+.1}us",
-            authed_us - plain_us
-        );
-        row["gateway_cpu_per_call_us"] =
-            json!({ "plain": plain_us.round(), "authenticated": authed_us.round() });
-        rows.push(row);
-        caller.session.close(Duration::from_secs(1)).await;
-    }
-    if std::env::var_os("TOOLMESH_BENCH_AUTH_BREAKDOWN").is_some() {
-        let base = std::fs::read_to_string(plain_config)?;
-        let variants = [
-            ("plain again", String::new()),
-            (
-                "auth only",
-                format!(
-                    "gateway:\n  auth:\n    resource: {RESOURCE}\n    api_keys: [{{ id: bench, sha256: {digest}, roles: [bench] }}]\n"
-                ),
-            ),
-            (
-                "auth + roles",
-                format!(
-                    "gateway:\n  auth:\n    resource: {RESOURCE}\n    api_keys: [{{ id: bench, sha256: {digest}, roles: [bench] }}]\n  roles: {{ bench: {{ allow: [\"fixture__*\"] }} }}\n"
-                ),
-            ),
-            (
-                "roles + audit, no auth",
-                format!(
-                    "gateway:\n  roles: {{ bench: {{ allow: [\"fixture__*\"] }} }}\n  audit: {{ file: \"{}\" }}\n",
-                    dir.join("audit2.jsonl").display()
-                ),
-            ),
-        ];
-        for (i, (label, extra)) in variants.iter().enumerate() {
-            let path = dir.join(format!("variant{i}.yaml"));
-            std::fs::write(&path, format!("{base}{extra}"))?;
-            let gateway = Gateway::start(&path, &[]).await?;
-            let endpoint = Endpoint::url(gateway.url.clone());
-            let endpoint = if extra.contains("api_keys") {
-                endpoint.bearer(KEY)
-            } else {
-                endpoint
-            };
-            let caller = Echo {
-                session: Session::connect(&endpoint).await?,
-                tool: "fixture__echo",
-            };
-            anyhow::ensure!(caller.call().await, "echo via {label} failed");
-            rows.push(
-                bench::compare(
-                    &format!("breakdown: {label} vs plain, 1 in flight"),
-                    &open,
-                    &caller,
-                    1,
-                )
-                .await,
-            );
-            caller.session.close(Duration::from_secs(1)).await;
-            gateway.stop().await;
-        }
-    }
-    open.session.close(Duration::from_secs(1)).await;
-    plain.stop().await;
-    authed.stop().await;
     Ok(rows)
 }
 

@@ -1,0 +1,175 @@
+//! The authenticated rows: the same gateway with `gateway.auth`, roles and an audit file
+//! against the unauthenticated one, in the same run (issue: the enterprise edge).
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use toolmesh::{Endpoint, Session};
+use toolmesh_testkit::bench::{self, Caller};
+
+use super::{Echo, Gateway, cpu_per_call};
+
+fn median(values: &[f64]) -> f64 {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+/// The same gateway with `gateway.auth` (an API key, then a JWT), a role granting the tool
+/// and an audit file, against the unauthenticated gateway, in the same run.
+pub(super) async fn authenticated(
+    plain_config: &std::path::Path,
+    dir: &std::path::Path,
+) -> anyhow::Result<Vec<Value>> {
+    const TARGET_AUTH_ADDED_P50_US: i64 = 10;
+    const KEY: &str = "tm_benchmark-key";
+    const SECRET: &str = "a-benchmark-secret-of-32-bytes-or-more";
+    const RESOURCE: &str = "http://127.0.0.1/mcp";
+    const PAIRS: usize = 3;
+    use sha2::Digest;
+    let digest: String = sha2::Sha256::digest(KEY.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let config = dir.join("authenticated.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "{}gateway:\n  auth:\n    resource: {RESOURCE}\n    api_keys: [{{ id: bench, sha256: {digest}, roles: [bench] }}]\n\
+             \x20   jwt: {{ issuer: bench, hs256_secret: {SECRET} }}\n\
+             \x20 roles: {{ bench: {{ allow: [\"fixture__*\"] }} }}\n\
+             \x20 audit: {{ file: \"{}\" }}\n",
+            std::fs::read_to_string(plain_config)?,
+            dir.join("audit.jsonl").display()
+        ),
+    )?;
+    let token = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &json!({ "sub": "bench", "iss": "bench", "aud": RESOURCE, "roles": ["bench"],
+                 "exp": jsonwebtoken::get_current_timestamp() + 3600 }),
+        &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes())?,
+    )?;
+    // Two processes of the same configuration differ by up to ~20 us in p50 here (layout,
+    // not load), more than the target: each pair is a fresh plain and a fresh
+    // authenticated process, and the result is the median over the pairs.
+    let credentials = [("API key", KEY.to_owned()), ("JWT (HS256)", token)];
+    let mut added: Vec<(Vec<f64>, Vec<f64>)> = vec![(Vec::new(), Vec::new()); credentials.len()];
+    let mut rows = Vec::new();
+    for pair in 1..=PAIRS {
+        let plain = Gateway::start(plain_config, &[]).await?;
+        let authed = Gateway::start(&config, &[]).await?;
+        let open = Echo {
+            session: Session::connect(&Endpoint::url(plain.url.clone())).await?,
+            tool: "fixture__echo",
+        };
+        for ((how, credential), (p50s, cpus)) in credentials.iter().zip(&mut added) {
+            let caller = Echo {
+                session: Session::connect(
+                    &Endpoint::url(authed.url.clone()).bearer(credential.clone()),
+                )
+                .await?,
+                tool: "fixture__echo",
+            };
+            anyhow::ensure!(caller.call().await, "echo with the {how} failed");
+            let mut row = bench::compare(
+                &format!("pair {pair}: auth ({how}) + roles + audit vs without, 1 in flight"),
+                &open,
+                &caller,
+                1,
+            )
+            .await;
+            // Each gateway's own CPU per call, in turns.
+            let (mut plain_us, mut authed_us) = (0.0, 0.0);
+            for _ in 0..2 {
+                plain_us += cpu_per_call(&open, &[plain.pid], 1, 10_000).await?[0] / 2.0;
+                authed_us += cpu_per_call(&caller, &[authed.pid], 1, 10_000).await?[0] / 2.0;
+            }
+            println!(
+                "pair {pair}: gateway CPU per call, 1 in flight: plain {plain_us:.1}us | with auth ({how}) + roles + audit {authed_us:.1}us | added {:+.1}us",
+                authed_us - plain_us
+            );
+            p50s.push(row["added_p50_us"].as_f64().unwrap_or(f64::NAN));
+            cpus.push(authed_us - plain_us);
+            row["gateway_cpu_per_call_us"] =
+                json!({ "plain": plain_us.round(), "authenticated": authed_us.round() });
+            rows.push(row);
+            caller.session.close(Duration::from_secs(1)).await;
+        }
+        open.session.close(Duration::from_secs(1)).await;
+        plain.stop().await;
+        authed.stop().await;
+    }
+    for ((how, _), (p50s, cpus)) in credentials.iter().zip(&added) {
+        let (p50, cpu) = (median(p50s), median(cpus));
+        println!(
+            "auth ({how}) + roles + audit, median of {PAIRS} process pairs: added p50 {p50:+.1}us, added gateway CPU {cpu:+.1}us per call (target p50 <= {TARGET_AUTH_ADDED_P50_US}us)"
+        );
+        rows.push(json!({
+            "case": format!("echo via toolmesh serve with auth ({how}) + roles + audit vs without, 1 in flight, median of {PAIRS} process pairs"),
+            "added_p50_us": p50,
+            "added_gateway_cpu_us": (cpu * 10.0).round() / 10.0,
+            "pairs_added_p50_us": p50s,
+            "target_added_p50_us": TARGET_AUTH_ADDED_P50_US,
+        }));
+    }
+    if std::env::var_os("TOOLMESH_BENCH_AUTH_BREAKDOWN").is_some() {
+        let base = std::fs::read_to_string(plain_config)?;
+        let plain = Gateway::start(plain_config, &[]).await?;
+        let open = Echo {
+            session: Session::connect(&Endpoint::url(plain.url.clone())).await?,
+            tool: "fixture__echo",
+        };
+        let variants = [
+            ("plain again", String::new()),
+            (
+                "auth only",
+                format!(
+                    "gateway:\n  auth:\n    resource: {RESOURCE}\n    api_keys: [{{ id: bench, sha256: {digest}, roles: [bench] }}]\n"
+                ),
+            ),
+            (
+                "auth + roles",
+                format!(
+                    "gateway:\n  auth:\n    resource: {RESOURCE}\n    api_keys: [{{ id: bench, sha256: {digest}, roles: [bench] }}]\n  roles: {{ bench: {{ allow: [\"fixture__*\"] }} }}\n"
+                ),
+            ),
+            (
+                "roles + audit, no auth",
+                format!(
+                    "gateway:\n  roles: {{ bench: {{ allow: [\"fixture__*\"] }} }}\n  audit: {{ file: \"{}\" }}\n",
+                    dir.join("audit2.jsonl").display()
+                ),
+            ),
+        ];
+        for (i, (label, extra)) in variants.iter().enumerate() {
+            let path = dir.join(format!("variant{i}.yaml"));
+            std::fs::write(&path, format!("{base}{extra}"))?;
+            let gateway = Gateway::start(&path, &[]).await?;
+            let endpoint = Endpoint::url(gateway.url.clone());
+            let endpoint = if extra.contains("api_keys") {
+                endpoint.bearer(KEY)
+            } else {
+                endpoint
+            };
+            let caller = Echo {
+                session: Session::connect(&endpoint).await?,
+                tool: "fixture__echo",
+            };
+            anyhow::ensure!(caller.call().await, "echo via {label} failed");
+            rows.push(
+                bench::compare(
+                    &format!("breakdown: {label} vs plain, 1 in flight"),
+                    &open,
+                    &caller,
+                    1,
+                )
+                .await,
+            );
+            caller.session.close(Duration::from_secs(1)).await;
+            gateway.stop().await;
+        }
+        open.session.close(Duration::from_secs(1)).await;
+        plain.stop().await;
+    }
+    Ok(rows)
+}

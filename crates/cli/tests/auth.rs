@@ -204,6 +204,67 @@ async fn roles_limit_what_a_key_sees_and_calls_and_every_call_is_audited() -> Te
 }
 
 #[tokio::test]
+async fn a_zero_audit_flush_interval_is_a_configuration_error() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("toolmesh.yaml");
+    std::fs::write(
+        &path,
+        "gateway:\n  audit: { file: audit.jsonl, flush_interval: 0s }\n",
+    )?;
+    let path = path.to_string_lossy().into_owned();
+    let (code, _, stderr) = support::run(&["config", "check", &path], &[]).await?;
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("gateway.audit.flush_interval"), "{stderr}");
+    assert!(stderr.contains("100ms"), "{stderr}");
+    Ok(())
+}
+
+/// `gateway.audit.flush_interval`: the lines wait in memory (the interval is an hour) and
+/// SIGTERM's clean stop writes them.
+#[tokio::test]
+async fn held_audit_lines_are_written_when_serve_stops() -> TestResult {
+    let served = FixtureConfig::start("held").await?;
+    let audit = served.path.with_file_name("audit.jsonl");
+    let yaml = format!(
+        "{}gateway:\n  audit: {{ file: \"{}\", flush_interval: 1h }}\n",
+        config_yaml(&[("fixture", vec![served.fixture.http_url().to_owned()])]),
+        audit.display()
+    );
+    std::fs::write(&served.path, yaml)?;
+    let mut gateway = Gateway::with_config(&served.path, &["--no-watch"]).await?;
+    let ctx = CallContext::with_timeout(Duration::from_secs(10));
+    let session = gateway.session().await?;
+    for message in ["one", "two", "three"] {
+        session
+            .call_tool(
+                "fixture__echo",
+                json!({ "message": message }).as_object().cloned(),
+                &ctx,
+            )
+            .await?;
+    }
+    session.close(Duration::from_secs(1)).await;
+    let held = std::fs::read_to_string(&audit).unwrap_or_default();
+    assert_eq!(held.lines().count(), 0, "held for the interval: {held}");
+    let exit = gateway.terminate(Duration::from_secs(30)).await?;
+    assert!(exit.success(), "{exit:?}");
+    let written = std::fs::read_to_string(&audit)?;
+    let outcomes: Vec<Value> = written
+        .lines()
+        .map(serde_json::from_str::<Value>)
+        .collect::<Result<Vec<_>, _>>()?
+        .iter()
+        .map(|l| l["outcome"].clone())
+        .collect();
+    assert_eq!(
+        outcomes,
+        [json!("ok"), json!("ok"), json!("ok")],
+        "{written}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
 async fn a_clients_credential_is_never_passed_to_an_upstream() -> TestResult {
     // The upstream takes only its own token; the client presents the gateway's key.
     let upstream = toolmesh_testkit::FixtureServer::start(

@@ -7,7 +7,7 @@ use std::{
     fs::{File, OpenOptions},
     io::{self, Write},
     path::{Path, PathBuf},
-    sync::Mutex,
+    sync::{Arc, Mutex, Weak},
     time::{Duration, SystemTime},
 };
 
@@ -38,6 +38,16 @@ pub struct AuditConfig {
     /// How arguments are recorded (default `digest`).
     #[serde(default)]
     pub arguments: ArgumentsRecord,
+    /// Lines are held in memory and written together at most this long after their call
+    /// (and when 64 KiB are held, on a clean stop and on reload): one `write` for many
+    /// calls. Unset (the default), each line is written as its call ends, so a crash of
+    /// toolmesh loses none; with it, a crash loses at most this window.
+    #[serde(
+        default,
+        with = "toolmesh_core::duration::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub flush_interval: Option<Duration>,
 }
 
 fn default_max_bytes() -> u64 {
@@ -56,6 +66,7 @@ impl Default for AuditConfig {
             keep: default_keep(),
             tracing: false,
             arguments: ArgumentsRecord::default(),
+            flush_interval: None,
         }
     }
 }
@@ -73,18 +84,25 @@ pub enum ArgumentsRecord {
     None,
 }
 
+/// Lines held past this are written at once, whatever the flush interval.
+const HELD_BYTES: usize = 64 * 1024;
+
 /// A size-rotated file.
 struct Sink {
     path: PathBuf,
     file: File,
     written: u64,
+    /// Lines not yet written (with `flush_interval`).
+    held: Vec<u8>,
 }
 
 /// Writes audit lines. Set it on a registry with
 /// [`Registry::set_audit`](crate::Registry::set_audit).
 pub struct Audit {
     config: AuditConfig,
-    sink: Option<Mutex<Sink>>,
+    sink: Option<Arc<Mutex<Sink>>>,
+    /// The thread writing held lines (with `flush_interval`), woken to end.
+    flusher: Option<std::thread::Thread>,
 }
 
 impl std::fmt::Debug for Audit {
@@ -102,19 +120,43 @@ impl Audit {
     ///
     /// When the file cannot be opened for appending; the error names it.
     pub fn new(config: AuditConfig) -> io::Result<Self> {
+        if config.flush_interval == Some(Duration::ZERO) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "gateway.audit.flush_interval must be longer than 0 (e.g. 100ms); \
+                 leave it out to write each line as its call ends",
+            ));
+        }
+        let mut flusher_thread = None;
         let sink = match &config.file {
             Some(path) => {
                 let file = open(path)?;
                 let written = file.metadata().map(|m| m.len()).unwrap_or(0);
-                Some(Mutex::new(Sink {
+                let sink = Arc::new(Mutex::new(Sink {
                     path: path.clone(),
                     file,
                     written,
-                }))
+                    held: Vec::new(),
+                }));
+                if let Some(every) = config.flush_interval {
+                    flusher_thread = Some(flusher(Arc::downgrade(&sink), every, config.clone())?);
+                }
+                Some(sink)
             }
             None => None,
         };
-        Ok(Self { config, sink })
+        Ok(Self {
+            config,
+            sink,
+            flusher: flusher_thread,
+        })
+    }
+
+    /// Writes the lines held by `flush_interval` now.
+    pub fn flush(&self) {
+        if let Some(sink) = &self.sink {
+            lock(sink).flush(&self.config);
+        }
     }
 
     /// How `arguments` are recorded.
@@ -181,12 +223,52 @@ impl Audit {
         }
         if let Some(sink) = &self.sink {
             bytes.push(b'\n');
-            let mut sink = sink.lock().unwrap_or_else(|p| p.into_inner());
-            if let Err(error) = sink.write(&bytes, &self.config) {
+            let mut sink = lock(sink);
+            if self.config.flush_interval.is_some() {
+                sink.held.extend_from_slice(&bytes);
+                if sink.held.len() >= HELD_BYTES {
+                    sink.flush(&self.config);
+                }
+            } else if let Err(error) = sink.write(&bytes, &self.config) {
                 tracing::warn!(file = %sink.path.display(), %error, "cannot write the audit log");
             }
         }
     }
+}
+
+impl Drop for Audit {
+    /// A replaced or removed audit log writes what it holds.
+    fn drop(&mut self) {
+        if let Some(sink) = self.sink.take() {
+            lock(&sink).flush(&self.config);
+        }
+        // Its sink is gone (or going): it ends when it wakes.
+        if let Some(thread) = &self.flusher {
+            thread.unpark();
+        }
+    }
+}
+
+fn lock(sink: &Mutex<Sink>) -> std::sync::MutexGuard<'_, Sink> {
+    sink.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Writes the held lines of `sink` every `every` until the audit log is dropped.
+fn flusher(
+    sink: Weak<Mutex<Sink>>,
+    every: Duration,
+    config: AuditConfig,
+) -> io::Result<std::thread::Thread> {
+    let handle = std::thread::Builder::new()
+        .name("toolmesh-audit".into())
+        .spawn(move || {
+            loop {
+                std::thread::park_timeout(every);
+                let Some(sink) = sink.upgrade() else { return };
+                lock(&sink).flush(&config);
+            }
+        })?;
+    Ok(handle.thread().clone())
 }
 
 /// One audit line, serialized as it is (no intermediate JSON tree).
@@ -214,6 +296,20 @@ fn display<S: serde::Serializer>(
 }
 
 impl Sink {
+    /// Writes the held lines, if any.
+    fn flush(&mut self, config: &AuditConfig) {
+        if self.held.is_empty() {
+            return;
+        }
+        let held = std::mem::take(&mut self.held);
+        if let Err(error) = self.write(&held, config) {
+            tracing::warn!(file = %self.path.display(), %error, "cannot write the audit log");
+        }
+        // Keep the allocation for the next lines.
+        self.held = held;
+        self.held.clear();
+    }
+
     fn write(&mut self, bytes: &[u8], config: &AuditConfig) -> io::Result<()> {
         if self.written > 0 && self.written + bytes.len() as u64 > config.max_bytes {
             self.rotate(config.keep)?;

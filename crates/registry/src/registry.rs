@@ -454,6 +454,10 @@ impl Registry {
         let state = self.inner.state.load_full();
         self.swap(Vec::clear);
         futures::future::join_all(state.services.iter().map(|s| s.shutdown())).await;
+        // The drained calls' lines, if the audit log holds them.
+        if let Some(audit) = self.inner.audit.load_full() {
+            audit.flush();
+        }
     }
 
     /// Swaps in a new service list and catalog.

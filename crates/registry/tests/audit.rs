@@ -126,3 +126,80 @@ async fn the_file_rotates_by_size_and_redacted_arguments_keep_only_keys() -> any
     registry.shutdown().await;
     Ok(())
 }
+
+/// With `flush_interval`, lines wait in memory: none is written before the interval (here
+/// far away) and every one is written by a clean stop.
+#[tokio::test]
+async fn held_lines_are_written_by_a_clean_stop() -> anyhow::Result<()> {
+    let fixture = FixtureServer::start(FixtureOptions::new()).await?;
+    let registry = registry(&fixture).await?;
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join("audit.jsonl");
+    registry.set_audit(Some(Audit::new(AuditConfig {
+        file: Some(file.clone()),
+        flush_interval: Some(Duration::from_secs(3600)),
+        ..AuditConfig::default()
+    })?));
+    for i in 0..5 {
+        registry
+            .call("fx__echo", None, &alice(&format!("r-{i}")))
+            .await?;
+    }
+    assert_eq!(lines(&file)?.len(), 0, "held until the interval or a stop");
+    registry.shutdown().await;
+    let written = lines(&file)?;
+    let ids: Vec<Value> = written.iter().map(|l| l["request_id"].clone()).collect();
+    assert_eq!(ids, ["r-0", "r-1", "r-2", "r-3", "r-4"].map(|r| json!(r)));
+    Ok(())
+}
+
+/// Held lines reach the file within the interval without a stop, and a replaced audit
+/// log writes what it held.
+#[tokio::test]
+async fn held_lines_are_written_each_interval_and_on_replacement() -> anyhow::Result<()> {
+    let fixture = FixtureServer::start(FixtureOptions::new()).await?;
+    let registry = registry(&fixture).await?;
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join("audit.jsonl");
+    registry.set_audit(Some(Audit::new(AuditConfig {
+        file: Some(file.clone()),
+        flush_interval: Some(Duration::from_millis(50)),
+        ..AuditConfig::default()
+    })?));
+    registry.call("fx__echo", None, &alice("r-1")).await?;
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while lines(&file).map(|l| l.len()).unwrap_or(0) < 1 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .map_err(|_| anyhow::anyhow!("the held line was not written within 10 s"))?;
+
+    let second = dir.path().join("second.jsonl");
+    registry.set_audit(Some(Audit::new(AuditConfig {
+        file: Some(second.clone()),
+        flush_interval: Some(Duration::from_secs(3600)),
+        ..AuditConfig::default()
+    })?));
+    registry.call("fx__echo", None, &alice("r-2")).await?;
+    assert!(lines(&second)?.is_empty());
+    registry.set_audit(None);
+    assert_eq!(
+        lines(&second)?.len(),
+        1,
+        "written when the log was replaced"
+    );
+    registry.shutdown().await;
+    Ok(())
+}
+
+#[test]
+fn a_zero_flush_interval_is_refused_with_what_to_write() {
+    let refused = Audit::new(AuditConfig {
+        flush_interval: Some(Duration::ZERO),
+        ..AuditConfig::default()
+    });
+    let message = refused.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(message.contains("flush_interval"), "{message}");
+    assert!(message.contains("100ms"), "{message}");
+}

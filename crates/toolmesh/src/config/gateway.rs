@@ -80,13 +80,17 @@ impl GatewayConfig {
     ///
     /// # Errors
     ///
-    /// The file cannot be opened, at `gateway.audit.file`.
+    /// The file cannot be opened, at `gateway.audit.file`; a zero
+    /// `gateway.audit.flush_interval`.
     pub(crate) fn audit(&self) -> Result<Option<Audit>, Problem> {
-        self.audit
-            .clone()
-            .map(Audit::new)
-            .transpose()
-            .map_err(|e| Problem::new(&["gateway", "audit", "file"], 2, e.to_string()))
+        self.audit.clone().map(Audit::new).transpose().map_err(|e| {
+            let key = if e.kind() == std::io::ErrorKind::InvalidInput {
+                "flush_interval"
+            } else {
+                "file"
+            };
+            Problem::new(&["gateway", "audit", key], 2, e.to_string())
+        })
     }
 }
 
@@ -277,6 +281,16 @@ pub(crate) fn check(gateway: &GatewayConfig) -> Result<(), Problem> {
     }
     gateway.policy()?;
     gateway.rate_limits()?;
+    if let Some(audit) = &gateway.audit
+        && audit.flush_interval == Some(std::time::Duration::ZERO)
+    {
+        return Err(Problem::new(
+            &["gateway", "audit", "flush_interval"],
+            2,
+            "must be longer than 0 (e.g. 100ms); leave it out to write each line as its \
+             call ends",
+        ));
+    }
     if let Some(tls) = &gateway.tls {
         tls.server_config()
             .map_err(|e| Problem::new(&["gateway", "tls"], 2, e.to_string()))?;

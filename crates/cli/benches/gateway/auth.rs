@@ -31,17 +31,28 @@ pub(super) async fn authenticated(
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect();
+    let plain_yaml = std::fs::read_to_string(plain_config)?;
+    let authed_yaml = |audit: String| {
+        format!(
+            "{plain_yaml}gateway:\n  auth:\n    resource: {RESOURCE}\n    api_keys: [{{ id: bench, sha256: {digest}, roles: [bench] }}]\n\
+             \x20   jwt: {{ issuer: bench, hs256_secret: {SECRET} }}\n\
+             \x20 roles: {{ bench: {{ allow: [\"fixture__*\"] }} }}\n\
+             \x20 audit: {{ {audit} }}\n"
+        )
+    };
     let config = dir.join("authenticated.yaml");
     std::fs::write(
         &config,
-        format!(
-            "{}gateway:\n  auth:\n    resource: {RESOURCE}\n    api_keys: [{{ id: bench, sha256: {digest}, roles: [bench] }}]\n\
-             \x20   jwt: {{ issuer: bench, hs256_secret: {SECRET} }}\n\
-             \x20 roles: {{ bench: {{ allow: [\"fixture__*\"] }} }}\n\
-             \x20 audit: {{ file: \"{}\" }}\n",
-            std::fs::read_to_string(plain_config)?,
-            dir.join("audit.jsonl").display()
-        ),
+        authed_yaml(format!("file: \"{}\"", dir.join("audit.jsonl").display())),
+    )?;
+    // The same with the audit's lines held and written every 100 ms.
+    let held = dir.join("authenticated-held.yaml");
+    std::fs::write(
+        &held,
+        authed_yaml(format!(
+            "file: \"{}\", flush_interval: 100ms",
+            dir.join("audit-held.jsonl").display()
+        )),
     )?;
     let token = jsonwebtoken::encode(
         &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
@@ -52,17 +63,21 @@ pub(super) async fn authenticated(
     // Two processes of the same configuration differ by up to ~20 us in p50 here (layout,
     // not load), more than the target: each pair is a fresh plain and a fresh
     // authenticated process, and the result is the median over the pairs.
-    let credentials = [("API key", KEY.to_owned()), ("JWT (HS256)", token)];
+    let credentials = [
+        ("API key", &config, KEY.to_owned()),
+        ("JWT (HS256)", &config, token),
+        ("API key, audit flush_interval 100ms", &held, KEY.to_owned()),
+    ];
     let mut added: Vec<(Vec<f64>, Vec<f64>)> = vec![(Vec::new(), Vec::new()); credentials.len()];
     let mut rows = Vec::new();
     for pair in 1..=PAIRS {
         let plain = Gateway::start(plain_config, &[]).await?;
-        let authed = Gateway::start(&config, &[]).await?;
         let open = Echo {
             session: Session::connect(&Endpoint::url(plain.url.clone())).await?,
             tool: "fixture__echo",
         };
-        for ((how, credential), (p50s, cpus)) in credentials.iter().zip(&mut added) {
+        for ((how, config, credential), (p50s, cpus)) in credentials.iter().zip(&mut added) {
+            let authed = Gateway::start(config, &[]).await?;
             let caller = Echo {
                 session: Session::connect(
                     &Endpoint::url(authed.url.clone()).bearer(credential.clone()),
@@ -94,12 +109,12 @@ pub(super) async fn authenticated(
                 json!({ "plain": plain_us.round(), "authenticated": authed_us.round() });
             rows.push(row);
             caller.session.close(Duration::from_secs(1)).await;
+            authed.stop().await;
         }
         open.session.close(Duration::from_secs(1)).await;
         plain.stop().await;
-        authed.stop().await;
     }
-    for ((how, _), (p50s, cpus)) in credentials.iter().zip(&added) {
+    for ((how, _, _), (p50s, cpus)) in credentials.iter().zip(&added) {
         let (p50, cpu) = (median(p50s), median(cpus));
         println!(
             "auth ({how}) + roles + audit, median of {PAIRS} process pairs: added p50 {p50:+.1}us, added gateway CPU {cpu:+.1}us per call (target p50 <= {TARGET_AUTH_ADDED_P50_US}us)"

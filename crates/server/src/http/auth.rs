@@ -185,6 +185,9 @@ struct Inner {
     metadata: Metadata,
     /// JWTs verified a moment ago.
     remembered: Remembered,
+    /// `toolmesh_auth_accepted_total` by method, looked up once (on the first request,
+    /// when the process's recorder is in place) rather than per request.
+    accepted: std::sync::OnceLock<[metrics::Counter; METHODS.len()]>,
 }
 
 /// Checks requests against [`AuthSettings`]; cheap to clone.
@@ -254,6 +257,7 @@ impl Authenticator {
                 required_scopes: settings.required_scopes,
                 metadata,
                 remembered: Remembered::default(),
+                accepted: std::sync::OnceLock::new(),
             }),
         })
     }
@@ -422,8 +426,7 @@ pub(crate) async fn authenticate(
         .await
     {
         Ok(identity) => {
-            metrics::counter!("toolmesh_auth_accepted_total", "method" => method_label(identity.method))
-                .increment(1);
+            auth.accepted(identity.method).increment(1);
             request.extensions_mut().insert(identity.caller());
             request.extensions_mut().insert(identity);
             next.run(request).await
@@ -440,6 +443,14 @@ pub(crate) async fn authenticate(
     }
 }
 
+const METHODS: [AuthMethod; 5] = [
+    AuthMethod::ApiKey,
+    AuthMethod::Jwt,
+    AuthMethod::Anonymous,
+    AuthMethod::Local,
+    AuthMethod::ClientCertificate,
+];
+
 fn method_label(method: AuthMethod) -> &'static str {
     match method {
         AuthMethod::ApiKey => "api_key",
@@ -447,5 +458,18 @@ fn method_label(method: AuthMethod) -> &'static str {
         AuthMethod::Anonymous => "anonymous",
         AuthMethod::Local => "local",
         AuthMethod::ClientCertificate => "client_certificate",
+    }
+}
+
+impl Authenticator {
+    /// The accepted-requests counter of `method`.
+    fn accepted(&self, method: AuthMethod) -> &metrics::Counter {
+        let counters = self.inner.accepted.get_or_init(|| {
+            METHODS.map(
+                |m| metrics::counter!("toolmesh_auth_accepted_total", "method" => method_label(m)),
+            )
+        });
+        let index = METHODS.iter().position(|m| *m == method).unwrap_or(0);
+        &counters[index]
     }
 }

@@ -6,6 +6,7 @@ use axum::http::{HeaderMap, header};
 
 /// The header carrying an API key on its own.
 pub(crate) const API_KEY_HEADER: &str = "x-api-key";
+static API_KEY_NAME: header::HeaderName = header::HeaderName::from_static(API_KEY_HEADER);
 
 /// Query parameters that carry a credential (RFC 6750 §2.3 names `access_token`).
 const TOKEN_PARAMETERS: &[&str] = &["access_token", "token", "api_key", "apikey", "key"];
@@ -34,8 +35,9 @@ pub(crate) struct Malformed(pub(crate) &'static str);
 
 /// The one credential in `headers`, `None` when there is none.
 pub(crate) fn credentials(headers: &HeaderMap) -> Result<Option<Presented<'_>>, Malformed> {
-    let authorization = single(headers, header::AUTHORIZATION.as_str())?;
-    let api_key = single(headers, API_KEY_HEADER)?;
+    // Typed names: a `&str` name is parsed again on every lookup.
+    let authorization = single(headers, &header::AUTHORIZATION)?;
+    let api_key = single(headers, &API_KEY_NAME)?;
     match (authorization, api_key) {
         (None, None) => Ok(None),
         (Some(value), None) => parse_authorization(value).map(|t| Some(Presented::Bearer(t))),
@@ -47,7 +49,10 @@ pub(crate) fn credentials(headers: &HeaderMap) -> Result<Option<Presented<'_>>, 
 }
 
 /// The value of `name` when it appears once.
-fn single<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a [u8]>, Malformed> {
+fn single<'a>(
+    headers: &'a HeaderMap,
+    name: &header::HeaderName,
+) -> Result<Option<&'a [u8]>, Malformed> {
     let mut values = headers.get_all(name).iter();
     let Some(first) = values.next() else {
         return Ok(None);

@@ -351,32 +351,15 @@ pub fn router(state: GatewayState) -> Router {
     let status = Router::new()
         .route("/status", get(status::status))
         .with_state(state.clone());
-    // Authenticated before anything else is done for the request (its body is not
-    // even read), after the Host check.
-    let (mcp, status) = match &options.auth {
-        Some(auth) => (
-            mcp.layer(axum::middleware::from_fn_with_state(
-                auth.clone(),
-                auth::authenticate,
-            )),
-            status.layer(axum::middleware::from_fn_with_state(
-                auth.clone(),
-                auth::authenticate,
-            )),
-        ),
-        None => (mcp, status),
+    // Identified (client certificate, then credentials) before anything else is done
+    // for the request (its body is not even read), after the Host check: one layer.
+    let edge = Edge {
+        callers: state.inner.client_callers.clone(),
+        auth: options.auth.clone(),
     };
-    // Wraps authentication, so runs first: a verified client certificate is a credential.
-    let client_callers = state.inner.client_callers.clone();
     let (mcp, status) = (
-        mcp.layer(axum::middleware::from_fn_with_state(
-            client_callers.clone(),
-            client_certificate,
-        )),
-        status.layer(axum::middleware::from_fn_with_state(
-            client_callers,
-            client_certificate,
-        )),
+        mcp.layer(axum::middleware::from_fn_with_state(edge.clone(), identify)),
+        status.layer(axum::middleware::from_fn_with_state(edge, identify)),
     );
     let mcp = mcp.layer(axum::middleware::from_fn_with_state(
         allowed.clone(),
@@ -399,24 +382,32 @@ pub fn router(state: GatewayState) -> Router {
         .merge(mcp)
 }
 
+/// What the identifying layer needs: the callers of verified client certificates, by
+/// connection, and the authenticator when `gateway.auth` is set.
+#[derive(Clone)]
+struct Edge {
+    callers: tls::ClientCallers,
+    auth: Option<auth::Authenticator>,
+}
+
 /// The caller of the connection's verified client certificate, if any, into the request
-/// (as [`ClientCertificate`] for authentication, and as the [`Caller`](crate::Caller)).
-async fn client_certificate(
-    State(callers): State<tls::ClientCallers>,
-    mut request: Request,
-    next: Next,
-) -> Response {
-    let caller = request
+/// (as [`ClientCertificate`] and as the [`Caller`](crate::Caller)); then, with
+/// `gateway.auth`, the request's credentials checked ([`auth::admit`]).
+async fn identify(State(edge): State<Edge>, mut request: Request, next: Next) -> Response {
+    let certificate = request
         .extensions()
         .get::<axum::extract::ConnectInfo<SocketAddr>>()
-        .and_then(|axum::extract::ConnectInfo(peer)| callers.get(peer).map(|c| c.clone()));
-    if let Some(caller) = caller {
+        .and_then(|axum::extract::ConnectInfo(peer)| edge.callers.get(peer).map(|c| c.clone()));
+    if let Some(caller) = &certificate {
         request
             .extensions_mut()
             .insert(ClientCertificate(caller.clone()));
-        request.extensions_mut().insert(caller);
+        request.extensions_mut().insert(caller.clone());
     }
-    next.run(request).await
+    match &edge.auth {
+        Some(auth) => auth::admit(auth, certificate.as_ref(), request, next).await,
+        None => next.run(request).await,
+    }
 }
 
 /// The caller a verified TLS client certificate names (`cert:COMMON-NAME`).

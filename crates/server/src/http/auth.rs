@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 use crate::{Caller, ServerError};
 use axum::{
-    extract::{Request, State},
+    extract::Request,
     http::{HeaderMap, StatusCode, Uri, header::WWW_AUTHENTICATE},
     middleware::Next,
     response::{IntoResponse, Response},
@@ -410,19 +410,17 @@ impl Refusal {
     }
 }
 
-/// Middleware: authenticates the request and hands its [`Identity`] on in the request's
-/// extensions, or answers the refusal.
-pub(crate) async fn authenticate(
-    State(auth): State<Authenticator>,
+/// Authenticates the request (`certificate`: the caller of its verified client
+/// certificate) and hands its [`Identity`] on in the request's extensions, or answers
+/// the refusal. Part of the edge's one identifying layer (`http::identify`).
+pub(crate) async fn admit(
+    auth: &Authenticator,
+    certificate: Option<&crate::Caller>,
     mut request: Request,
     next: Next,
 ) -> Response {
-    let certificate = request
-        .extensions()
-        .get::<super::ClientCertificate>()
-        .map(|c| c.0.clone());
     match auth
-        .authenticate(request.uri(), request.headers(), certificate.as_ref())
+        .authenticate(request.uri(), request.headers(), certificate)
         .await
     {
         Ok(identity) => {

@@ -127,6 +127,25 @@ pub(super) async fn authenticated(
             "target_added_p50_us": TARGET_AUTH_ADDED_P50_US,
         }));
     }
+    if super::instructions::available() {
+        let plain = super::instructions::per_call(plain_config, None, dir).await?;
+        println!("instructions per call (callgrind, user space): plain gateway {plain}");
+        for (how, config, credential) in &credentials {
+            let edge = super::instructions::per_call(config, Some(credential), dir).await?;
+            let added = i128::from(edge) - i128::from(plain);
+            println!(
+                "instructions per call (callgrind, user space): auth ({how}) + roles + audit {edge}, added {added:+}"
+            );
+            rows.push(json!({
+                "case": format!("instructions per call (callgrind, user space): auth ({how}) + roles + audit vs without"),
+                "plain": plain,
+                "authenticated": edge,
+                "added": added,
+            }));
+        }
+    } else {
+        println!("valgrind is not installed: no instruction counts (apt-get install valgrind)");
+    }
     if std::env::var_os("TOOLMESH_BENCH_AUTH_BREAKDOWN").is_some() {
         let base = std::fs::read_to_string(plain_config)?;
         let plain = Gateway::start(plain_config, &[]).await?;

@@ -6,6 +6,7 @@
 //! (where installed) and the authenticated rows.
 
 mod auth;
+mod instructions;
 mod nginx;
 
 use std::{process::Stdio, time::Duration};

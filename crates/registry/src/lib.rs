@@ -8,6 +8,7 @@ pub mod discovery;
 mod error;
 mod events;
 mod limits;
+mod name_glob;
 mod policy;
 mod registry;
 mod report;

@@ -10,6 +10,8 @@ use serde::{Deserialize, Serialize};
 use toolmesh_core::{CallContext, CallError};
 use toolmesh_resilience::{RateLimitConfig, RateLimiter};
 
+use crate::name_glob::NameGlob;
+
 /// One rate limit.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -39,8 +41,8 @@ pub struct RateRuleError {
 }
 
 struct Compiled {
-    principal: Option<glob::Pattern>,
-    tool: Option<glob::Pattern>,
+    principal: Option<NameGlob>,
+    tool: Option<NameGlob>,
     limiter: RateLimiter,
     label: Arc<str>,
 }
@@ -71,7 +73,7 @@ impl RateLimits {
             .map(|(index, rule)| {
                 let pattern = |glob: &Option<String>| {
                     glob.as_deref()
-                        .map(glob::Pattern::new)
+                        .map(NameGlob::new)
                         .transpose()
                         .map_err(|e| RateRuleError {
                             index,

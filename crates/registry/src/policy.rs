@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::name_glob::NameGlob;
+
 /// What one role may use: names matching an `allow` glob and no `deny` glob.
 ///
 /// Globs match a tool's catalog name (`fs__write_file`) or its own name (`write_file`);
@@ -35,8 +37,8 @@ pub struct PolicyError {
 
 #[derive(Debug)]
 struct Role {
-    allow: Vec<glob::Pattern>,
-    deny: Vec<glob::Pattern>,
+    allow: Vec<NameGlob>,
+    deny: Vec<NameGlob>,
 }
 
 /// Roles and their grants, compiled.
@@ -56,11 +58,11 @@ impl Policy {
     ) -> Result<Self, PolicyError> {
         let mut compiled = BTreeMap::new();
         for (name, grant) in roles {
-            let patterns = |globs: &[String]| -> Result<Vec<glob::Pattern>, PolicyError> {
+            let patterns = |globs: &[String]| -> Result<Vec<NameGlob>, PolicyError> {
                 globs
                     .iter()
                     .map(|g| {
-                        glob::Pattern::new(g).map_err(|e| PolicyError {
+                        NameGlob::new(g).map_err(|e| PolicyError {
                             role: name.clone(),
                             glob: g.clone(),
                             reason: e.to_string(),
@@ -82,7 +84,7 @@ impl Policy {
     /// Whether a caller with `roles` may use `rendered` (its catalog name) whose own name
     /// is `bare`: some role allows it and none denies it. `Err` says why not.
     pub fn check(&self, roles: &[String], rendered: &str, bare: &str) -> Result<(), String> {
-        let matches = |p: &glob::Pattern| p.matches(rendered) || p.matches(bare);
+        let matches = |p: &NameGlob| p.matches(rendered) || p.matches(bare);
         for name in roles {
             if let Some(role) = self.roles.get(name)
                 && let Some(deny) = role.deny.iter().find(|p| matches(p))

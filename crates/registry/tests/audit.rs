@@ -28,6 +28,15 @@ fn alice(request: &str) -> CallContext {
     ctx
 }
 
+/// An audit log of `file` holding lines for `interval`.
+fn held(file: std::path::PathBuf, interval: Duration) -> std::io::Result<Audit> {
+    Audit::new(AuditConfig {
+        file: Some(file),
+        flush_interval: Some(interval),
+        ..AuditConfig::default()
+    })
+}
+
 fn lines(path: &std::path::Path) -> anyhow::Result<Vec<Value>> {
     Ok(std::fs::read_to_string(path)?
         .lines()
@@ -135,11 +144,7 @@ async fn held_lines_are_written_by_a_clean_stop() -> anyhow::Result<()> {
     let registry = registry(&fixture).await?;
     let dir = tempfile::tempdir()?;
     let file = dir.path().join("audit.jsonl");
-    registry.set_audit(Some(Audit::new(AuditConfig {
-        file: Some(file.clone()),
-        flush_interval: Some(Duration::from_secs(3600)),
-        ..AuditConfig::default()
-    })?));
+    registry.set_audit(Some(held(file.clone(), Duration::from_secs(3600))?));
     for i in 0..5 {
         registry
             .call("fx__echo", None, &alice(&format!("r-{i}")))
@@ -161,11 +166,7 @@ async fn held_lines_are_written_each_interval_and_on_replacement() -> anyhow::Re
     let registry = registry(&fixture).await?;
     let dir = tempfile::tempdir()?;
     let file = dir.path().join("audit.jsonl");
-    registry.set_audit(Some(Audit::new(AuditConfig {
-        file: Some(file.clone()),
-        flush_interval: Some(Duration::from_millis(50)),
-        ..AuditConfig::default()
-    })?));
+    registry.set_audit(Some(held(file.clone(), Duration::from_millis(50))?));
     registry.call("fx__echo", None, &alice("r-1")).await?;
     tokio::time::timeout(Duration::from_secs(10), async {
         while lines(&file).map(|l| l.len()).unwrap_or(0) < 1 {
@@ -176,11 +177,7 @@ async fn held_lines_are_written_each_interval_and_on_replacement() -> anyhow::Re
     .map_err(|_| anyhow::anyhow!("the held line was not written within 10 s"))?;
 
     let second = dir.path().join("second.jsonl");
-    registry.set_audit(Some(Audit::new(AuditConfig {
-        file: Some(second.clone()),
-        flush_interval: Some(Duration::from_secs(3600)),
-        ..AuditConfig::default()
-    })?));
+    registry.set_audit(Some(held(second.clone(), Duration::from_secs(3600))?));
     registry.call("fx__echo", None, &alice("r-2")).await?;
     assert!(lines(&second)?.is_empty());
     registry.set_audit(None);

@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use toolmesh::{Endpoint, Session};
-use toolmesh_testkit::bench::{self, Caller};
+use toolmesh::Endpoint;
+use toolmesh_testkit::bench;
 
 use super::{Echo, Gateway, cpu_per_call};
 
@@ -72,20 +72,14 @@ pub(super) async fn authenticated(
     let mut rows = Vec::new();
     for pair in 1..=PAIRS {
         let plain = Gateway::start(plain_config, &[]).await?;
-        let open = Echo {
-            session: Session::connect(&Endpoint::url(plain.url.clone())).await?,
-            tool: "fixture__echo",
-        };
+        let open = Echo::ready(Endpoint::url(plain.url.clone()), "fixture__echo").await?;
         for ((how, config, credential), (p50s, cpus)) in credentials.iter().zip(&mut added) {
             let authed = Gateway::start(config, &[]).await?;
-            let caller = Echo {
-                session: Session::connect(
-                    &Endpoint::url(authed.url.clone()).bearer(credential.clone()),
-                )
-                .await?,
-                tool: "fixture__echo",
-            };
-            anyhow::ensure!(caller.call().await, "echo with the {how} failed");
+            let caller = Echo::ready(
+                Endpoint::url(authed.url.clone()).bearer(credential.clone()),
+                "fixture__echo",
+            )
+            .await?;
             let mut row = bench::compare(
                 &format!("pair {pair}: auth ({how}) + roles + audit vs without, 1 in flight"),
                 &open,
@@ -149,10 +143,7 @@ pub(super) async fn authenticated(
     if std::env::var_os("TOOLMESH_BENCH_AUTH_BREAKDOWN").is_some() {
         let base = std::fs::read_to_string(plain_config)?;
         let plain = Gateway::start(plain_config, &[]).await?;
-        let open = Echo {
-            session: Session::connect(&Endpoint::url(plain.url.clone())).await?,
-            tool: "fixture__echo",
-        };
+        let open = Echo::ready(Endpoint::url(plain.url.clone()), "fixture__echo").await?;
         let variants = [
             ("plain again", String::new()),
             (
@@ -185,11 +176,7 @@ pub(super) async fn authenticated(
             } else {
                 endpoint
             };
-            let caller = Echo {
-                session: Session::connect(&endpoint).await?,
-                tool: "fixture__echo",
-            };
-            anyhow::ensure!(caller.call().await, "echo via {label} failed");
+            let caller = Echo::ready(endpoint, "fixture__echo").await?;
             rows.push(
                 bench::compare(
                     &format!("breakdown: {label} vs plain, 1 in flight"),

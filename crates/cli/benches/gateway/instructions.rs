@@ -8,11 +8,8 @@
 use std::{path::Path, process::Stdio, time::Duration};
 
 use anyhow::Context;
-use tokio::{
-    io::{AsyncBufReadExt, BufReader},
-    process::{Child, Command},
-};
-use toolmesh::{Endpoint, Session};
+use tokio::process::{Child, Command};
+use toolmesh::Endpoint;
 use toolmesh_testkit::bench::Caller;
 
 use super::Echo;
@@ -78,28 +75,14 @@ pub(super) async fn per_call(
 /// Warms the gateway up, counts `CALLS` calls and dumps; the gateway's pid.
 async fn count(child: &mut Child, credential: Option<&str>) -> anyhow::Result<u32> {
     let pid = child.id().context("valgrind exited at once")?;
-    let stdout = child.stdout.take().context("no stdout")?;
-    let mut lines = BufReader::new(stdout).lines();
-    let url = tokio::time::timeout(Duration::from_secs(120), async {
-        while let Some(line) = lines.next_line().await? {
-            if let Some(url) = line.strip_prefix("toolmesh listening on ") {
-                return Ok(url.trim().to_owned());
-            }
-        }
-        anyhow::bail!("toolmesh exited under valgrind before listening")
-    })
-    .await
-    .context("toolmesh under valgrind did not listen within 120 s")??;
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    // Slow to start under valgrind.
+    let url = super::listening_url(child, Duration::from_secs(120)).await?;
     let endpoint = Endpoint::url(url);
     let endpoint = match credential {
         Some(credential) => endpoint.bearer(credential),
         None => endpoint,
     };
-    let echo = Echo {
-        session: Session::connect(&endpoint).await?,
-        tool: "fixture__echo",
-    };
+    let echo = Echo::ready(endpoint, "fixture__echo").await?;
     for _ in 0..50 {
         anyhow::ensure!(echo.call().await, "echo under valgrind failed");
     }

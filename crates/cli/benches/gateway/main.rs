@@ -40,6 +40,18 @@ struct Echo {
     tool: &'static str,
 }
 
+impl Echo {
+    /// A session at `endpoint` calling `tool`, once one call has succeeded.
+    async fn ready(endpoint: Endpoint, tool: &'static str) -> anyhow::Result<Self> {
+        let echo = Self {
+            session: Session::connect(&endpoint).await?,
+            tool,
+        };
+        anyhow::ensure!(echo.call().await, "the first `{tool}` call failed");
+        Ok(echo)
+    }
+}
+
 impl Caller for Echo {
     async fn call(&self) -> bool {
         let ctx = CallContext::with_timeout(Duration::from_secs(30));
@@ -82,19 +94,7 @@ impl Gateway {
             .context("cannot start toolmesh (is taskset installed?)")?;
 
         let pid = child.id().context("toolmesh exited at once")?;
-        let stdout = child.stdout.take().context("no stdout")?;
-        let mut lines = BufReader::new(stdout).lines();
-        let url = tokio::time::timeout(Duration::from_secs(30), async {
-            while let Some(line) = lines.next_line().await? {
-                if let Some(url) = line.strip_prefix("toolmesh listening on ") {
-                    return Ok(url.trim().to_owned());
-                }
-            }
-            anyhow::bail!("toolmesh exited before listening")
-        })
-        .await
-        .context("toolmesh did not start in time")??;
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let url = listening_url(&mut child, Duration::from_secs(30)).await?;
         bench::pin(pid, cpus)?;
         Ok(Self { child, pid, url })
     }
@@ -120,6 +120,25 @@ impl Gateway {
         let _ = self.child.start_kill();
         let _ = tokio::time::timeout(Duration::from_secs(5), self.child.wait()).await;
     }
+}
+
+/// The URL a starting `toolmesh serve` prints, within `within`; its stdout is drained
+/// from then on.
+async fn listening_url(child: &mut Child, within: Duration) -> anyhow::Result<String> {
+    let stdout = child.stdout.take().context("no stdout")?;
+    let mut lines = BufReader::new(stdout).lines();
+    let url = tokio::time::timeout(within, async {
+        while let Some(line) = lines.next_line().await? {
+            if let Some(url) = line.strip_prefix("toolmesh listening on ") {
+                return Ok(url.trim().to_owned());
+            }
+        }
+        anyhow::bail!("toolmesh exited before listening")
+    })
+    .await
+    .with_context(|| format!("toolmesh did not listen within {within:?}"))??;
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Ok(url)
 }
 
 /// CPU time (user + system) a process has used, from `/proc/<pid>/stat`.
@@ -187,11 +206,7 @@ async fn one_gateway(
 ) -> anyhow::Result<Vec<Value>> {
     let gateway = Gateway::start(config, extra).await?;
     let (_, rss_idle) = gateway.memory_mb()?;
-    let through = Echo {
-        session: Session::connect(&Endpoint::url(gateway.url.clone())).await?,
-        tool: "fixture__echo",
-    };
-    anyhow::ensure!(through.call().await, "echo through the gateway failed");
+    let through = Echo::ready(Endpoint::url(gateway.url.clone()), "fixture__echo").await?;
 
     let mut rows = Vec::new();
     for inflight in [1, 32] {
@@ -288,11 +303,7 @@ async fn body() -> anyhow::Result<Vec<Value>> {
             fixture.http_url()
         ),
     )?;
-    let direct = Echo {
-        session: Session::connect(&Endpoint::url(fixture.http_url())).await?,
-        tool: "echo",
-    };
-    anyhow::ensure!(direct.call().await, "direct echo failed");
+    let direct = Echo::ready(Endpoint::url(fixture.http_url()), "echo").await?;
     let mut rows = Vec::new();
     if std::env::var_os("TOOLMESH_BENCH_EDGE_ONLY").is_some() {
         rows.extend(auth::authenticated(&config, dir.path()).await?);
@@ -317,14 +328,7 @@ async fn body() -> anyhow::Result<Vec<Value>> {
     }
     // The same through `toolmesh serve --stateless` (JSON answers, no sessions).
     let gateway = Gateway::start(&config, &["--stateless"]).await?;
-    let stateless = Echo {
-        session: Session::connect(&Endpoint::url(gateway.url.clone())).await?,
-        tool: "fixture__echo",
-    };
-    anyhow::ensure!(
-        stateless.call().await,
-        "echo through the stateless gateway failed"
-    );
+    let stateless = Echo::ready(Endpoint::url(gateway.url.clone()), "fixture__echo").await?;
     for inflight in [1, 32] {
         rows.push(
             bench::compare(
@@ -359,17 +363,9 @@ async fn nginx_hop(
         println!("nginx is not installed: no L7 reference row (apt-get install nginx-light)");
         return Ok(Vec::new());
     };
-    let hop = Echo {
-        session: Session::connect(&Endpoint::url(nginx.url.clone())).await?,
-        tool: "echo",
-    };
-    anyhow::ensure!(hop.call().await, "echo through nginx failed");
+    let hop = Echo::ready(Endpoint::url(nginx.url.clone()), "echo").await?;
     let gateway = Gateway::start(config, &[]).await?;
-    let through = Echo {
-        session: Session::connect(&Endpoint::url(gateway.url.clone())).await?,
-        tool: "fixture__echo",
-    };
-    anyhow::ensure!(through.call().await, "echo through the gateway failed");
+    let through = Echo::ready(Endpoint::url(gateway.url.clone()), "fixture__echo").await?;
     let mut rows = Vec::new();
     for inflight in [1, 32] {
         rows.push(
@@ -425,18 +421,8 @@ async fn unpinned(plain_config: &std::path::Path) -> anyhow::Result<Vec<Value>> 
     std::fs::write(&config, plain.replace(fixture_url, fixture.http_url()))?;
     let gateway = Gateway::start_on(BOTH, &config, &[]).await?;
     bench::pin(std::process::id(), BOTH)?;
-    let direct = Echo {
-        session: Session::connect(&Endpoint::url(fixture.http_url())).await?,
-        tool: "echo",
-    };
-    let through = Echo {
-        session: Session::connect(&Endpoint::url(gateway.url.clone())).await?,
-        tool: "fixture__echo",
-    };
-    anyhow::ensure!(
-        through.call().await,
-        "echo through the unpinned gateway failed"
-    );
+    let direct = Echo::ready(Endpoint::url(fixture.http_url()), "echo").await?;
+    let through = Echo::ready(Endpoint::url(gateway.url.clone()), "fixture__echo").await?;
     let mut rows = Vec::new();
     for inflight in [1, 32] {
         let mut row = bench::compare(

@@ -24,7 +24,7 @@ use axum::{
     body::Body,
     extract::{Request, State},
     http::{Method, StatusCode, header},
-    middleware::Next,
+    middleware::{Next, from_fn_with_state},
     response::{IntoResponse, Response},
     routing::get,
     serve::ListenerExt,
@@ -325,47 +325,38 @@ pub fn router(state: GatewayState) -> Router {
         config,
     );
     let fast = fast_path::FastPath::new(state.clone(), sessions.clone());
-    let mcp = Router::new()
-        .nest_service("/mcp", mcp)
-        .layer(axum::middleware::from_fn_with_state(
-            sessions.clone(),
-            sessions::delete,
-        ))
-        // After the checks below (the session's owner among them), so it sees only
-        // requests rmcp would serve.
-        .layer(axum::middleware::from_fn_with_state(fast, fast_path::serve))
-        .layer(axum::middleware::from_fn_with_state(
-            sessions::Owners::new(sessions),
-            sessions::bind,
-        ))
-        // Reads POST bodies itself, with the limit: no RequestBodyLimitLayer here,
-        // whose error mid-stream would surface as a 500.
-        .layer(axum::middleware::from_fn_with_state(
-            options.max_body_bytes,
-            requests::check,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            require_ready,
-        ));
-    let status = Router::new()
-        .route("/status", get(status::status))
-        .with_state(state.clone());
     // Identified (client certificate, then credentials) before anything else is done
     // for the request (its body is not even read), after the Host check: one layer.
     let edge = Edge {
         callers: state.inner.client_callers.clone(),
         auth: options.auth.clone(),
     };
-    let (mcp, status) = (
-        mcp.layer(axum::middleware::from_fn_with_state(edge.clone(), identify)),
-        status.layer(axum::middleware::from_fn_with_state(edge, identify)),
-    );
-    let mcp = mcp.layer(axum::middleware::from_fn_with_state(
-        allowed.clone(),
-        guard::guard,
-    ));
-    let status = status.layer(axum::middleware::from_fn_with_state(allowed, guard::guard));
+    // One stack on one route, outermost first. (`Router::layer` boxes each layer and
+    // clones every box beneath it per request: 43 boxed clones per `tools/call`.)
+    let mcp = tower::ServiceBuilder::new()
+        .layer(from_fn_with_state(allowed.clone(), guard::guard))
+        .layer(from_fn_with_state(edge.clone(), identify))
+        .layer(from_fn_with_state(state.clone(), require_ready))
+        // Reads POST bodies itself, with the limit: no RequestBodyLimitLayer here,
+        // whose error mid-stream would surface as a 500.
+        .layer(from_fn_with_state(options.max_body_bytes, requests::check))
+        .layer(from_fn_with_state(
+            sessions::Owners::new(sessions.clone()),
+            sessions::bind,
+        ))
+        // After the checks above (the session's owner among them), so it sees only
+        // requests rmcp would serve.
+        .layer(from_fn_with_state(fast, fast_path::serve))
+        .layer(from_fn_with_state(sessions, sessions::delete))
+        .service(SharedMcp(Arc::new(mcp)));
+    let mcp = Router::new()
+        .route_service("/mcp", mcp.clone())
+        .route_service("/mcp/{*rest}", mcp);
+    let status = Router::new()
+        .route("/status", get(status::status))
+        .with_state(state.clone())
+        .layer(from_fn_with_state(edge, identify))
+        .layer(from_fn_with_state(allowed, guard::guard));
     let mut open = Router::new()
         .route("/healthz", get(status::healthz))
         .route("/readyz", get(status::readyz))
@@ -380,6 +371,29 @@ pub fn router(state: GatewayState) -> Router {
     open.merge(status)
         .layer(RequestBodyLimitLayer::new(options.max_body_bytes))
         .merge(mcp)
+}
+
+/// rmcp's service behind one `Arc`: each middleware clones what it wraps per request,
+/// and rmcp's own clone copies its configuration (allowed hosts, origins).
+#[derive(Clone)]
+struct SharedMcp(Arc<StreamableHttpService<CatalogServer, LocalSessionManager>>);
+
+impl tower::Service<Request> for SharedMcp {
+    type Response = Response;
+    type Error = std::convert::Infallible;
+    type Future = toolmesh_core::BoxFuture<'static, Result<Response, Self::Error>>;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let service = self.0.clone();
+        Box::pin(async move { Ok(service.handle(request).await.map(Body::new)) })
+    }
 }
 
 /// What the identifying layer needs: the callers of verified client certificates, by

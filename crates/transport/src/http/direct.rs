@@ -1,9 +1,10 @@
 //! `tools/call` posted straight on an established streamable-HTTP session — the upstream
 //! leg of the gateway's data plane. rmcp owns the session (handshake, its id, the
 //! standalone stream, re-initialising after a 404, every other method); a call here is
-//! one POST with that session's headers on the shared keep-alive pool, sent and read by
-//! rmcp's own reqwest client code, without rmcp's worker task and channels. Only the
-//! answer's envelope is parsed until it is known to be the call's result.
+//! one POST with that session's headers, without rmcp's worker task and channels: on
+//! hyper's keep-alive pool for `http://` upstreams ([`wire`]), else by rmcp's own
+//! reqwest client code. Only the answer's envelope is parsed until it is known to be the
+//! call's result.
 //!
 //! The call's SSE stream also carries what the server says about the call: progress and
 //! logs go to the call's relay, requests (sampling, elicitation, roots) are asked of the
@@ -44,6 +45,8 @@ use toolmesh_core::Relay;
 
 use crate::session::ServerEvent;
 
+mod wire;
+
 /// A call's SSE stream, as rmcp's client code hands it over.
 type Events = futures::stream::BoxStream<'static, Result<sse_stream::Sse, SseError>>;
 
@@ -69,6 +72,8 @@ pub(crate) struct Attached {
     session: Arc<str>,
     auth: Option<String>,
     headers: HashMap<HeaderName, HeaderValue>,
+    /// The same POST for hyper's pool; `None`: rmcp's reqwest code posts.
+    prepared: Option<wire::Prepared>,
 }
 
 /// The session rmcp established, noted from its POSTs; `None` until it has one.
@@ -97,6 +102,7 @@ impl Upstream {
             return;
         }
         self.attached.store(Some(Arc::new(Attached {
+            prepared: wire::Prepared::new(uri, session, auth.as_deref(), headers),
             uri: uri.clone(),
             session: session.clone(),
             auth: auth.clone(),
@@ -159,16 +165,24 @@ pub(crate) async fn call(
         ClientRequest::CallToolRequest(CallToolRequest::new(params)),
         id.clone(),
     );
-    let posted = client
-        .post_message_with_max_sse_event_size(
-            attached.uri.clone(),
-            message,
-            Some(attached.session.clone()),
-            attached.auth.clone(),
-            attached.headers.clone(),
-            event_limit,
-        )
-        .await;
+    let posted = match &attached.prepared {
+        Some(prepared) => match serde_json::to_vec(&message) {
+            Ok(body) => wire::post(prepared, body, event_limit).await,
+            Err(e) => Err(StreamableHttpError::Deserialize(e)),
+        },
+        None => {
+            client
+                .post_message_with_max_sse_event_size(
+                    attached.uri.clone(),
+                    message,
+                    Some(attached.session.clone()),
+                    attached.auth.clone(),
+                    attached.headers.clone(),
+                    event_limit,
+                )
+                .await
+        }
+    };
     match posted {
         Ok(StreamableHttpPostResponse::Sse(stream, _)) => {
             read_answer(stream, client, attached, &id, &listeners, event_limit).await

@@ -349,8 +349,10 @@ pub fn router(state: GatewayState) -> Router {
         .layer(from_fn_with_state(fast, fast_path::serve))
         .layer(from_fn_with_state(sessions, sessions::delete))
         .service(SharedMcp(Arc::new(mcp)));
+    // Every path under `/mcp` too, as the nested service it was before.
     let mcp = Router::new()
         .route_service("/mcp", mcp.clone())
+        .route_service("/mcp/", mcp.clone())
         .route_service("/mcp/{*rest}", mcp);
     let status = Router::new()
         .route("/status", get(status::status))

@@ -69,6 +69,22 @@ struct Seen {
     logs: Mutex<Vec<LoggingMessageNotificationParam>>,
 }
 
+/// Whether `seen` gets a log line naming the calculator within `within`.
+async fn logged_within(seen: &Seen, within: Duration) -> bool {
+    let logged = || {
+        seen.logs
+            .lock()
+            .is_ok_and(|logs| logs.iter().any(|l| l.data["tool"] == "calculator"))
+    };
+    tokio::time::timeout(within, async {
+        while !logged() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .is_ok()
+}
+
 impl Relay for Seen {
     fn progress(&self, progress: ProgressNotificationParam) {
         self.progress
@@ -141,12 +157,10 @@ async fn an_exposed_agent_answers_a_client_with_progress_and_structured_output()
             .as_deref()
             .is_some_and(|m| m.contains("calculator"))
     );
+    // Logs come on the session's stream, not the call's: one may land just after the
+    // answer (the relay still takes it for a moment).
     assert!(
-        seen.logs
-            .lock()
-            .unwrap()
-            .iter()
-            .any(|l| l.data["tool"] == "calculator"),
+        logged_within(&seen, Duration::from_secs(5)).await,
         "a log line per tool call"
     );
     // A client that asks for warnings and above gets no info lines, still progress.
@@ -172,6 +186,29 @@ async fn an_exposed_agent_answers_a_client_with_progress_and_structured_output()
         .await?;
     assert_eq!(result.structured_content.unwrap_or_default()["answer"], "3");
     assert_eq!(quiet.progress.lock().map(|p| p.len()).unwrap_or(0), 1);
+    // Back at info, a third call's log arrives on the same stream after any the quiet
+    // call could have sent: by then the quiet call must have seen none.
+    session
+        .set_log_level(
+            LoggingLevel::Info,
+            &CallContext::with_timeout(Duration::from_secs(10)),
+        )
+        .await?;
+    scripted.push(Reply::tool_call(ScriptedCall::new(
+        "calculator",
+        json!({"expression": "2 + 2"}),
+    )));
+    scripted.push(Reply::text("4"));
+    let loud = Arc::new(Seen::default());
+    let ctx = CallContext::with_timeout(Duration::from_secs(20)).relay_to(loud.clone());
+    session
+        .call_tool(
+            "solve",
+            json!({"task": "2 + 2?"}).as_object().cloned(),
+            &ctx,
+        )
+        .await?;
+    assert!(logged_within(&loud, Duration::from_secs(5)).await);
     assert!(
         quiet.logs.lock().map(|l| l.is_empty()).unwrap_or(false),
         "logging/setLevel honoured"
@@ -191,7 +228,7 @@ async fn an_exposed_agent_answers_a_client_with_progress_and_structured_output()
         .await
         .expect_err("`task` is required");
     assert!(bad.to_string().contains("task"), "{bad}");
-    assert_eq!(scripted.request_count(), 4);
+    assert_eq!(scripted.request_count(), 6);
     shutdown.cancel();
     Ok(())
 }

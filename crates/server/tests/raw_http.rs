@@ -271,3 +271,32 @@ async fn status_shows_command_lines_only_in_detail_from_this_machine() -> anyhow
     gateway.stop().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn mcp_is_served_under_its_path_with_the_same_checks_and_nowhere_else() -> anyhow::Result<()>
+{
+    let fixture = FixtureServer::start(FixtureOptions::new()).await?;
+    let gateway = Gateway::start(Endpoint::url(fixture.http_url()), HttpOptions::default()).await?;
+    let client = reqwest::Client::new();
+    let params = json!({ "protocolVersion": "2025-11-25", "capabilities": {},
+                         "clientInfo": { "name": "raw-http", "version": "0" } });
+    let initialize = json!({ "jsonrpc": "2.0", "id": 1, "method": "initialize", "params": params });
+    let status = |path: &'static str, host: Option<&'static str>| {
+        let mut request = client
+            .post(gateway.url(path))
+            .header("accept", ACCEPT)
+            .json(&initialize);
+        if let Some(host) = host {
+            request = request.header("host", host);
+        }
+        async move { anyhow::Ok(request.send().await?.status().as_u16()) }
+    };
+    for path in ["/mcp", "/mcp/", "/mcp/sub"] {
+        assert_eq!(status(path, None).await?, 200, "{path}");
+        // The Host check guards every path MCP is served on.
+        assert_eq!(status(path, Some("evil.example")).await?, 403, "{path}");
+    }
+    assert_eq!(status("/nowhere", None).await?, 404);
+    gateway.stop().await;
+    Ok(())
+}

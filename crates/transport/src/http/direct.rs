@@ -125,7 +125,8 @@ impl Upstream {
 pub(crate) enum Outcome {
     /// The server's answer: its result, or the JSON-RPC error it gave.
     Answered(Result<CallToolResult, ErrorData>),
-    /// Nothing was run (the server no longer knows the session): go the rmcp way.
+    /// Nothing was run (the server no longer knows the session, or nothing was sent):
+    /// go the rmcp way.
     NotSent,
     /// The POST or its stream failed.
     Failed(StreamableHttpError<reqwest::Error>),
@@ -168,7 +169,8 @@ pub(crate) async fn call(
     let posted = match &attached.prepared {
         Some(prepared) => match serde_json::to_vec(&message) {
             Ok(body) => wire::post(prepared, body, event_limit).await,
-            Err(e) => Err(StreamableHttpError::Deserialize(e)),
+            // Nothing was sent: rmcp's path says what is wrong with the message.
+            Err(_) => return Outcome::NotSent,
         },
         None => {
             client

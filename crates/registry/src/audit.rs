@@ -50,6 +50,16 @@ pub struct AuditConfig {
     pub flush_interval: Option<Duration>,
 }
 
+impl AuditConfig {
+    /// What is wrong with `flush_interval`, if anything: a zero interval would write
+    /// without pause.
+    pub fn flush_interval_problem(&self) -> Option<&'static str> {
+        (self.flush_interval == Some(Duration::ZERO)).then_some(
+            "must be longer than 0 (e.g. 100ms); leave it out to write each line as its call ends",
+        )
+    }
+}
+
 fn default_max_bytes() -> u64 {
     100 * 1024 * 1024
 }
@@ -120,11 +130,10 @@ impl Audit {
     ///
     /// When the file cannot be opened for appending; the error names it.
     pub fn new(config: AuditConfig) -> io::Result<Self> {
-        if config.flush_interval == Some(Duration::ZERO) {
+        if let Some(problem) = config.flush_interval_problem() {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
-                "gateway.audit.flush_interval must be longer than 0 (e.g. 100ms); \
-                 leave it out to write each line as its call ends",
+                format!("gateway.audit.flush_interval {problem}"),
             ));
         }
         let mut flusher_thread = None;

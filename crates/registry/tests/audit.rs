@@ -11,6 +11,8 @@ use toolmesh_registry::{
 use toolmesh_testkit::{FixtureOptions, FixtureServer};
 use toolmesh_transport::Endpoint;
 
+mod common;
+
 async fn registry(fixture: &FixtureServer) -> anyhow::Result<Registry> {
     let spec = ServiceSpec::single(ServerId::new("fx"), Endpoint::url(fixture.http_url()));
     let registry = Registry::from_specs(vec![spec], RegistryOptions::default()).await?;
@@ -168,13 +170,10 @@ async fn held_lines_are_written_each_interval_and_on_replacement() -> anyhow::Re
     let file = dir.path().join("audit.jsonl");
     registry.set_audit(Some(held(file.clone(), Duration::from_millis(50))?));
     registry.call("fx__echo", None, &alice("r-1")).await?;
-    tokio::time::timeout(Duration::from_secs(10), async {
-        while lines(&file).map(|l| l.len()).unwrap_or(0) < 1 {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+    common::wait_for("the held line in the file", async || {
+        lines(&file).is_ok_and(|l| !l.is_empty())
     })
-    .await
-    .map_err(|_| anyhow::anyhow!("the held line was not written within 10 s"))?;
+    .await;
 
     let second = dir.path().join("second.jsonl");
     registry.set_audit(Some(held(second.clone(), Duration::from_secs(3600))?));

@@ -83,14 +83,13 @@ impl GatewayConfig {
     /// The file cannot be opened, at `gateway.audit.file`; a zero
     /// `gateway.audit.flush_interval`.
     pub(crate) fn audit(&self) -> Result<Option<Audit>, Problem> {
-        self.audit.clone().map(Audit::new).transpose().map_err(|e| {
-            let key = if e.kind() == std::io::ErrorKind::InvalidInput {
-                "flush_interval"
-            } else {
-                "file"
-            };
-            Problem::new(&["gateway", "audit", key], 2, e.to_string())
-        })
+        let Some(config) = &self.audit else {
+            return Ok(None);
+        };
+        check_audit(config)?;
+        Audit::new(config.clone())
+            .map(Some)
+            .map_err(|e| Problem::new(&["gateway", "audit", "file"], 2, e.to_string()))
     }
 }
 
@@ -274,6 +273,18 @@ impl JwtConfig {
     }
 }
 
+/// The audit settings checked without opening the file.
+fn check_audit(audit: &AuditConfig) -> Result<(), Problem> {
+    match audit.flush_interval_problem() {
+        Some(problem) => Err(Problem::new(
+            &["gateway", "audit", "flush_interval"],
+            2,
+            problem,
+        )),
+        None => Ok(()),
+    }
+}
+
 /// Checks `gateway`; problems name their key path.
 pub(crate) fn check(gateway: &GatewayConfig) -> Result<(), Problem> {
     if let Some(auth) = &gateway.auth {
@@ -281,15 +292,8 @@ pub(crate) fn check(gateway: &GatewayConfig) -> Result<(), Problem> {
     }
     gateway.policy()?;
     gateway.rate_limits()?;
-    if let Some(audit) = &gateway.audit
-        && audit.flush_interval == Some(std::time::Duration::ZERO)
-    {
-        return Err(Problem::new(
-            &["gateway", "audit", "flush_interval"],
-            2,
-            "must be longer than 0 (e.g. 100ms); leave it out to write each line as its \
-             call ends",
-        ));
+    if let Some(audit) = &gateway.audit {
+        check_audit(audit)?;
     }
     if let Some(tls) = &gateway.tls {
         tls.server_config()

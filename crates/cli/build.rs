@@ -1,27 +1,54 @@
-//! Links the `toolmesh` binary with packed relative relocations (DT_RELR) where the
-//! toolchain and C library support them: the position-independent binary's 2.5 MiB
-//! relocation table, read whole at every start and resident from then on, becomes
-//! ~40 KiB (docs/benchmarks.md, the gateway's memory).
+//! Link settings of the `toolmesh` binary that keep its resident memory small
+//! (docs/benchmarks.md, the gateway's memory):
+//! - packed relative relocations (DT_RELR) where the toolchain and C library support
+//!   them: the position-independent binary's 2.5 MiB relocation table, read whole at
+//!   every start and resident from then on, becomes ~40 KiB;
+//! - in release builds, the functions a relayed call runs, then those only start-up runs,
+//!   laid out together (`link/text-order.txt`, made by `link/text-order.py`): the kernel
+//!   maps code in 64 KiB windows around each page touched, so scattered hot functions
+//!   kept ~19 MiB of the 30 MiB of code resident.
 
-use std::{io::Write, process::Command, process::Stdio};
+use std::{
+    io::Write,
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+};
 
-const FLAG: &str = "-Wl,-z,pack-relative-relocs";
+const RELR: &str = "-Wl,-z,pack-relative-relocs";
+const ORDER_FILE: &str = "link/text-order.txt";
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-changed={ORDER_FILE}");
+    println!("cargo:rustc-check-cfg=cfg(toolmesh_text_order)");
+    let out = PathBuf::from(std::env::var("OUT_DIR").unwrap_or_else(|_| ".".to_owned()));
     let target_gnu_linux = std::env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux")
         && std::env::var("CARGO_CFG_TARGET_ENV").as_deref() == Ok("gnu");
-    if target_gnu_linux && links_with_relr() {
-        println!("cargo:rustc-link-arg-bins={FLAG}");
+    if target_gnu_linux && cc_links_with_relr(&out) {
+        println!("cargo:rustc-link-arg-bins={RELR}");
+    }
+    let release = std::env::var("PROFILE").as_deref() == Ok("release");
+    let order = Path::new(env!("CARGO_MANIFEST_DIR")).join(ORDER_FILE);
+    if release && target_gnu_linux {
+        let flags = [
+            format!("-Wl,--symbol-ordering-file={}", order.display()),
+            "-Wl,--no-warn-symbol-ordering".to_owned(),
+        ];
+        if rustc_links_with(&out, &flags) {
+            for flag in flags {
+                println!("cargo:rustc-link-arg-bins={flag}");
+            }
+            // `memory::release_startup_text` may trust the markers' order.
+            println!("cargo:rustc-cfg=toolmesh_text_order");
+        }
     }
 }
 
-/// Whether `cc` links a program with the flag (binutils >= 2.38 and glibc >= 2.36).
-fn links_with_relr() -> bool {
-    let out = std::env::var("OUT_DIR").unwrap_or_else(|_| ".".to_owned());
-    let program = std::path::Path::new(&out).join("relr-probe");
+/// Whether `cc` links a program with RELR (binutils >= 2.38 and glibc >= 2.36).
+fn cc_links_with_relr(out: &Path) -> bool {
+    let program = out.join("relr-probe");
     let Ok(mut cc) = Command::new("cc")
-        .args(["-x", "c", "-", FLAG, "-o"])
+        .args(["-x", "c", "-", RELR, "-o"])
         .arg(&program)
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
@@ -36,4 +63,42 @@ fn links_with_relr() -> bool {
         .is_some_and(|mut stdin| stdin.write_all(b"int main(void) { return 0; }\n").is_ok());
     let linked = cc.wait().is_ok_and(|status| status.success());
     written && linked && Command::new(&program).status().is_ok_and(|s| s.success())
+}
+
+/// Whether rustc, with this build's flags, links a program with `flags` (the symbol
+/// ordering needs lld or mold, rustc's default linker here; GNU ld refuses it).
+fn rustc_links_with(out: &Path, flags: &[String]) -> bool {
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".to_owned());
+    let program = out.join("order-probe");
+    let mut command = Command::new(rustc);
+    command.args([
+        "-",
+        "--crate-name",
+        "order_probe",
+        "--crate-type",
+        "bin",
+        "-o",
+    ]);
+    command.arg(&program);
+    if let Ok(target) = std::env::var("TARGET") {
+        command.args(["--target", &target]);
+    }
+    let rustflags = std::env::var("CARGO_ENCODED_RUSTFLAGS").unwrap_or_default();
+    command.args(rustflags.split('\x1f').filter(|f| !f.is_empty()));
+    for flag in flags {
+        command.arg(format!("-Clink-arg={flag}"));
+    }
+    let Ok(mut rustc) = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+    else {
+        return false;
+    };
+    let written = rustc
+        .stdin
+        .take()
+        .is_some_and(|mut stdin| stdin.write_all(b"fn main() {}\n").is_ok());
+    written && rustc.wait().is_ok_and(|status| status.success())
 }

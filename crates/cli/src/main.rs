@@ -4,6 +4,7 @@ mod cli;
 mod commands;
 mod failure;
 mod logging;
+mod memory;
 mod native;
 mod output;
 mod routing;
@@ -19,19 +20,8 @@ use clap::Parser;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// mimalloc asks for transparent huge pages for its arenas, so each 2 MiB page it
-/// touches is resident whole: ~14 MiB of an idle gateway's RSS. None for this process.
-fn without_huge_pages() {
-    #[cfg(target_os = "linux")]
-    // SAFETY: PR_SET_THP_DISABLE takes integer arguments and touches no memory of ours.
-    #[allow(unsafe_code)]
-    unsafe {
-        libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
-    }
-}
-
 fn main() -> ExitCode {
-    without_huge_pages();
+    memory::without_huge_pages();
     let cli = cli::Cli::parse();
     let default_level = match cli.command {
         cli::Command::Serve(_) => "info",

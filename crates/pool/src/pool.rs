@@ -20,7 +20,8 @@ use tokio::{
 };
 use tokio_util::sync::CancellationToken;
 use toolmesh_core::{
-    CallContext, CallError, CallToolResult, InstanceId, JsonObject, Phase, duration::deadline_after,
+    BoxFuture, CallContext, CallError, CallToolResult, InstanceId, JsonObject, Phase,
+    duration::deadline_after,
 };
 use toolmesh_resilience::{Bulkhead, CircuitBreaker};
 use toolmesh_transport::{Endpoint, ServerEvent, Session};
@@ -346,8 +347,9 @@ impl Shared {
                 return Err(e);
             }
         };
+        // Boxed: rare, and would otherwise size every call's future.
         if self.config.pool.validate_on_acquire
-            && let Err(e) = lease.slot.session.ping(ctx).await
+            && let Err(e) = (Box::pin(lease.slot.session.ping(ctx)) as BoxFuture<'_, _>).await
         {
             self.retire(&lease.slot, "failed validation ping");
             admission.failure();
@@ -401,11 +403,23 @@ impl Shared {
     }
 
     async fn acquire(&self, ctx: &CallContext) -> Result<Lease, CallError> {
-        let started = Instant::now();
         if let Some(lease) = self.try_lease() {
             self.metrics.acquired(Duration::ZERO);
             return Ok(lease);
         }
+        // Boxed: waiting may open a session, whose future is many times the size of
+        // the rest of a call's and would be laid out inline in every call's.
+        let waiting: BoxFuture<'_, _> = Box::pin(self.wait_for_lease(ctx, Instant::now()));
+        waiting.await
+    }
+
+    /// [`acquire`](Self::acquire) when no session has room now: waits for one to free,
+    /// opening sessions up to `max_sessions`.
+    async fn wait_for_lease(
+        &self,
+        ctx: &CallContext,
+        started: Instant,
+    ) -> Result<Lease, CallError> {
         let wait_until = started
             .checked_add(self.config.pool.acquire_timeout)
             .map_or(ctx.deadline, |until| ctx.deadline.min(until));

@@ -232,10 +232,12 @@ impl Registry {
             .policy
             .cache_ttl
             .filter(|_| entry.idempotent || entry.read_only);
+        // The cached path boxed: it is rarer, and inline it would size every call's future.
         let mut routed = match cacheable {
             Some(ttl) => {
-                self.cached(&entry, &service, arguments, &ctx, ttl, budget)
-                    .await
+                let cached: BoxFuture<'_, _> =
+                    Box::pin(self.cached(&entry, &service, arguments, &ctx, ttl, budget));
+                cached.await
             }
             None => self.dispatch(&entry, &service, arguments, &ctx).await,
         }?;
@@ -448,9 +450,10 @@ impl Registry {
             .hedge_after
             .filter(|_| entry.read_only && order.len() > 1 && native.is_none_or(|n| !n.prefer))
         {
-            return self
-                .hedged(entry, &order, arguments, ctx, delay, max_attempts, meta)
-                .await;
+            // Boxed, as the cached path: not every call's size.
+            let hedged: BoxFuture<'_, _> =
+                Box::pin(self.hedged(entry, &order, arguments, ctx, delay, max_attempts, meta));
+            return hedged.await;
         }
         // Native first when preferred (or the only way), else as the last resort.
         let native_first = native.filter(|n| n.prefer || order.is_empty());
@@ -485,14 +488,14 @@ impl Registry {
             meta.attempts += 1;
             let outcome = match target {
                 Target::Native(native) => {
-                    call_native(
+                    let native: BoxFuture<'_, _> = Box::pin(call_native(
                         native,
                         &service.native_labels,
                         entry,
                         arguments.clone(),
                         ctx,
-                    )
-                    .await
+                    ));
+                    native.await
                 }
                 Target::Instance(instance) => attempt(instance, tool, arguments.clone(), ctx).await,
             };

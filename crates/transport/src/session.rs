@@ -22,7 +22,9 @@ use rmcp::{
 };
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
-use toolmesh_core::{CallContext, CallError, DEPTH_META_KEY, Invoker, Phase, Relay, ToolCall};
+use toolmesh_core::{
+    BoxFuture, CallContext, CallError, DEPTH_META_KEY, Invoker, Phase, Relay, ToolCall,
+};
 
 use events::EventHandler;
 pub use events::ServerEvent;
@@ -398,16 +400,13 @@ impl Session {
             return served;
         }
         metrics::counter!(UPSTREAM_CALLS, "path" => "rmcp").increment(1);
-        match &ctx.relay {
-            None => {
-                self.request(ctx, self.inner.service.peer().call_tool(params))
-                    .await
-            }
-            Some(relay) => {
-                self.request(ctx, self.call_relayed(params, relay.clone()))
-                    .await
-            }
-        }
+        // Boxed: rmcp's request futures would size the direct path's too (and with it
+        // every routed call's future, copied into its box per call).
+        let call: BoxFuture<'_, _> = match &ctx.relay {
+            None => Box::pin(self.request(ctx, self.inner.service.peer().call_tool(params))),
+            Some(relay) => Box::pin(self.request(ctx, self.call_relayed(params, relay.clone()))),
+        };
+        call.await
     }
 
     /// `tools/call` posted straight in the session rmcp established

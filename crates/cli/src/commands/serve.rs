@@ -148,6 +148,7 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let registry = services.registry().clone();
     state.set_ready(CatalogServer::with_options(registry.clone(), options))?;
     announce(&url, &registry)?;
+    crate::memory::release_startup_text();
 
     let served = tokio::select! {
         () = stop_signal() => None,

@@ -3,7 +3,7 @@
 //! - packed relative relocations (DT_RELR) where the toolchain and C library support
 //!   them: the position-independent binary's 2.5 MiB relocation table, read whole at
 //!   every start and resident from then on, becomes ~40 KiB;
-//! - in release builds, the functions a relayed call runs, then those only start-up runs,
+//! - in release builds, the functions a serving gateway runs, then those only start-up runs,
 //!   laid out together (`link/text-order.txt`, made by `link/text-order.py`): the kernel
 //!   maps code in 64 KiB windows around each page touched, so scattered hot functions
 //!   kept ~19 MiB of the 30 MiB of code resident.

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Writes text-order.txt: the `toolmesh` binary's functions a relayed `tools/call` runs,
-then (between two markers) those only start-up runs, for the linker to lay out together
-(build.rs). Run again when the gateway's call path changes much; names it no longer
+"""Writes text-order.txt: the `toolmesh` binary's functions a serving gateway runs (relayed
+`tools/call`s, a metrics scrape, the periodic upkeep and health checks), then (between two
+markers) those only start-up runs, for the linker to lay out together (build.rs). Run again when the gateway's call path changes much; names it no longer
 finds are skipped by the linker, so a stale list costs memory, never correctness.
 
 Needs valgrind (callgrind counts every function that runs, not a sample) and release
@@ -104,6 +104,12 @@ def main():
         sid = session(GATEWAY_PORT)
         asyncio.run(calls(GATEWAY_PORT, sid, 1, 300))
         asyncio.run(calls(GATEWAY_PORT, sid, 32, 1600))
+        # What a serving gateway also runs: a scrape, the metrics upkeep (5 s) and the
+        # health checks (30 s); left out, each would map a 64 KiB window of its own.
+        scrape = http.client.HTTPConnection("127.0.0.1", GATEWAY_PORT, timeout=30)
+        scrape.request("GET", "/metrics")
+        scrape.getresponse().read()
+        time.sleep(35)
         subprocess.run(["callgrind_control", "-d", "calls", str(gateway.pid)], check=True, timeout=60,
                        stdout=subprocess.DEVNULL)
     finally:
@@ -119,7 +125,7 @@ def main():
     startup = sorted(started - relayed)
     with open(OUT, "w") as f:
         f.write("\n".join(hot + [MARKERS[0]] + startup + [MARKERS[1]]) + "\n")
-    print(f"{OUT}: {len(hot)} functions per call, {len(startup)} only at start-up")
+    print(f"{OUT}: {len(hot)} functions while serving, {len(startup)} only at start-up")
 
 
 if __name__ == "__main__":

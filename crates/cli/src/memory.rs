@@ -11,7 +11,7 @@ pub(crate) fn without_huge_pages() {
     }
 }
 
-// In release builds the linker lays out the functions a relayed call runs, then these
+// In release builds the linker lays out the functions a serving gateway runs, then these
 // two markers around the functions only start-up ran (`link/text-order.txt`). Distinct
 // bodies, so that no pass merges them into one address; unmangled, so that the list can
 // name them. No other code defines these names.

@@ -41,7 +41,9 @@ async def calls(port, sid, inflight, total):
         rd, wr = await asyncio.open_connection("127.0.0.1", port)
         for k in range(total // inflight):
             body = json.dumps({"jsonrpc": "2.0", "id": n * 100000 + k, "method": "tools/call", "params": {
-                "name": "fixture__echo", "arguments": {"message": "order"}}}).encode()
+                "name": "fixture__echo", "arguments": {"message": "order"},
+                # As rmcp's client (and toolmesh's) sends every call.
+                "_meta": {"progressToken": n * 100000 + k}}}).encode()
             wr.write(("POST /mcp HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n"
                       "accept: application/json, text/event-stream\r\nmcp-session-id: %s\r\n"
                       "mcp-protocol-version: 2025-06-18\r\ncontent-length: %d\r\n\r\n" % (sid, len(body))).encode() + body)

@@ -30,10 +30,10 @@ extern "C" fn toolmesh_startup_text_end() -> u32 {
 }
 
 /// Once serving: unmaps the code only start-up ran (parsing the command line and the
-/// configuration, building the catalog; ~3 MB mapped in 64 KiB windows), so it no
-/// longer counts as resident. The pages stay in the page cache; what runs again (a
-/// configuration reload) is mapped back on its first use. Only where the linker laid
-/// the start-up code out between the markers.
+/// configuration, building the catalog: ~2 MB), so it no longer counts as resident. The
+/// pages stay in the page cache; what runs again (a configuration reload) is mapped back
+/// on its first use. Only where the linker laid the start-up code out between the
+/// markers.
 pub(crate) fn release_startup_text() {
     #[cfg(all(target_os = "linux", toolmesh_text_order))]
     {

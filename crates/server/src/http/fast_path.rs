@@ -129,12 +129,7 @@ pub(super) async fn serve(State(fast): State<FastPath>, request: Request, next: 
             next.run(Request::from_parts(parts, Body::from(bytes)))
                 .await
         }
-        Decision::Fast(eligible) => {
-            // The body and the headers are slices of hyper's read buffer: let go of them
-            // before the call waits, or hyper's next read allocates a fresh buffer.
-            drop((parts, bytes));
-            relay::serve(fast, *eligible).await
-        }
+        Decision::Fast(eligible) => relay::serve(fast, *eligible).await,
         Decision::Cancel { session, id } => {
             if let Some(token) = fast.0.calls.get(&(session, id)) {
                 token.cancel();

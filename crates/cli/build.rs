@@ -28,8 +28,8 @@ fn main() {
         println!("cargo:rustc-link-arg-bins={RELR}");
     }
     let release = std::env::var("PROFILE").as_deref() == Ok("release");
-    let order = Path::new(env!("CARGO_MANIFEST_DIR")).join(ORDER_FILE);
     if release && target_gnu_linux {
+        let order = Path::new(env!("CARGO_MANIFEST_DIR")).join(ORDER_FILE);
         let flags = [
             format!("-Wl,--symbol-ordering-file={}", order.display()),
             "-Wl,--no-warn-symbol-ordering".to_owned(),
@@ -47,22 +47,10 @@ fn main() {
 /// Whether `cc` links a program with RELR (binutils >= 2.38 and glibc >= 2.36).
 fn cc_links_with_relr(out: &Path) -> bool {
     let program = out.join("relr-probe");
-    let Ok(mut cc) = Command::new("cc")
-        .args(["-x", "c", "-", RELR, "-o"])
-        .arg(&program)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-    else {
-        return false;
-    };
-    let written = cc
-        .stdin
-        .take()
-        .is_some_and(|mut stdin| stdin.write_all(b"int main(void) { return 0; }\n").is_ok());
-    let linked = cc.wait().is_ok_and(|status| status.success());
-    written && linked && Command::new(&program).status().is_ok_and(|s| s.success())
+    let mut cc = Command::new("cc");
+    cc.args(["-x", "c", "-", RELR, "-o"]).arg(&program);
+    succeeds(&mut cc, b"int main(void) { return 0; }\n")
+        && Command::new(&program).status().is_ok_and(|s| s.success())
 }
 
 /// Whether rustc, with this build's flags, links a program with `flags` (the symbol
@@ -88,7 +76,12 @@ fn rustc_links_with(out: &Path, flags: &[String]) -> bool {
     for flag in flags {
         command.arg(format!("-Clink-arg={flag}"));
     }
-    let Ok(mut rustc) = command
+    succeeds(&mut command, b"fn main() {}\n")
+}
+
+/// Whether `command` succeeds given `source` on its standard input (output discarded).
+fn succeeds(command: &mut Command, source: &[u8]) -> bool {
+    let Ok(mut child) = command
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -96,9 +89,9 @@ fn rustc_links_with(out: &Path, flags: &[String]) -> bool {
     else {
         return false;
     };
-    let written = rustc
+    let written = child
         .stdin
         .take()
-        .is_some_and(|mut stdin| stdin.write_all(b"fn main() {}\n").is_ok());
-    written && rustc.wait().is_ok_and(|status| status.success())
+        .is_some_and(|mut stdin| stdin.write_all(source).is_ok());
+    written && child.wait().is_ok_and(|status| status.success())
 }

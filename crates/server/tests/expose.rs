@@ -21,6 +21,37 @@ use toolmesh_testkit::{Reply, ScriptedCall, ScriptedLlm};
 use toolmesh_tools::Toolbox;
 use toolmesh_transport::{Endpoint, Session};
 
+/// Sets the session's log level, then has `solve` work out `expression` (the model
+/// scripted to use the calculator, then answer `answer`); what the call relayed.
+async fn solve_at_level(
+    session: &Session,
+    scripted: &ScriptedLlm,
+    level: LoggingLevel,
+    expression: &str,
+    answer: &str,
+) -> anyhow::Result<(Arc<Seen>, toolmesh_core::CallToolResult)> {
+    session
+        .set_log_level(level, &CallContext::with_timeout(Duration::from_secs(10)))
+        .await?;
+    scripted.push(Reply::tool_call(ScriptedCall::new(
+        "calculator",
+        json!({ "expression": expression }),
+    )));
+    scripted.push(Reply::text(answer));
+    let seen = Arc::new(Seen::default());
+    let ctx = CallContext::with_timeout(Duration::from_secs(20)).relay_to(seen.clone());
+    let result = session
+        .call_tool(
+            "solve",
+            json!({ "task": format!("{expression}?") })
+                .as_object()
+                .cloned(),
+            &ctx,
+        )
+        .await?;
+    Ok((seen, result))
+}
+
 /// The native tools as one unprefixed service.
 async fn native_registry() -> anyhow::Result<Registry> {
     let toolbox = Toolbox::default_tools(&Default::default())?;
@@ -164,50 +195,13 @@ async fn an_exposed_agent_answers_a_client_with_progress_and_structured_output()
         "a log line per tool call"
     );
     // A client that asks for warnings and above gets no info lines, still progress.
-    session
-        .set_log_level(
-            LoggingLevel::Warning,
-            &CallContext::with_timeout(Duration::from_secs(10)),
-        )
-        .await?;
-    scripted.push(Reply::tool_call(ScriptedCall::new(
-        "calculator",
-        json!({"expression": "1 + 2"}),
-    )));
-    scripted.push(Reply::text("3"));
-    let quiet = Arc::new(Seen::default());
-    let ctx = CallContext::with_timeout(Duration::from_secs(20)).relay_to(quiet.clone());
-    let result = session
-        .call_tool(
-            "solve",
-            json!({"task": "1 + 2?"}).as_object().cloned(),
-            &ctx,
-        )
-        .await?;
+    let (quiet, result) =
+        solve_at_level(&session, &scripted, LoggingLevel::Warning, "1 + 2", "3").await?;
     assert_eq!(result.structured_content.unwrap_or_default()["answer"], "3");
     assert_eq!(quiet.progress.lock().map(|p| p.len()).unwrap_or(0), 1);
     // Back at info, a third call's log arrives on the same stream after any the quiet
     // call could have sent: by then the quiet call must have seen none.
-    session
-        .set_log_level(
-            LoggingLevel::Info,
-            &CallContext::with_timeout(Duration::from_secs(10)),
-        )
-        .await?;
-    scripted.push(Reply::tool_call(ScriptedCall::new(
-        "calculator",
-        json!({"expression": "2 + 2"}),
-    )));
-    scripted.push(Reply::text("4"));
-    let loud = Arc::new(Seen::default());
-    let ctx = CallContext::with_timeout(Duration::from_secs(20)).relay_to(loud.clone());
-    session
-        .call_tool(
-            "solve",
-            json!({"task": "2 + 2?"}).as_object().cloned(),
-            &ctx,
-        )
-        .await?;
+    let (loud, _) = solve_at_level(&session, &scripted, LoggingLevel::Info, "2 + 2", "4").await?;
     assert!(logged_within(&loud, Duration::from_secs(5)).await);
     assert!(
         quiet.logs.lock().map(|l| l.is_empty()).unwrap_or(false),

@@ -6,7 +6,10 @@
 //! - in release builds, the functions a serving gateway runs, then those only start-up runs,
 //!   laid out together (`link/text-order.txt`, made by `link/text-order.py`): the kernel
 //!   maps code in 64 KiB windows around each page touched, so scattered hot functions
-//!   kept ~19 MiB of the 30 MiB of code resident.
+//!   kept ~19 MiB of the 30 MiB of code resident. The list's names become section
+//!   patterns of a linker script (`link/script.rs`) with their crate hashes left open: the
+//!   hashes change with the features a build unifies (`cargo build -p toolmesh-cli`
+//!   and `cargo bench` differ), LTO's numeric suffixes with any code change.
 
 use std::{
     io::Write,
@@ -14,12 +17,16 @@ use std::{
     process::{Command, Stdio},
 };
 
+#[path = "link/script.rs"]
+mod script;
+
 const RELR: &str = "-Wl,-z,pack-relative-relocs";
 const ORDER_FILE: &str = "link/text-order.txt";
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-changed={ORDER_FILE}");
+    println!("cargo:rerun-if-changed=link/script.rs");
     println!("cargo:rustc-check-cfg=cfg(toolmesh_text_order)");
     let out = PathBuf::from(std::env::var("OUT_DIR").unwrap_or_else(|_| ".".to_owned()));
     let target_gnu_linux = std::env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux")
@@ -30,14 +37,12 @@ fn main() {
     let release = std::env::var("PROFILE").as_deref() == Ok("release");
     if release && target_gnu_linux {
         let order = Path::new(env!("CARGO_MANIFEST_DIR")).join(ORDER_FILE);
-        let flags = [
-            format!("-Wl,--symbol-ordering-file={}", order.display()),
-            "-Wl,--no-warn-symbol-ordering".to_owned(),
-        ];
-        if rustc_links_with(&out, &flags) {
-            for flag in flags {
-                println!("cargo:rustc-link-arg-bins={flag}");
-            }
+        let ld = out.join("text-order.ld");
+        let written = std::fs::read_to_string(&order)
+            .and_then(|list| std::fs::write(&ld, script::linker_script(&list)));
+        let flag = format!("-Wl,-T,{}", ld.display());
+        if written.is_ok() && rustc_links_with(&out, std::slice::from_ref(&flag)) {
+            println!("cargo:rustc-link-arg-bins={flag}");
             // `memory::release_startup_text` may trust the markers' order.
             println!("cargo:rustc-cfg=toolmesh_text_order");
         }

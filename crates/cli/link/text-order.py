@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Writes text-order.txt: the `toolmesh` binary's functions a serving gateway runs (relayed
 `tools/call`s, a metrics scrape, the periodic upkeep and health checks), then (between two
-markers) those only start-up runs, for the linker to lay out together (build.rs). Run it
-again when the gateway's call path changes much; names the linker no longer finds are
-skipped, so a stale list costs memory, never correctness.
+markers) those only start-up runs, for the linker to lay out together (build.rs turns the
+names into section patterns without the build's crate hashes). Run it again when the
+gateway's call path changes much; names no build has any more match nothing, so a stale
+list costs memory, never correctness.
 
 Needs valgrind (callgrind counts every function that runs, not a sample) and release
 builds: `cargo build --release -p toolmesh-cli -p toolmesh-testkit`, then from the

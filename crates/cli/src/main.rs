@@ -3,6 +3,10 @@
 mod cli;
 mod commands;
 mod failure;
+// The build script's linker script, tested with the binary.
+#[cfg(test)]
+#[path = "../link/script.rs"]
+mod link_script;
 mod logging;
 mod memory;
 mod native;

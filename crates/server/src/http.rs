@@ -331,24 +331,16 @@ pub fn router(state: GatewayState) -> Router {
         callers: state.inner.client_callers.clone(),
         auth: options.auth.clone(),
     };
-    // One stack on one route, outermost first. (`Router::layer` boxes each layer and
-    // clones every box beneath it per request: 43 boxed clones per `tools/call`.)
-    let mcp = tower::ServiceBuilder::new()
-        .layer(from_fn_with_state(allowed.clone(), guard::guard))
-        .layer(from_fn_with_state(edge.clone(), identify))
-        .layer(from_fn_with_state(state.clone(), require_ready))
-        // Reads POST bodies itself, with the limit: no RequestBodyLimitLayer here,
-        // whose error mid-stream would surface as a 500.
-        .layer(from_fn_with_state(options.max_body_bytes, requests::check))
-        .layer(from_fn_with_state(
-            sessions::Owners::new(sessions.clone()),
-            sessions::bind,
-        ))
-        // After the checks above (the session's owner among them), so it sees only
-        // requests rmcp would serve.
-        .layer(from_fn_with_state(fast, fast_path::serve))
-        .layer(from_fn_with_state(sessions, sessions::delete))
-        .service(SharedMcp(Arc::new(mcp)));
+    let mcp = McpEdge(Arc::new(McpSteps {
+        hosts: allowed.clone(),
+        edge: edge.clone(),
+        state: state.clone(),
+        max_body: options.max_body_bytes,
+        owners: sessions::Owners::new(sessions.clone()),
+        fast,
+        sessions,
+        mcp,
+    }));
     // Every path under `/mcp` too, as the nested service it was before.
     let mcp = Router::new()
         .route_service("/mcp", mcp.clone())
@@ -357,8 +349,8 @@ pub fn router(state: GatewayState) -> Router {
     let status = Router::new()
         .route("/status", get(status::status))
         .with_state(state.clone())
-        .layer(from_fn_with_state(edge, identify))
-        .layer(from_fn_with_state(allowed, guard::guard));
+        .layer(from_fn_with_state(edge, identify_layer))
+        .layer(from_fn_with_state(allowed, guard::layer));
     let mut open = Router::new()
         .route("/healthz", get(status::healthz))
         .route("/readyz", get(status::readyz))
@@ -375,12 +367,62 @@ pub fn router(state: GatewayState) -> Router {
         .merge(mcp)
 }
 
-/// rmcp's service behind one `Arc`: each middleware clones what it wraps per request,
-/// and rmcp's own clone copies its configuration (allowed hosts, origins).
-#[derive(Clone)]
-struct SharedMcp(Arc<StreamableHttpService<CatalogServer, LocalSessionManager>>);
+/// What `/mcp` runs for a request, in order; each step may answer instead of the next.
+struct McpSteps {
+    /// The `Host`/`Origin` rule.
+    hosts: guard::AllowedHosts,
+    /// The caller: TLS client certificate, then credentials.
+    edge: Edge,
+    /// `503` until ready; POSTs counted in flight.
+    state: GatewayState,
+    /// Version header and body checks: reads POST bodies itself, with this limit (a
+    /// body-limit layer's error mid-stream would surface as a 500).
+    max_body: usize,
+    /// Each session bound to its creator.
+    owners: sessions::Owners,
+    /// `tools/call` on the data plane; after the checks above (the session's owner
+    /// among them), so it sees only requests rmcp would serve.
+    fast: fast_path::FastPath,
+    /// `DELETE` answered as clients expect.
+    sessions: Arc<LocalSessionManager>,
+    /// rmcp's service, for everything else.
+    mcp: StreamableHttpService<CatalogServer, LocalSessionManager>,
+}
 
-impl tower::Service<Request> for SharedMcp {
+/// `/mcp`: the steps composed in one future, boxed once per request. (As a stack of
+/// `from_fn` layers each step boxed its future and its `Next`, and cloned every layer
+/// beneath it, per request.)
+#[derive(Clone)]
+struct McpEdge(Arc<McpSteps>);
+
+impl McpSteps {
+    async fn serve(&self, request: Request) -> Response {
+        guard::guard(&self.hosts, request, async |request| {
+            identify(&self.edge, request, async |request| {
+                require_ready(&self.state, request, async |request| {
+                    requests::check(self.max_body, request, async |request| {
+                        sessions::bind(&self.owners, request, async |request| {
+                            fast_path::serve(&self.fast, request, async |request| {
+                                sessions::delete(&self.sessions, request, async |request| {
+                                    self.mcp.handle(request).await.map(Body::new)
+                                })
+                                .await
+                            })
+                            .await
+                        })
+                        .await
+                    })
+                    .await
+                })
+                .await
+            })
+            .await
+        })
+        .await
+    }
+}
+
+impl tower::Service<Request> for McpEdge {
     type Response = Response;
     type Error = std::convert::Infallible;
     type Future = toolmesh_core::BoxFuture<'static, Result<Response, Self::Error>>;
@@ -393,8 +435,8 @@ impl tower::Service<Request> for SharedMcp {
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
-        let service = self.0.clone();
-        Box::pin(async move { Ok(service.handle(request).await.map(Body::new)) })
+        let steps = self.0.clone();
+        Box::pin(async move { Ok(steps.serve(request).await) })
     }
 }
 
@@ -409,7 +451,11 @@ struct Edge {
 /// The caller of the connection's verified client certificate, if any, into the request
 /// (as [`ClientCertificate`] and as the [`Caller`](crate::Caller)); then, with
 /// `gateway.auth`, the request's credentials checked ([`auth::admit`]).
-async fn identify(State(edge): State<Edge>, mut request: Request, next: Next) -> Response {
+async fn identify(
+    edge: &Edge,
+    mut request: Request,
+    next: impl AsyncFnOnce(Request) -> Response,
+) -> Response {
     let certificate = request
         .extensions()
         .get::<axum::extract::ConnectInfo<SocketAddr>>()
@@ -422,8 +468,13 @@ async fn identify(State(edge): State<Edge>, mut request: Request, next: Next) ->
     }
     match &edge.auth {
         Some(auth) => auth::admit(auth, certificate.as_ref(), request, next).await,
-        None => next.run(request).await,
+        None => next(request).await,
     }
+}
+
+/// [`identify`] as a middleware layer.
+async fn identify_layer(State(edge): State<Edge>, request: Request, next: Next) -> Response {
+    identify(&edge, request, async |request| next.run(request).await).await
 }
 
 /// The caller a verified TLS client certificate names (`cert:COMMON-NAME`).
@@ -432,9 +483,9 @@ pub struct ClientCertificate(pub crate::Caller);
 
 /// `/mcp` answers 503 until a catalog is served.
 async fn require_ready(
-    State(state): State<GatewayState>,
+    state: &GatewayState,
     request: Request,
-    next: Next,
+    next: impl AsyncFnOnce(Request) -> Response,
 ) -> Response {
     if state.server().is_none() {
         return (
@@ -446,12 +497,12 @@ async fn require_ready(
     }
     if request.method() != Method::POST {
         // GET holds the long-lived notification stream: not a request to drain.
-        return next.run(request).await;
+        return next(request).await;
     }
     // A POST is in flight until its response body (an SSE stream carrying the
     // result) has been sent in full or dropped.
     let guard = Posting::begin(&state.inner);
-    let (parts, body) = next.run(request).await.into_parts();
+    let (parts, body) = next(request).await.into_parts();
     let body = Body::from_stream(body.into_data_stream().map(move |chunk| {
         let _in_flight = &guard;
         chunk

@@ -23,7 +23,6 @@ use crate::{Caller, ServerError};
 use axum::{
     extract::Request,
     http::{HeaderMap, StatusCode, Uri, header::WWW_AUTHENTICATE},
-    middleware::Next,
     response::{IntoResponse, Response},
 };
 
@@ -417,7 +416,7 @@ pub(crate) async fn admit(
     auth: &Authenticator,
     certificate: Option<&crate::Caller>,
     mut request: Request,
-    next: Next,
+    next: impl AsyncFnOnce(Request) -> Response,
 ) -> Response {
     match auth
         .authenticate(request.uri(), request.headers(), certificate)
@@ -427,7 +426,7 @@ pub(crate) async fn admit(
             auth.accepted(identity.method).increment(1);
             request.extensions_mut().insert(identity.caller());
             request.extensions_mut().insert(identity);
-            next.run(request).await
+            next(request).await
         }
         Err(refusal) => {
             let reason = refusal.reason();

@@ -19,9 +19,8 @@ use std::sync::{
 
 use axum::{
     body::Body,
-    extract::{Request, State},
+    extract::Request,
     http::{Method, StatusCode},
-    middleware::Next,
     response::{IntoResponse, Response},
 };
 use dashmap::DashMap;
@@ -106,11 +105,15 @@ impl FastPath {
     }
 }
 
-/// Middleware over `/mcp`, inside the body check: serves what [`decide`] gives the
-/// fast path, passes everything else on unchanged.
-pub(super) async fn serve(State(fast): State<FastPath>, request: Request, next: Next) -> Response {
+/// Inside the body check: serves what [`decide`] gives the fast path, passes
+/// everything else on to `next` unchanged.
+pub(super) async fn serve(
+    fast: &FastPath,
+    request: Request,
+    next: impl AsyncFnOnce(Request) -> Response,
+) -> Response {
     if request.method() != Method::POST {
-        return next.run(request).await;
+        return next(request).await;
     }
     let (parts, body) = request.into_parts();
     // Already read in full (and limited) by `requests::check`: one chunk.
@@ -124,12 +127,9 @@ pub(super) async fn serve(State(fast): State<FastPath>, request: Request, next: 
                 .into_response();
         }
     };
-    match decide::decide(&fast, &parts, &bytes).await {
-        Decision::Rmcp => {
-            next.run(Request::from_parts(parts, Body::from(bytes)))
-                .await
-        }
-        Decision::Fast(eligible) => relay::serve(fast, *eligible).await,
+    match decide::decide(fast, &parts, &bytes).await {
+        Decision::Rmcp => next(Request::from_parts(parts, Body::from(bytes))).await,
+        Decision::Fast(eligible) => relay::serve(fast.clone(), *eligible).await,
         Decision::Cancel { session, id } => {
             if let Some(token) = fast.0.calls.get(&(session, id)) {
                 token.cancel();
@@ -151,10 +151,7 @@ pub(super) async fn serve(State(fast): State<FastPath>, request: Request, next: 
                     StatusCode::ACCEPTED.into_response()
                 }
                 // Another session's id: not ours to take.
-                None => {
-                    next.run(Request::from_parts(parts, Body::from(bytes)))
-                        .await
-                }
+                None => next(Request::from_parts(parts, Body::from(bytes))).await,
             }
         }
     }

@@ -108,16 +108,25 @@ impl AllowedHosts {
     }
 }
 
-/// Middleware applying [`AllowedHosts::check`].
+/// [`AllowedHosts::check`], then `next`.
 pub(super) async fn guard(
+    hosts: &AllowedHosts,
+    request: Request,
+    next: impl AsyncFnOnce(Request) -> Response,
+) -> Response {
+    match hosts.check(request.uri(), request.headers()) {
+        Ok(()) => next(request).await,
+        Err(refusal) => (refusal.status, refusal.message).into_response(),
+    }
+}
+
+/// [`guard`] as a middleware layer.
+pub(super) async fn layer(
     State(hosts): State<AllowedHosts>,
     request: Request,
     next: Next,
 ) -> Response {
-    match hosts.check(request.uri(), request.headers()) {
-        Ok(()) => next.run(request).await,
-        Err(refusal) => (refusal.status, refusal.message).into_response(),
-    }
+    guard(&hosts, request, async |request| next.run(request).await).await
 }
 
 /// Why a request is not served, and the answer's status.

@@ -11,9 +11,8 @@ use std::time::Duration;
 
 use axum::{
     body::{Body, Bytes},
-    extract::{Request, State},
+    extract::Request,
     http::{HeaderMap, Method, StatusCode, header},
-    middleware::Next,
     response::{IntoResponse, Response},
 };
 use futures::StreamExt;
@@ -22,13 +21,18 @@ use serde_json::{Value, json};
 
 const PROTOCOL_VERSION_HEADER: &str = "mcp-protocol-version";
 
-/// Middleware over `/mcp`; its state is the largest body accepted, in bytes.
-pub(super) async fn check(State(max_body): State<usize>, request: Request, next: Next) -> Response {
+/// The checks above, then `next` with a POST's body read in full (at most `max_body`
+/// bytes).
+pub(super) async fn check(
+    max_body: usize,
+    request: Request,
+    next: impl AsyncFnOnce(Request) -> Response,
+) -> Response {
     if let Some(refusal) = unsupported_version(request.headers()) {
         return refusal;
     }
     if request.method() != Method::POST {
-        return next.run(request).await;
+        return next(request).await;
     }
     let (parts, body) = request.into_parts();
     let bytes = match read_body(&parts.headers, body, max_body).await {
@@ -36,9 +40,7 @@ pub(super) async fn check(State(max_body): State<usize>, request: Request, next:
         Err(refusal) => return refusal,
     };
     let json = is_json(&parts.headers);
-    let response = next
-        .run(Request::from_parts(parts, Body::from(bytes.clone())))
-        .await;
+    let response = next(Request::from_parts(parts, Body::from(bytes.clone()))).await;
     // The MCP service answers 415 to a JSON body it cannot parse as a message.
     if json && response.status() == StatusCode::UNSUPPORTED_MEDIA_TYPE {
         return not_a_message(&bytes);

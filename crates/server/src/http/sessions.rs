@@ -8,9 +8,8 @@ use std::sync::Arc;
 use dashmap::DashMap;
 
 use axum::{
-    extract::{Request, State},
+    extract::Request,
     http::{Method, StatusCode},
-    middleware::Next,
     response::{IntoResponse, Response},
 };
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
@@ -19,13 +18,14 @@ use crate::Caller;
 
 const SESSION_HEADER: &str = "mcp-session-id";
 
+/// `DELETE /mcp`: `404` for a session rmcp does not know, `204` once ended.
 pub(super) async fn delete(
-    State(sessions): State<Arc<LocalSessionManager>>,
+    sessions: &LocalSessionManager,
     request: Request,
-    next: Next,
+    next: impl AsyncFnOnce(Request) -> Response,
 ) -> Response {
     if request.method() != Method::DELETE {
-        return next.run(request).await;
+        return next(request).await;
     }
     if let Some(id) = request
         .headers()
@@ -37,7 +37,7 @@ pub(super) async fn delete(
             return (StatusCode::NOT_FOUND, "no MCP session with this id\n").into_response();
         }
     }
-    let mut response = next.run(request).await;
+    let mut response = next(request).await;
     if response.status() == StatusCode::ACCEPTED {
         *response.status_mut() = StatusCode::NO_CONTENT;
     }
@@ -71,13 +71,17 @@ impl Owners {
 /// Refuses a session's requests from any caller but its creator (as an unknown session:
 /// 404), and records the creator of each new session. Without authentication there is no
 /// caller and nothing to bind.
-pub(super) async fn bind(State(owners): State<Owners>, request: Request, next: Next) -> Response {
+pub(super) async fn bind(
+    owners: &Owners,
+    request: Request,
+    next: impl AsyncFnOnce(Request) -> Response,
+) -> Response {
     let Some(caller) = request
         .extensions()
         .get::<Caller>()
         .map(|c| c.principal.clone())
     else {
-        return next.run(request).await;
+        return next(request).await;
     };
     let session = request
         .headers()
@@ -89,7 +93,7 @@ pub(super) async fn bind(State(owners): State<Owners>, request: Request, next: N
     {
         return (StatusCode::NOT_FOUND, "no MCP session with this id\n").into_response();
     }
-    let response = next.run(request).await;
+    let response = next(request).await;
     if session.is_none()
         && let Some(created) = response
             .headers()

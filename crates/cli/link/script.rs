@@ -1,0 +1,162 @@
+//! The linker script that lays out the release binary's code by use (`build.rs`,
+//! `text-order.txt`); also compiled into the binary's tests.
+
+/// A script laying out `.text`: the listed functions' sections in the list's two groups,
+/// then the rest as the default layout has it. One `.text`, not a section of its own:
+/// valgrind and other tools take `.text` for the binary's code.
+pub(crate) fn linker_script(list: &str) -> String {
+    fn group(script: &mut String, patterns: &mut Vec<String>) {
+        if !patterns.is_empty() {
+            script.push_str("    *(");
+            for pattern in patterns.drain(..) {
+                script.push_str(&format!("\n      .text.{pattern}"));
+            }
+            script.push_str(")\n");
+        }
+    }
+    let mut script = String::from("SECTIONS {\n  .text : {\n");
+    let mut patterns = Vec::new();
+    for name in list.lines().map(str::trim) {
+        if MARKERS.contains(&name) {
+            group(&mut script, &mut patterns);
+            script.push_str(&format!("    *(.text.{name})\n"));
+        } else if let Some(pattern) = pattern(name) {
+            patterns.push(pattern);
+        }
+    }
+    group(&mut script, &mut patterns);
+    script.push_str(
+        "    *(.text.unlikely .text.*_unlikely .text.unlikely.*)\
+         \n    *(.text.exit .text.exit.*)\
+         \n    *(.text.startup .text.startup.*)\
+         \n    *(.text.hot .text.hot.*)\
+         \n    *(.text .stub .text.* .gnu.linkonce.t.*)\
+         \n  }\n}\nINSERT BEFORE .init;\n",
+    );
+    script
+}
+
+/// The functions the markers enclose are start-up's (`src/memory.rs`).
+pub(crate) const MARKERS: [&str; 2] = ["toolmesh_startup_text_begin", "toolmesh_startup_text_end"];
+
+/// A section-name pattern for a function `name` of the list, with what varies between
+/// builds left open: the crate disambiguators of a v0 name (`Cs<base-62>_` before a crate
+/// name), the crate a generic instance was instantiated in, a numeric suffix LTO gave a
+/// local copy. (Back-references, `B<base-62>_`, stay: they are offsets into the name,
+/// which only move when a disambiguator's length does, rarely: most are 11 digits.) `None` for what is no symbol, and for legacy
+/// names (`_ZN…17h<hash>E`), whose instances of a generic function differ only by
+/// their hash: `.cargo/config.toml` asks for v0 names.
+fn pattern(name: &str) -> Option<String> {
+    let symbol_char = |c: char| c.is_ascii_alphanumeric() || "_$.".contains(c);
+    if name.is_empty() || !name.chars().all(symbol_char) || name.starts_with("0x") {
+        return None;
+    }
+    if name.starts_with("_ZN") {
+        return None;
+    }
+    let name = name.split('.').next()?;
+    if !name.starts_with("_R") {
+        return Some(format!("{name}*"));
+    }
+    let mut pattern = String::new();
+    let mut rest = name;
+    while let Some(c) = rest.chars().next() {
+        match crate_disambiguator(rest) {
+            Some(len) => {
+                pattern.push_str("Cs*_");
+                rest = &rest[len..];
+            }
+            None => {
+                pattern.push(c);
+                rest = &rest[c.len_utf8()..];
+            }
+        }
+    }
+    // A generic instance ends with the crate that instantiated it (a crate root or a
+    // back-reference to one), which varies between builds: left open too.
+    if let Some(at) = pattern.rfind("Cs*_")
+        && identifier_len(&pattern[at + 4..]) == Some(pattern.len() - at - 4)
+    {
+        pattern.truncate(at);
+    } else if let Some(at) = pattern.rfind('B')
+        && pattern.ends_with('_')
+        && pattern[at + 1..pattern.len() - 1].chars().all(|c| c.is_ascii_alphanumeric())
+    {
+        pattern.truncate(at);
+    }
+    pattern.push('*');
+    Some(pattern)
+}
+
+/// The length of the crate disambiguator `Cs<base-62>_` starting `rest`, when a crate
+/// name (`<length><name>`) follows it.
+fn crate_disambiguator(rest: &str) -> Option<usize> {
+    let digits = rest.strip_prefix("Cs")?;
+    let end = digits.find('_')?;
+    let base62 = &digits[..end];
+    let name = &digits[end + 1..];
+    (!base62.is_empty() && base62.chars().all(|c| c.is_ascii_alphanumeric()))
+        .then_some(())
+        .and(identifier_len(name))
+        .map(|_| 2 + end + 1)
+}
+
+/// The length of the v0 identifier (`<decimal length><bytes>`) starting `text`.
+fn identifier_len(text: &str) -> Option<usize> {
+    let digits = text.chars().take_while(char::is_ascii_digit).count();
+    let len: usize = text[..digits].parse().ok()?;
+    (text.len() >= digits + len).then_some(digits + len)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn build_specific_parts_of_names_are_left_open() {
+        // A v0 name: crate disambiguators open; an identifier that looks like one is kept.
+        assert_eq!(
+            pattern("_RNvMs_NtCsgEmfK2I1SDS_4core3numB4_5parse").as_deref(),
+            Some("_RNvMs_NtCs*_4core3numB4_5parse*")
+        );
+        assert_eq!(
+            pattern("_RNvNtCs1a_3foo8Csv_data").as_deref(),
+            Some("_RNvNtCs*_3foo8Csv_data*")
+        );
+        // LTO's numeric suffix on a local copy.
+        assert_eq!(
+            pattern("_RNvNtCs1a_5bytes12static_clone.14811").as_deref(),
+            Some("_RNvNtCs*_5bytes12static_clone*")
+        );
+        // The instantiating crate of a generic instance.
+        assert_eq!(
+            pattern("_RINvNtCs1a_4core3ptr13drop_in_placeNtCs2b_3foo3BarECs3c_18toolmesh_transport")
+                .as_deref(),
+            Some("_RINvNtCs*_4core3ptr13drop_in_placeNtCs*_3foo3BarE*")
+        );
+        assert_eq!(
+            pattern("_RINvNtCs1a_4core3ptr4readReEB4_").as_deref(),
+            Some("_RINvNtCs*_4core3ptr4readReE*")
+        );
+        assert_eq!(pattern("mi_free").as_deref(), Some("mi_free*"));
+        // Legacy names tell a generic function's instances apart only by hash.
+        assert_eq!(pattern("_ZN4core3ptr4read17h0123456789abcdefE"), None);
+        assert_eq!(pattern("(below main)"), None);
+        assert_eq!(pattern("0x000000000060ea60"), None);
+    }
+
+    #[test]
+    fn the_script_keeps_the_two_groups_between_the_markers() {
+        let list = "_RNvCs1_3hot1a\ntoolmesh_startup_text_begin\n_RNvCs1_4init1b\n\
+                    toolmesh_startup_text_end\n";
+        let script = linker_script(list);
+        let hot = script.find(".text._RNvCs*_3hot1a*").expect("the hot function");
+        let begin = script.find("*(.text.toolmesh_startup_text_begin)").expect("the marker");
+        let init = script.find(".text._RNvCs*_4init1b*").expect("the start-up function");
+        let end = script.find("*(.text.toolmesh_startup_text_end)").expect("the marker");
+        let rest = script.find("*(.text .stub .text.*").expect("the rest of .text");
+        assert!(hot < begin && begin < init && init < end && end < rest, "{script}");
+        assert!(!script.contains("*()"), "no empty group: {script}");
+        assert!(script.trim_end().ends_with("INSERT BEFORE .init;"), "{script}");
+    }
+}

@@ -80,7 +80,9 @@ fn pattern(name: &str) -> Option<String> {
         pattern.truncate(at);
     } else if let Some(at) = pattern.rfind('B')
         && pattern.ends_with('_')
-        && pattern[at + 1..pattern.len() - 1].chars().all(|c| c.is_ascii_alphanumeric())
+        && pattern[at + 1..pattern.len() - 1]
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric())
     {
         pattern.truncate(at);
     }
@@ -130,8 +132,10 @@ mod tests {
         );
         // The instantiating crate of a generic instance.
         assert_eq!(
-            pattern("_RINvNtCs1a_4core3ptr13drop_in_placeNtCs2b_3foo3BarECs3c_18toolmesh_transport")
-                .as_deref(),
+            pattern(
+                "_RINvNtCs1a_4core3ptr13drop_in_placeNtCs2b_3foo3BarECs3c_18toolmesh_transport"
+            )
+            .as_deref(),
             Some("_RINvNtCs*_4core3ptr13drop_in_placeNtCs*_3foo3BarE*")
         );
         assert_eq!(
@@ -150,13 +154,29 @@ mod tests {
         let list = "_RNvCs1_3hot1a\ntoolmesh_startup_text_begin\n_RNvCs1_4init1b\n\
                     toolmesh_startup_text_end\n";
         let script = linker_script(list);
-        let hot = script.find(".text._RNvCs*_3hot1a*").expect("the hot function");
-        let begin = script.find("*(.text.toolmesh_startup_text_begin)").expect("the marker");
-        let init = script.find(".text._RNvCs*_4init1b*").expect("the start-up function");
-        let end = script.find("*(.text.toolmesh_startup_text_end)").expect("the marker");
-        let rest = script.find("*(.text .stub .text.*").expect("the rest of .text");
-        assert!(hot < begin && begin < init && init < end && end < rest, "{script}");
+        let hot = script
+            .find(".text._RNvCs*_3hot1a*")
+            .expect("the hot function");
+        let begin = script
+            .find("*(.text.toolmesh_startup_text_begin)")
+            .expect("the marker");
+        let init = script
+            .find(".text._RNvCs*_4init1b*")
+            .expect("the start-up function");
+        let end = script
+            .find("*(.text.toolmesh_startup_text_end)")
+            .expect("the marker");
+        let rest = script
+            .find("*(.text .stub .text.*")
+            .expect("the rest of .text");
+        assert!(
+            hot < begin && begin < init && init < end && end < rest,
+            "{script}"
+        );
         assert!(!script.contains("*()"), "no empty group: {script}");
-        assert!(script.trim_end().ends_with("INSERT BEFORE .init;"), "{script}");
+        assert!(
+            script.trim_end().ends_with("INSERT BEFORE .init;"),
+            "{script}"
+        );
     }
 }

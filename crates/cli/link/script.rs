@@ -5,13 +5,24 @@
 /// then the rest as the default layout has it. One `.text`, not a section of its own:
 /// valgrind and other tools take `.text` for the binary's code.
 pub(crate) fn linker_script(list: &str) -> String {
+    // Each group twice: the functions as named, then the other crates' copies of the
+    // generic ones (each crate using a generic instance has its own; which one runs
+    // depends on the build's crate graph), placed after so as to follow the named ones.
     fn group(script: &mut String, patterns: &mut Vec<String>) {
-        if !patterns.is_empty() {
-            script.push_str("    *(");
-            for pattern in patterns.drain(..) {
-                script.push_str(&format!("\n      .text.{pattern}"));
+        let mut seen = std::collections::HashSet::new();
+        let copies: Vec<String> = patterns
+            .iter()
+            .filter_map(|p| other_copies(p))
+            .filter(|p| seen.insert(p.clone()))
+            .collect();
+        for group in [std::mem::take(patterns), copies] {
+            if !group.is_empty() {
+                script.push_str("    *(");
+                for pattern in group {
+                    script.push_str(&format!("\n      .text.{pattern}"));
+                }
+                script.push_str(")\n");
             }
-            script.push_str(")\n");
         }
     }
     let mut script = String::from("SECTIONS {\n  .text : {\n");
@@ -41,8 +52,9 @@ pub(crate) const MARKERS: [&str; 2] = ["toolmesh_startup_text_begin", "toolmesh_
 
 /// A section-name pattern for a function `name` of the list, with what varies between
 /// builds left open: the crate disambiguators of a v0 name (`Cs<base-62>_` before a crate
-/// name), the crate a generic instance was instantiated in, a numeric suffix LTO gave a
-/// local copy. (Back-references, `B<base-62>_`, stay: they are offsets into the name,
+/// name), a numeric suffix LTO gave a local copy. The crate a generic instance was
+/// instantiated in stays named: each crate using a generic has its own copy, and leaving
+/// it open laid out every copy of the large ones (4.4 MB instead of ~2.4). (Back-references, `B<base-62>_`, stay: they are offsets into the name,
 /// which only move when a disambiguator's length does, rarely: most are 11 digits.) `None` for what is no symbol, and for legacy
 /// names (`_ZN…17h<hash>E`), whose instances of a generic function differ only by
 /// their hash: `.cargo/config.toml` asks for v0 names.
@@ -72,22 +84,30 @@ fn pattern(name: &str) -> Option<String> {
             }
         }
     }
-    // A generic instance ends with the crate that instantiated it (a crate root or a
-    // back-reference to one), which varies between builds: left open too.
-    if let Some(at) = pattern.rfind("Cs*_")
-        && identifier_len(&pattern[at + 4..]) == Some(pattern.len() - at - 4)
-    {
-        pattern.truncate(at);
-    } else if let Some(at) = pattern.rfind('B')
-        && pattern.ends_with('_')
-        && pattern[at + 1..pattern.len() - 1]
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric())
-    {
-        pattern.truncate(at);
-    }
     pattern.push('*');
     Some(pattern)
+}
+
+/// For a `pattern` naming a generic instance, the pattern of the same instance in any
+/// crate: without the instantiating crate it ends with (a crate root, or a
+/// back-reference to one). `None` for other patterns.
+fn other_copies(pattern: &str) -> Option<String> {
+    let name = pattern.strip_suffix('*')?;
+    let end = match name.rfind("Cs*_") {
+        Some(at) if identifier_len(&name[at + 4..]) == Some(name.len() - at - 4) => at,
+        _ => {
+            let at = name.rfind('B')?;
+            let digits = name[at + 1..].strip_suffix('_')?;
+            digits
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric())
+                .then_some(at)?
+        }
+    };
+    // Only after the end of generic arguments (`E`): a path alone ends with a name.
+    name[..end]
+        .ends_with('E')
+        .then(|| format!("{}*", &name[..end]))
 }
 
 /// The length of the crate disambiguator `Cs<base-62>_` starting `rest`, when a crate
@@ -130,23 +150,32 @@ mod tests {
             pattern("_RNvNtCs1a_5bytes12static_clone.14811").as_deref(),
             Some("_RNvNtCs*_5bytes12static_clone*")
         );
-        // The instantiating crate of a generic instance.
+        // The instantiating crate of a generic instance keeps its name.
         assert_eq!(
-            pattern(
-                "_RINvNtCs1a_4core3ptr13drop_in_placeNtCs2b_3foo3BarECs3c_18toolmesh_transport"
-            )
-            .as_deref(),
-            Some("_RINvNtCs*_4core3ptr13drop_in_placeNtCs*_3foo3BarE*")
-        );
-        assert_eq!(
-            pattern("_RINvNtCs1a_4core3ptr4readReEB4_").as_deref(),
-            Some("_RINvNtCs*_4core3ptr4readReE*")
+            pattern("_RINvNtCs1a_4core3ptr13drop_in_placeNtCs2b_3foo3BarECs3c_10toolmesh_x")
+                .as_deref(),
+            Some("_RINvNtCs*_4core3ptr13drop_in_placeNtCs*_3foo3BarECs*_10toolmesh_x*")
         );
         assert_eq!(pattern("mi_free").as_deref(), Some("mi_free*"));
         // Legacy names tell a generic function's instances apart only by hash.
         assert_eq!(pattern("_ZN4core3ptr4read17h0123456789abcdefE"), None);
         assert_eq!(pattern("(below main)"), None);
         assert_eq!(pattern("0x000000000060ea60"), None);
+    }
+
+    #[test]
+    fn other_copies_of_generic_instances() {
+        assert_eq!(
+            other_copies("_RINvNtCs*_4core3ptr4readReECs*_10toolmesh_x*").as_deref(),
+            Some("_RINvNtCs*_4core3ptr4readReE*")
+        );
+        assert_eq!(
+            other_copies("_RINvNtCs*_4core3ptr4readReEB4_*").as_deref(),
+            Some("_RINvNtCs*_4core3ptr4readReE*")
+        );
+        // Not generic: nothing else to match.
+        assert_eq!(other_copies("_RNvNtCs*_4core3ptr4read*"), None);
+        assert_eq!(other_copies("mi_free*"), None);
     }
 
     #[test]
@@ -174,6 +203,19 @@ mod tests {
             "{script}"
         );
         assert!(!script.contains("*()"), "no empty group: {script}");
+        // Other crates' copies of a generic instance follow its group.
+        let generic = "_RINvNtCs1_4core3ptr4readReECs2_3hot\ntoolmesh_startup_text_begin\n";
+        let script = linker_script(generic);
+        let named = script
+            .find(".text._RINvNtCs*_4core3ptr4readReECs*_3hot*")
+            .expect("named");
+        let copies = script
+            .find(".text._RINvNtCs*_4core3ptr4readReE*)")
+            .expect("copies");
+        let begin = script
+            .find("toolmesh_startup_text_begin")
+            .expect("the marker");
+        assert!(named < copies && copies < begin, "{script}");
         assert!(
             script.trim_end().ends_with("INSERT BEFORE .init;"),
             "{script}"

@@ -18,8 +18,12 @@ pub(crate) fn linker_script(list: &str) -> String {
         for group in [std::mem::take(patterns), copies] {
             if !group.is_empty() {
                 script.push_str("    *(");
+                // LLVM puts functions it deems cold (`#[cold]`, such as a vector's
+                // growth) in `.text.unlikely.<name>`.
                 for pattern in group {
-                    script.push_str(&format!("\n      .text.{pattern}"));
+                    script.push_str(&format!(
+                        "\n      .text.{pattern}\n      .text.unlikely.{pattern}"
+                    ));
                 }
                 script.push_str(")\n");
             }
@@ -216,6 +220,7 @@ mod tests {
             .find("toolmesh_startup_text_begin")
             .expect("the marker");
         assert!(named < copies && copies < begin, "{script}");
+        assert!(script.contains(".text.unlikely._RINvNtCs*_4core3ptr4readReECs*_3hot*"));
         assert!(
             script.trim_end().ends_with("INSERT BEFORE .init;"),
             "{script}"

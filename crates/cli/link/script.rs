@@ -214,7 +214,7 @@ mod tests {
             .find(".text._RINvNtCs*_4core3ptr4readReECs*_3hot*")
             .expect("named");
         let copies = script
-            .find(".text._RINvNtCs*_4core3ptr4readReE*)")
+            .find(".text._RINvNtCs*_4core3ptr4readReE*\n")
             .expect("copies");
         let begin = script
             .find("toolmesh_startup_text_begin")

@@ -15,12 +15,12 @@ pub(crate) fn linker_script(list: &str) -> String {
             .filter_map(|p| other_copies(p))
             .filter(|p| seen.insert(p.clone()))
             .collect();
-        for group in [std::mem::take(patterns), copies] {
-            if !group.is_empty() {
+        for listed in [std::mem::take(patterns), copies] {
+            if !listed.is_empty() {
                 script.push_str("    *(");
                 // LLVM puts functions it deems cold (`#[cold]`, such as a vector's
                 // growth) in `.text.unlikely.<name>`.
-                for pattern in group {
+                for pattern in listed {
                     script.push_str(&format!(
                         "\n      .text.{pattern}\n      .text.unlikely.{pattern}"
                     ));
@@ -52,22 +52,24 @@ pub(crate) fn linker_script(list: &str) -> String {
 }
 
 /// The functions the markers enclose are start-up's (`src/memory.rs`).
-pub(crate) const MARKERS: [&str; 2] = ["toolmesh_startup_text_begin", "toolmesh_startup_text_end"];
+const MARKERS: [&str; 2] = ["toolmesh_startup_text_begin", "toolmesh_startup_text_end"];
 
 /// A section-name pattern for a function `name` of the list, with what varies between
 /// builds left open: the crate disambiguators of a v0 name (`Cs<base-62>_` before a crate
 /// name), a numeric suffix LTO gave a local copy. The crate a generic instance was
 /// instantiated in stays named: each crate using a generic has its own copy, and leaving
-/// it open laid out every copy of the large ones (4.4 MB instead of ~2.4). (Back-references, `B<base-62>_`, stay: they are offsets into the name,
-/// which only move when a disambiguator's length does, rarely: most are 11 digits.) `None` for what is no symbol, and for legacy
-/// names (`_ZN…17h<hash>E`), whose instances of a generic function differ only by
-/// their hash: `.cargo/config.toml` asks for v0 names.
+/// it open laid out every copy of the large ones (4.4 MB instead of ~2.4). Back-references
+/// (`B<base-62>_`) stay too: they are offsets into the name, which move only when a
+/// disambiguator's length does (rarely: most have 11 digits). `None` for what is no
+/// symbol, and for legacy names (`_ZN…17h<hash>E`), whose instances of a generic function
+/// differ only by their hash: `.cargo/config.toml` asks for v0 names.
 fn pattern(name: &str) -> Option<String> {
     let symbol_char = |c: char| c.is_ascii_alphanumeric() || "_$.".contains(c);
-    if name.is_empty() || !name.chars().all(symbol_char) || name.starts_with("0x") {
-        return None;
-    }
-    if name.starts_with("_ZN") {
+    if name.is_empty()
+        || !name.chars().all(symbol_char)
+        || name.starts_with("0x")
+        || name.starts_with("_ZN")
+    {
         return None;
     }
     let name = name.split('.').next()?;
@@ -120,11 +122,8 @@ fn crate_disambiguator(rest: &str) -> Option<usize> {
     let digits = rest.strip_prefix("Cs")?;
     let end = digits.find('_')?;
     let base62 = &digits[..end];
-    let name = &digits[end + 1..];
-    (!base62.is_empty() && base62.chars().all(|c| c.is_ascii_alphanumeric()))
-        .then_some(())
-        .and(identifier_len(name))
-        .map(|_| 2 + end + 1)
+    let is_base62 = !base62.is_empty() && base62.chars().all(|c| c.is_ascii_alphanumeric());
+    (is_base62 && identifier_len(&digits[end + 1..]).is_some()).then_some(2 + end + 1)
 }
 
 /// The length of the v0 identifier (`<decimal length><bytes>`) starting `text`.
@@ -182,48 +181,45 @@ mod tests {
         assert_eq!(other_copies("mi_free*"), None);
     }
 
+    /// Where `needle` starts in `script`; fails the test when it is missing.
+    fn at(script: &str, needle: &str) -> usize {
+        script
+            .find(needle)
+            .unwrap_or_else(|| panic!("no `{needle}` in:\n{script}"))
+    }
+
     #[test]
     fn the_script_keeps_the_two_groups_between_the_markers() {
         let list = "_RNvCs1_3hot1a\ntoolmesh_startup_text_begin\n_RNvCs1_4init1b\n\
                     toolmesh_startup_text_end\n";
         let script = linker_script(list);
-        let hot = script
-            .find(".text._RNvCs*_3hot1a*")
-            .expect("the hot function");
-        let begin = script
-            .find("*(.text.toolmesh_startup_text_begin)")
-            .expect("the marker");
-        let init = script
-            .find(".text._RNvCs*_4init1b*")
-            .expect("the start-up function");
-        let end = script
-            .find("*(.text.toolmesh_startup_text_end)")
-            .expect("the marker");
-        let rest = script
-            .find("*(.text .stub .text.*")
-            .expect("the rest of .text");
-        assert!(
-            hot < begin && begin < init && init < end && end < rest,
-            "{script}"
-        );
+        let order = [
+            ".text._RNvCs*_3hot1a*",
+            "*(.text.toolmesh_startup_text_begin)",
+            ".text._RNvCs*_4init1b*",
+            "*(.text.toolmesh_startup_text_end)",
+            "*(.text .stub .text.*",
+        ]
+        .map(|needle| at(&script, needle));
+        assert!(order.is_sorted(), "{script}");
         assert!(!script.contains("*()"), "no empty group: {script}");
-        // Other crates' copies of a generic instance follow its group.
-        let generic = "_RINvNtCs1_4core3ptr4readReECs2_3hot\ntoolmesh_startup_text_begin\n";
-        let script = linker_script(generic);
-        let named = script
-            .find(".text._RINvNtCs*_4core3ptr4readReECs*_3hot*")
-            .expect("named");
-        let copies = script
-            .find(".text._RINvNtCs*_4core3ptr4readReE*\n")
-            .expect("copies");
-        let begin = script
-            .find("toolmesh_startup_text_begin")
-            .expect("the marker");
-        assert!(named < copies && copies < begin, "{script}");
-        assert!(script.contains(".text.unlikely._RINvNtCs*_4core3ptr4readReECs*_3hot*"));
         assert!(
             script.trim_end().ends_with("INSERT BEFORE .init;"),
             "{script}"
         );
+    }
+
+    #[test]
+    fn other_crates_copies_follow_the_named_instance() {
+        let list = "_RINvNtCs1_4core3ptr4readReECs2_3hot\ntoolmesh_startup_text_begin\n";
+        let script = linker_script(list);
+        let order = [
+            ".text._RINvNtCs*_4core3ptr4readReECs*_3hot*",
+            ".text._RINvNtCs*_4core3ptr4readReE*\n",
+            "toolmesh_startup_text_begin",
+        ]
+        .map(|needle| at(&script, needle));
+        assert!(order.is_sorted(), "{script}");
+        assert!(script.contains(".text.unlikely._RINvNtCs*_4core3ptr4readReECs*_3hot*"));
     }
 }

@@ -396,23 +396,30 @@ struct McpSteps {
 struct McpEdge(Arc<McpSteps>);
 
 impl McpSteps {
+    /// The edge's checks of any request, then [`Self::in_session`].
     async fn serve(&self, request: Request) -> Response {
         guard::guard(&self.hosts, request, async |request| {
             identify(&self.edge, request, async |request| {
                 require_ready(&self.state, request, async |request| {
                     requests::check(self.max_body, request, async |request| {
-                        sessions::bind(&self.owners, request, async |request| {
-                            fast_path::serve(&self.fast, request, async |request| {
-                                sessions::delete(&self.sessions, request, async |request| {
-                                    self.mcp.handle(request).await.map(Body::new)
-                                })
-                                .await
-                            })
-                            .await
-                        })
-                        .await
+                        self.in_session(request).await
                     })
                     .await
+                })
+                .await
+            })
+            .await
+        })
+        .await
+    }
+
+    /// A checked request in its session: the owner's, then the fast path, `DELETE`, or
+    /// rmcp.
+    async fn in_session(&self, request: Request) -> Response {
+        sessions::bind(&self.owners, request, async |request| {
+            fast_path::serve(&self.fast, request, async |request| {
+                sessions::delete(&self.sessions, request, async |request| {
+                    self.mcp.handle(request).await.map(Body::new)
                 })
                 .await
             })

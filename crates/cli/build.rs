@@ -9,7 +9,13 @@
 //!   kept ~19 MiB of the 30 MiB of code resident. The list's names become section
 //!   patterns of a linker script (`link/script.rs`) with their crate hashes left open: the
 //!   hashes change with the features a build unifies (`cargo build -p toolmesh-cli`
-//!   and `cargo bench` differ), LTO's numeric suffixes with any code change.
+//!   and `cargo bench` differ), LTO's numeric suffixes with any code change;
+//! - in release builds, a position-dependent executable (`-no-pie`): a position-independent
+//!   one has the loader write every pointer of its 1.9 MiB of read-only data (vtables,
+//!   string tables) at start, which keeps all of it resident; linked at a fixed address,
+//!   those pages are read from the file only where used. The cost is the executable's
+//!   own address randomization (libraries, heap and stacks keep theirs):
+//!   `TOOLMESH_LINK_PIE=1` at build time keeps it.
 
 use std::{
     io::Write,
@@ -22,11 +28,13 @@ mod script;
 
 const RELR: &str = "-Wl,-z,pack-relative-relocs";
 const ORDER_FILE: &str = "link/text-order.txt";
+const NO_PIE: &str = "-no-pie";
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-changed={ORDER_FILE}");
     println!("cargo:rerun-if-changed=link/script.rs");
+    println!("cargo:rerun-if-env-changed=TOOLMESH_LINK_PIE");
     println!("cargo:rustc-check-cfg=cfg(toolmesh_text_order)");
     let out = PathBuf::from(std::env::var("OUT_DIR").unwrap_or_else(|_| ".".to_owned()));
     let target_gnu_linux = std::env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux")
@@ -45,6 +53,10 @@ fn main() {
             println!("cargo:rustc-link-arg-bins={flag}");
             // `memory::release_startup_text` may trust the markers' order.
             println!("cargo:rustc-cfg=toolmesh_text_order");
+        }
+        let keep_pie = std::env::var_os("TOOLMESH_LINK_PIE").is_some_and(|v| v != "0");
+        if !keep_pie && rustc_links_with(&out, &[NO_PIE.to_owned()]) {
+            println!("cargo:rustc-link-arg-bins={NO_PIE}");
         }
     }
 }

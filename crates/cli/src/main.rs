@@ -26,6 +26,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     memory::without_huge_pages();
+    memory::purge_freed_pages_at_once();
     let cli = cli::Cli::parse();
     let default_level = match cli.command {
         cli::Command::Serve(_) => "info",

@@ -8,7 +8,8 @@ list costs memory, never correctness.
 
 Needs valgrind (callgrind counts every function that runs, not a sample) and release
 builds: `cargo build --release -p toolmesh-cli -p toolmesh-testkit`, then from the
-workspace root: `python3 crates/cli/link/text-order.py`. Loopback ports 18001, 18383.
+workspace root: `python3 crates/cli/link/text-order.py`. Loopback ports 18001, 18383;
+two gateways in turn, unpinned and on CPU 1 (`taskset`).
 """
 
 import asyncio, glob, http.client, json, os, re, shutil, signal, subprocess, sys, tempfile, time
@@ -83,18 +84,18 @@ def functions(path, names):
     return ran
 
 
-def main():
-    for path in (BIN, FIXTURE):
-        if not os.path.exists(path):
-            sys.exit(f"{path} is missing: cargo build --release -p toolmesh-cli -p toolmesh-testkit")
+def profile(cpus):
+    """Start-up's and serving's functions of one gateway, on `cpus` (`taskset` list) or
+    unpinned."""
     work = tempfile.mkdtemp(prefix="text-order-")
     config = os.path.join(work, "toolmesh.yaml")
     with open(config, "w") as f:
         f.write(f"servers:\n  fixture:\n    url: http://{FIXTURE_ADDR}/mcp\n")
     fixture = subprocess.Popen([FIXTURE, "--http", FIXTURE_ADDR], stdout=subprocess.DEVNULL)
     out = os.path.join(work, "callgrind.out")
+    pin = ["taskset", "-c", cpus] if cpus else []
     gateway = subprocess.Popen(
-        ["valgrind", "--tool=callgrind", "--demangle=no", f"--callgrind-out-file={out}",
+        pin + ["valgrind", "--tool=callgrind", "--demangle=no", f"--callgrind-out-file={out}",
          BIN, "serve", "--listen", f"127.0.0.1:{GATEWAY_PORT}", "-q", "--config", config],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
@@ -125,6 +126,21 @@ def main():
     names = {}
     started, relayed = (functions(p, names) for p in dumps[:2])
     shutil.rmtree(work)
+    return started, relayed
+
+
+def main():
+    for path in (BIN, FIXTURE):
+        if not os.path.exists(path):
+            sys.exit(f"{path} is missing: cargo build --release -p toolmesh-cli -p toolmesh-testkit")
+    # On one CPU the gateway runs tokio's current-thread scheduler, on more the
+    # multi-thread one: each spawned task's functions are other instances (the benchmark
+    # pins the gateway to one CPU; users mostly do not).
+    started, relayed = set(), set()
+    for cpus in (None, "1"):
+        s, r = profile(cpus)
+        started |= s
+        relayed |= r
     hot = sorted(relayed)
     startup = sorted(started - relayed)
     with open(OUT, "w") as f:

@@ -1,6 +1,6 @@
 //! The command line: what `toolmesh --help` shows.
 
-use std::{net::SocketAddr, path::PathBuf, time::Duration};
+use std::{net::SocketAddr, num::NonZeroUsize, path::PathBuf, time::Duration};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -35,8 +35,26 @@ pub(crate) struct Cli {
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub(crate) quiet: bool,
 
+    /// Threads running toolmesh's async work. 1 runs it all on the main thread, which is
+    /// faster where the gateway shares few CPUs with its upstreams and clients
+    /// (docs/benchmarks.md). Default: one per CPU (the main thread alone on one CPU).
+    #[arg(
+        long,
+        value_name = "N",
+        global = true,
+        env = "TOOLMESH_WORKER_THREADS",
+        value_parser = thread_count
+    )]
+    pub(crate) worker_threads: Option<NonZeroUsize>,
+
     #[command(subcommand)]
     pub(crate) command: Command,
+}
+
+fn thread_count(text: &str) -> Result<NonZeroUsize, String> {
+    text.trim()
+        .parse()
+        .map_err(|_| format!("expected a number of threads, 1 or more (e.g. `1`), not `{text}`"))
 }
 
 #[derive(Debug, Subcommand)]

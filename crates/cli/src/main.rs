@@ -14,7 +14,7 @@ mod output;
 mod routing;
 mod target;
 
-use std::process::ExitCode;
+use std::{num::NonZeroUsize, process::ExitCode};
 
 use clap::Parser;
 
@@ -23,6 +23,25 @@ use clap::Parser;
 // malloc (docs/benchmarks.md).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// The async runtime: `worker_threads` of them, or one per CPU (tokio's default, which
+/// `TOKIO_WORKER_THREADS` sets).
+fn runtime(worker_threads: Option<NonZeroUsize>) -> std::io::Result<tokio::runtime::Runtime> {
+    // On one CPU (a 1-CPU container, `taskset -c N`) a work-stealing scheduler only adds
+    // cross-thread wake-ups: measured 5-10% faster as a current-thread runtime.
+    let one_cpu = std::thread::available_parallelism().is_ok_and(|n| n.get() == 1);
+    let mut builder = match worker_threads.map(NonZeroUsize::get) {
+        Some(1) => tokio::runtime::Builder::new_current_thread(),
+        None if one_cpu => tokio::runtime::Builder::new_current_thread(),
+        Some(n) => {
+            let mut builder = tokio::runtime::Builder::new_multi_thread();
+            builder.worker_threads(n);
+            builder
+        }
+        None => tokio::runtime::Builder::new_multi_thread(),
+    };
+    builder.enable_all().build()
+}
 
 fn main() -> ExitCode {
     memory::without_huge_pages();
@@ -33,15 +52,7 @@ fn main() -> ExitCode {
         _ => "warn",
     };
     let _traces = logging::init(cli.verbose, cli.quiet, default_level);
-    // On one CPU (a 1-CPU container, `taskset -c N`) a work-stealing scheduler only adds
-    // cross-thread wake-ups: measured 5-10% faster as a current-thread runtime.
-    let one_cpu = std::thread::available_parallelism().is_ok_and(|n| n.get() == 1);
-    let mut builder = if one_cpu {
-        tokio::runtime::Builder::new_current_thread()
-    } else {
-        tokio::runtime::Builder::new_multi_thread()
-    };
-    let runtime = match builder.enable_all().build() {
+    let runtime = match runtime(cli.worker_threads) {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("toolmesh: cannot start the async runtime: {e}");

@@ -305,3 +305,28 @@ async fn listen_takes_localhost_and_a_bare_port_and_refuses_to_expose_without_au
     assert!(!stderr.contains("another process"), "{stderr}");
     Ok(())
 }
+
+#[tokio::test]
+async fn worker_threads_size_the_async_runtime() -> TestResult {
+    let cpus = std::thread::available_parallelism()?.get();
+    for (args, workers) in [
+        (&[][..], cpus),
+        (&["--worker-threads", "1"][..], 1),
+        (&["--worker-threads", "3"][..], 3),
+    ] {
+        let gateway = Gateway::start(args).await?;
+        let status = gateway.status().await?;
+        assert_eq!(
+            status["gateway"]["worker_threads"],
+            json!(workers),
+            "{args:?}: {status}"
+        );
+    }
+    let (code, stderr) = serve_fails(&["--worker-threads", "0"]).await?;
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("--worker-threads") && stderr.contains("1 or more"),
+        "{stderr}"
+    );
+    Ok(())
+}

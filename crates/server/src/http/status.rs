@@ -106,6 +106,7 @@ pub(super) async fn status(State(state): State<GatewayState>, request: Request) 
                 "in_flight": server.in_flight(),
                 "requests_in_flight": state.requests_in_flight(),
                 "clients": server.connected_clients(),
+                "worker_threads": tokio::runtime::Handle::current().metrics().num_workers(),
             }),
         );
     }

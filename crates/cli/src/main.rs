@@ -27,12 +27,12 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// The async runtime: `worker_threads` threads when given (1: the current-thread runtime,
 /// on the main thread), else one per CPU (tokio's default; `TOKIO_WORKER_THREADS` sets it).
 fn runtime(worker_threads: Option<NonZeroUsize>) -> std::io::Result<tokio::runtime::Runtime> {
-    // On one CPU (a 1-CPU container, `taskset -c N`) a work-stealing scheduler only adds
-    // cross-thread wake-ups: measured 5-10% faster as a current-thread runtime.
-    let one_cpu = std::thread::available_parallelism().is_ok_and(|n| n.get() == 1);
-    let threads = worker_threads
-        .map(NonZeroUsize::get)
-        .or(one_cpu.then_some(1));
+    let threads = worker_threads.map(NonZeroUsize::get).or_else(|| {
+        // On one CPU (a 1-CPU container, `taskset -c N`) a work-stealing scheduler only
+        // adds cross-thread wake-ups: measured 5-10% faster as a current-thread runtime.
+        let one_cpu = std::thread::available_parallelism().is_ok_and(|n| n.get() == 1);
+        one_cpu.then_some(1)
+    });
     let mut builder = match threads {
         Some(1) => tokio::runtime::Builder::new_current_thread(),
         Some(n) => {

@@ -17,7 +17,9 @@ const PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 /// mimalloc keeps a page it has emptied for 10 ms before giving it back, so under a
 /// steady stream of calls the pages of many calls' short-lived buffers stay resident at
 /// once: giving them back at once lowered the gateway's peak by ~1 MiB at 32 calls in
-/// flight (docs/benchmarks.md). `MIMALLOC_PURGE_DELAY` in the environment still wins.
+/// flight (docs/benchmarks.md). `MIMALLOC_PURGE_DELAY` in the environment still wins:
+/// checked here, because mimalloc reads every option at process load, after which
+/// `mi_option_set_default` no longer applies.
 pub(crate) fn purge_freed_pages_at_once() {
     if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
         // SAFETY: sets one of mimalloc's integer options; no memory of ours is touched.

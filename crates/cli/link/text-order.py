@@ -8,7 +8,8 @@ list costs memory, never correctness.
 
 Needs valgrind (callgrind counts every function that runs, not a sample) and release
 builds: `cargo build --release -p toolmesh-cli -p toolmesh-testkit`, then from the
-workspace root: `python3 crates/cli/link/text-order.py`. Loopback ports 18001, 18383;
+workspace root: `python3 crates/cli/link/text-order.py` (`--union` keeps the tree's list
+and adds what this run finds). Loopback ports 18001, 18383;
 two gateways in turn, unpinned and on CPU 1 (`taskset`).
 """
 
@@ -129,6 +130,22 @@ def profile(cpus):
     return started, relayed
 
 
+def union(relayed, started):
+    """The tree's list widened by this run's functions (names compared without crate
+    hashes): what an earlier run or a benchmark run found stays laid out."""
+    key = lambda name: re.sub(r"Cs[0-9A-Za-z]{1,13}_", "Cs*_", name)
+    names = [l.strip() for l in open(OUT) if l.strip()]
+    begin, end = names.index(MARKERS[0]), names.index(MARKERS[1])
+    hot = set(names[:begin])
+    hot_keys = {key(n) for n in hot}
+    hot |= {n for n in relayed if key(n) not in hot_keys}
+    hot_keys |= {key(n) for n in hot}
+    startup = {}
+    for name in names[begin + 1:end] + sorted(started):
+        startup.setdefault(key(name), name)
+    return hot, {n for k, n in startup.items() if k not in hot_keys}
+
+
 def main():
     for path in (BIN, FIXTURE):
         if not os.path.exists(path):
@@ -141,6 +158,8 @@ def main():
         s, r = profile(cpus)
         started |= s
         relayed |= r
+    if "--union" in sys.argv[1:]:
+        relayed, started = union(relayed, started)
     hot = sorted(relayed)
     startup = sorted(started - relayed)
     with open(OUT, "w") as f:

@@ -418,14 +418,19 @@ impl McpSteps {
     async fn in_session(&self, request: Request) -> Response {
         sessions::bind(&self.owners, request, async |request| {
             fast_path::serve(&self.fast, request, async |request| {
-                sessions::delete(&self.sessions, request, async |request| {
-                    self.mcp.handle(request).await.map(Body::new)
-                })
-                .await
+                self.not_fast(request).await
             })
             .await
         })
         .await
+    }
+
+    /// `DELETE`, or rmcp. Boxed: inline, rmcp's future (~6 KB) sized every request's,
+    /// which is moved into its box per request.
+    fn not_fast(&self, request: Request) -> toolmesh_core::BoxFuture<'_, Response> {
+        Box::pin(sessions::delete(&self.sessions, request, async |request| {
+            self.mcp.handle(request).await.map(Body::new)
+        }))
     }
 }
 

@@ -1,5 +1,6 @@
 //! [`Session`]: one live MCP connection, whatever the wire, with a deadline on every call.
 
+mod bounded;
 mod classify;
 mod events;
 mod relays;
@@ -26,6 +27,7 @@ use toolmesh_core::{
     BoxFuture, CallContext, CallError, DEPTH_META_KEY, Invoker, Phase, Relay, ToolCall,
 };
 
+use bounded::bounded;
 use events::EventHandler;
 pub use events::ServerEvent;
 use relays::Relays;
@@ -83,34 +85,6 @@ impl std::fmt::Debug for Session {
             .field("protocol", &self.protocol_version().as_str())
             .field("closed", &self.is_closed())
             .finish()
-    }
-}
-
-/// Runs `fut` until the context's deadline or cancellation.
-async fn bounded<T>(
-    target: &Arc<str>,
-    ctx: &CallContext,
-    fut: impl Future<Output = T>,
-) -> Result<T, CallError> {
-    let started = tokio::time::Instant::now();
-    let timeout = || CallError::Timeout {
-        target: target.clone(),
-        after: ctx.deadline.saturating_duration_since(started),
-        phase: Phase::AfterSend,
-    };
-    // The common case, no cancellation token, is the cheapest: one timer.
-    let Some(cancel) = &ctx.cancel else {
-        return tokio::time::timeout_at(ctx.deadline, fut)
-            .await
-            .map_err(|_| timeout());
-    };
-    tokio::select! {
-        biased;
-        out = tokio::time::timeout_at(ctx.deadline, fut) => out.map_err(|_| timeout()),
-        () = cancel.cancelled() => Err(CallError::Cancelled {
-            target: target.clone(),
-            phase: Phase::AfterSend,
-        }),
     }
 }
 

@@ -172,17 +172,19 @@ pub(crate) async fn call(
             // Nothing was sent: rmcp's path says what is wrong with the message.
             Err(_) => return Outcome::NotSent,
         },
+        // Boxed: HTTPS or proxied upstreams only; inline, reqwest's future (2 KB) would
+        // size every direct call's.
         None => {
-            client
-                .post_message_with_max_sse_event_size(
+            let post: futures::future::BoxFuture<'_, _> =
+                Box::pin(client.post_message_with_max_sse_event_size(
                     attached.uri.clone(),
                     message,
                     Some(attached.session.clone()),
                     attached.auth.clone(),
                     attached.headers.clone(),
                     event_limit,
-                )
-                .await
+                ));
+            post.await
         }
     };
     match posted {

@@ -64,3 +64,56 @@ impl<F: Future> Future for Bounded<'_, F> {
         Poll::Pending
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tokio_util::sync::CancellationToken;
+    use toolmesh_core::ErrorKind;
+
+    use super::*;
+
+    fn ctx(timeout: Duration, cancel: Option<CancellationToken>) -> CallContext {
+        let mut ctx = CallContext::with_timeout(timeout);
+        ctx.cancel = cancel;
+        ctx
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_answer_wins_over_a_cancellation_that_came_with_it() {
+        let cancel = CancellationToken::new();
+        cancel.cancel();
+        let ctx = ctx(Duration::from_secs(5), Some(cancel));
+        let target: Arc<str> = "fx".into();
+        let out = bounded(&target, &ctx, std::future::ready(7)).await;
+        assert!(matches!(out, Ok(7)), "{out:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_cancellation_ends_a_pending_call() {
+        let cancel = CancellationToken::new();
+        let ctx = ctx(Duration::from_secs(5), Some(cancel.clone()));
+        let target: Arc<str> = "fx".into();
+        let call = bounded(&target, &ctx, std::future::pending::<()>());
+        let (out, ()) = tokio::join!(call, async { cancel.cancel() });
+        let err = out.expect_err("cancelled");
+        assert_eq!(err.kind(), ErrorKind::Cancelled, "{err}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_deadline_ends_a_pending_call_and_says_after_how_long() {
+        let ctx = ctx(Duration::from_secs(2), Some(CancellationToken::new()));
+        let target: Arc<str> = "fx".into();
+        let err = bounded(&target, &ctx, std::future::pending::<()>())
+            .await
+            .expect_err("timed out");
+        match err {
+            CallError::Timeout { after, phase, .. } => {
+                assert_eq!(after, Duration::from_secs(2));
+                assert_eq!(phase, Phase::AfterSend);
+            }
+            other => panic!("not a timeout: {other}"),
+        }
+    }
+}

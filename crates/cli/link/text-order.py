@@ -138,8 +138,9 @@ def union(relayed, started):
     begin, end = names.index(MARKERS[0]), names.index(MARKERS[1])
     hot = set(names[:begin])
     hot_keys = {key(n) for n in hot}
-    hot |= {n for n in relayed if key(n) not in hot_keys}
-    hot_keys |= {key(n) for n in hot}
+    added = {n for n in relayed if key(n) not in hot_keys}
+    hot |= added
+    hot_keys |= {key(n) for n in added}
     startup = {}
     for name in names[begin + 1:end] + sorted(started):
         startup.setdefault(key(name), name)

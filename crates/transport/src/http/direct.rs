@@ -41,7 +41,7 @@ use rmcp::{
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use tokio::sync::broadcast;
-use toolmesh_core::Relay;
+use toolmesh_core::{BoxFuture, Relay};
 
 use crate::session::ServerEvent;
 
@@ -175,15 +175,14 @@ pub(crate) async fn call(
         // Boxed: HTTPS or proxied upstreams only; inline, reqwest's future (2 KB) would
         // size every direct call's.
         None => {
-            let post: futures::future::BoxFuture<'_, _> =
-                Box::pin(client.post_message_with_max_sse_event_size(
-                    attached.uri.clone(),
-                    message,
-                    Some(attached.session.clone()),
-                    attached.auth.clone(),
-                    attached.headers.clone(),
-                    event_limit,
-                ));
+            let post: BoxFuture<'_, _> = Box::pin(client.post_message_with_max_sse_event_size(
+                attached.uri.clone(),
+                message,
+                Some(attached.session.clone()),
+                attached.auth.clone(),
+                attached.headers.clone(),
+                event_limit,
+            ));
             post.await
         }
     };
@@ -355,7 +354,7 @@ fn heard(
 fn ask(
     relay: Option<Arc<dyn Relay>>,
     request: ServerRequest,
-) -> toolmesh_core::BoxFuture<'static, Result<ClientResult, ErrorData>> {
+) -> BoxFuture<'static, Result<ClientResult, ErrorData>> {
     match (relay, request) {
         (Some(relay), request) => relay.request(request),
         // No client to ask: no roots, as when roots are not supported.

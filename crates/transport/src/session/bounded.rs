@@ -7,6 +7,7 @@ use std::{
     pin::Pin,
     sync::Arc,
     task::{Context, Poll},
+    time::Duration,
 };
 
 use tokio::time::{Instant, Timeout};
@@ -21,8 +22,8 @@ pin_project_lite::pin_project! {
         #[pin]
         cancelled: Option<WaitForCancellationFuture<'a>>,
         target: &'a Arc<str>,
-        deadline: Instant,
-        started: Instant,
+        // What a timeout reports: the time the call was given.
+        budget: Duration,
     }
 }
 
@@ -36,8 +37,7 @@ pub(super) fn bounded<'a, F: Future>(
         timed: tokio::time::timeout_at(ctx.deadline, fut),
         cancelled: ctx.cancel.as_ref().map(|cancel| cancel.cancelled()),
         target,
-        deadline: ctx.deadline,
-        started: Instant::now(),
+        budget: ctx.deadline.saturating_duration_since(Instant::now()),
     }
 }
 
@@ -49,7 +49,7 @@ impl<F: Future> Future for Bounded<'_, F> {
         if let Poll::Ready(out) = this.timed.poll(cx) {
             return Poll::Ready(out.map_err(|_| CallError::Timeout {
                 target: this.target.clone(),
-                after: this.deadline.saturating_duration_since(*this.started),
+                after: *this.budget,
                 phase: Phase::AfterSend,
             }));
         }
@@ -67,8 +67,6 @@ impl<F: Future> Future for Bounded<'_, F> {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use tokio_util::sync::CancellationToken;
     use toolmesh_core::ErrorKind;
 
